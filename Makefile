@@ -1,0 +1,77 @@
+# modelgate: the two commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := build
+
+GO        ?= go
+ORT_VERSION := 1.30.0
+# sha256 of the npm tarball onnxruntime-node-$(ORT_VERSION).tgz (Microsoft's official package).
+ORT_SHA256  := 6e3390d6b783e7be946fad629292799da28d0b42f84856e50d2c1b0383291e75
+ORT_DIR     := .cache/onnxruntime/$(ORT_VERSION)
+ORT_LIB     := $(ORT_DIR)/libonnxruntime.so.1
+export ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+GIT_SHA ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSION) \
+           -X github.com/modelgate/modelgate/internal/buildinfo.Revision=$(GIT_SHA)
+
+DEMO_MODEL   := examples/breast-cancer/model.onnx
+DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
+export MODELGATE_REGISTRY ?= $(CURDIR)/registry
+
+.PHONY: build run test vet fmt-check ort demo-model fuzz clean tidy-check
+
+## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
+ort: $(ORT_LIB)
+$(ORT_LIB):
+	@command -v npm >/dev/null || { echo "npm is needed to fetch ONNX Runtime: apt-get install npm"; exit 1; }
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "fetching onnxruntime-node@$(ORT_VERSION) from the npm registry"; \
+	(cd "$$tmp" && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null); \
+	echo "$(ORT_SHA256)  $$tmp/onnxruntime-node-$(ORT_VERSION).tgz" | sha256sum -c --quiet - \
+	  || { echo "sha256 mismatch for onnxruntime-node-$(ORT_VERSION).tgz"; exit 1; }; \
+	tar -xzf "$$tmp/onnxruntime-node-$(ORT_VERSION).tgz" -C "$$tmp" package/bin/napi-v6/linux/x64/libonnxruntime.so.1; \
+	mkdir -p $(ORT_DIR); \
+	install -m 0644 "$$tmp/package/bin/napi-v6/linux/x64/libonnxruntime.so.1" $(ORT_LIB).tmp; \
+	mv $(ORT_LIB).tmp $(ORT_LIB); \
+	echo "ONNX Runtime $(ORT_VERSION) at $(ORT_LIB)"
+
+## build: bin/gateway and bin/promote.
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gateway ./cmd/gateway
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/promote ./cmd/promote
+
+## run: fetch what is missing, build, push the demo model if absent, serve.
+run: ort build
+	@if ! bin/promote show breast-cancer 1 >/dev/null 2>&1; then \
+	  bin/promote push breast-cancer 1 $(DEMO_MODEL) --holdout $(DEMO_HOLDOUT) \
+	    --meta source=examples/train --meta dataset=breast-cancer-wisconsin; \
+	fi
+	bin/gateway
+
+## test: vet and the race-enabled test suite against the real ONNX Runtime.
+test: ort vet fmt-check
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy-check:
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+## demo-model: retrain the demo model and rewrite its holdout split.
+demo-model: ort
+	$(GO) run ./examples/train -data examples/breast-cancer/data.csv -out examples/breast-cancer
+
+## fuzz: run each fuzz target for a while (FUZZTIME=30s by default).
+FUZZTIME ?= 30s
+fuzz: ort
+	$(GO) test ./server -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

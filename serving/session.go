@@ -1,0 +1,430 @@
+package serving
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	ort "github.com/yalue/onnxruntime_go"
+)
+
+// TensorSpec describes a model input or output: its name, element type and
+// shape, with -1 for a dimension the model leaves free (such as the batch).
+type TensorSpec struct {
+	Name  string  `json:"name"`
+	DType DType   `json:"datatype"`
+	Shape []int64 `json:"shape"`
+}
+
+// Tensor is a named tensor in host memory. Data is a flat, row-major slice of
+// the Go type matching the element type: []float32 for FP32, []int64 for
+// INT64, []bool for BOOL, and so on (see MakeData).
+type Tensor struct {
+	Name  string
+	Shape []int64
+	Data  any
+}
+
+// DType is the element type of t's data ("" when Data is not a supported slice).
+func (t Tensor) DType() DType { d, _ := dataInfo(t.Data); return d }
+
+// Len is the number of elements in t's data.
+func (t Tensor) Len() int { _, n := dataInfo(t.Data); return n }
+
+// Info is what a Session tells about itself.
+type Info struct {
+	Name     string       `json:"name"`
+	Version  string       `json:"version"`
+	Provider string       `json:"provider"`
+	Inputs   []TensorSpec `json:"inputs"`
+	Outputs  []TensorSpec `json:"outputs"`
+	LoadTime time.Duration `json:"-"`
+}
+
+// Session is one model version loaded into ONNX Runtime. Run is safe for
+// concurrent use. Holders take a reference with Acquire and give it back
+// with Release; Close waits for the last reference before destroying the
+// ONNX Runtime session, so a swap never cuts a running request short.
+type Session struct {
+	info    Info
+	sess    *ort.DynamicAdvancedSession
+	inIdx   map[string]int
+	outIdx  map[string]int
+	outName []string
+
+	mu      sync.Mutex
+	refs    int
+	closing bool
+	done    chan struct{} // closed when the ONNX Runtime session is destroyed
+}
+
+// SessionOptions name the model version a session serves.
+type SessionOptions struct {
+	Name    string
+	Version string
+}
+
+// NewSession creates a session from a model's bytes on the first configured
+// provider that accepts it, reads its signature, and checks that every input
+// and output is a tensor of a type modelgate serves. It does not warm up:
+// call WarmUp.
+func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) {
+	start := time.Now()
+	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrInvalidModel, cleanORTError(err))
+	}
+	s := &Session{
+		info:   Info{Name: o.Name, Version: o.Version},
+		inIdx:  make(map[string]int, len(ins)),
+		outIdx: make(map[string]int, len(outs)),
+		done:   make(chan struct{}),
+	}
+	var inNames []string
+	for i, in := range ins {
+		spec, err := specFromInfo("input", in)
+		if err != nil {
+			return nil, err
+		}
+		s.info.Inputs = append(s.info.Inputs, spec)
+		s.inIdx[in.Name] = i
+		inNames = append(inNames, in.Name)
+	}
+	for i, out := range outs {
+		spec, err := specFromInfo("output", out)
+		if err != nil {
+			return nil, err
+		}
+		s.info.Outputs = append(s.info.Outputs, spec)
+		s.outIdx[out.Name] = i
+		s.outName = append(s.outName, out.Name)
+	}
+	var reasons []string
+	for _, p := range rt.opts.Providers {
+		so, err := rt.sessionOptions(p)
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %v", p, err))
+			continue
+		}
+		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, s.outName, so)
+		so.Destroy()
+		if err != nil {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", p, cleanORTError(err)))
+			continue
+		}
+		s.sess, s.info.Provider = sess, p
+		break
+	}
+	if s.sess == nil {
+		return nil, fmt.Errorf("%w: no execution provider accepted the model (%s)", ErrInvalidModel, strings.Join(reasons, "; "))
+	}
+	if rt.opts.RequireGPU && s.info.Provider != ProviderCUDA {
+		s.sess.Destroy()
+		return nil, fmt.Errorf("%w: %s", ErrGPURequired, strings.Join(reasons, "; "))
+	}
+	s.info.LoadTime = time.Since(start)
+	attrs := []any{"model", o.Name, "version", o.Version, "provider", s.info.Provider, "load_time", s.info.LoadTime}
+	if len(reasons) > 0 {
+		attrs = append(attrs, "fallback_from", strings.Join(reasons, "; "))
+	}
+	rt.log.Info("session created", attrs...)
+	return s, nil
+}
+
+func specFromInfo(kind string, io ort.InputOutputInfo) (TensorSpec, error) {
+	if io.OrtValueType != ort.ONNXTypeTensor {
+		return TensorSpec{}, fmt.Errorf("%w: %s %q is a %s; modelgate serves tensors only", ErrUnsupportedType, kind, io.Name, io.OrtValueType)
+	}
+	d := dtypeFromORT(io.DataType)
+	if !d.Supported() {
+		return TensorSpec{}, fmt.Errorf("%w: %s %q has element type %s; modelgate serves BOOL, INT8-64, UINT8-64, FP32 and FP64", ErrUnsupportedType, kind, io.Name, d)
+	}
+	shape := make([]int64, len(io.Dimensions))
+	for i, dim := range io.Dimensions {
+		if dim < 0 {
+			dim = -1
+		}
+		shape[i] = dim
+	}
+	return TensorSpec{Name: io.Name, DType: d, Shape: shape}, nil
+}
+
+// cleanORTError drops the binding's wrapping ("Error creating C session: ...")
+// so that ONNX Runtime's own reason is what the user reads.
+func cleanORTError(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"Error creating temporary session: ", "Error creating C session: ", "Error running network: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
+}
+
+// Info describes the session: model, version, provider in effect, signature.
+func (s *Session) Info() Info { return s.info }
+
+// Name is the model name.
+func (s *Session) Name() string { return s.info.Name }
+
+// Version is the model version.
+func (s *Session) Version() string { return s.info.Version }
+
+// Provider is the execution provider in effect: "cuda" or "cpu".
+func (s *Session) Provider() string { return s.info.Provider }
+
+// Inputs is the model's input signature.
+func (s *Session) Inputs() []TensorSpec { return s.info.Inputs }
+
+// Outputs is the model's output signature.
+func (s *Session) Outputs() []TensorSpec { return s.info.Outputs }
+
+// Output returns the spec of the named output.
+func (s *Session) Output(name string) (TensorSpec, bool) {
+	i, ok := s.outIdx[name]
+	if !ok {
+		return TensorSpec{}, false
+	}
+	return s.info.Outputs[i], true
+}
+
+// Acquire takes a reference; it fails once Close has begun.
+func (s *Session) Acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.refs++
+	return true
+}
+
+// Release gives back a reference taken with Acquire.
+func (s *Session) Release() {
+	s.mu.Lock()
+	s.refs--
+	last := s.closing && s.refs == 0
+	s.mu.Unlock()
+	if last {
+		s.destroy()
+	}
+}
+
+// Close refuses new references and destroys the ONNX Runtime session once
+// the last reference is released. It returns at once; Done tells when the
+// session is gone.
+func (s *Session) Close() {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return
+	}
+	s.closing = true
+	now := s.refs == 0
+	s.mu.Unlock()
+	if now {
+		s.destroy()
+	}
+}
+
+// Done is closed when the session has been destroyed.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// InFlight is the number of references held.
+func (s *Session) InFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refs
+}
+
+func (s *Session) destroy() {
+	s.sess.Destroy()
+	close(s.done)
+}
+
+// Run checks inputs against the signature, runs the model and returns the
+// requested outputs (all of them, in signature order, when outputs is
+// empty). Errors about the inputs wrap ErrBadInput and say which input is
+// wrong and how. The caller must hold a reference (Acquire) or otherwise
+// know that the session is not being closed.
+func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([]Tensor, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	ordered, err := s.checkInputs(inputs)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range outputs {
+		if _, ok := s.outIdx[name]; !ok {
+			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", ErrBadInput, name, specNames(s.info.Outputs))
+		}
+	}
+	in := make([]ort.Value, len(ordered))
+	defer func() {
+		for _, v := range in {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	for i, t := range ordered {
+		v, err := newORTTensor(t.Shape, t.Data)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = v
+	}
+	out := make([]ort.Value, len(s.outName))
+	defer func() {
+		for _, v := range out {
+			if v != nil {
+				v.Destroy()
+			}
+		}
+	}()
+	if err := s.sess.Run(in, out); err != nil {
+		return nil, fmt.Errorf("running %s version %s: %s", s.info.Name, s.info.Version, cleanORTError(err))
+	}
+	if len(outputs) == 0 {
+		outputs = s.outName
+	}
+	res := make([]Tensor, 0, len(outputs))
+	for _, name := range outputs {
+		t, err := fromORTValue(name, out[s.outIdx[name]])
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, t)
+	}
+	return res, nil
+}
+
+// checkInputs returns the inputs in signature order after checking each
+// against its spec.
+func (s *Session) checkInputs(inputs []Tensor) ([]Tensor, error) {
+	if len(inputs) == 0 {
+		return nil, fmt.Errorf("%w: no inputs given (the model takes %s)", ErrBadInput, specNames(s.info.Inputs))
+	}
+	ordered := make([]Tensor, len(s.info.Inputs))
+	seen := make([]bool, len(s.info.Inputs))
+	for _, t := range inputs {
+		i, ok := s.inIdx[t.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", ErrBadInput, t.Name, specNames(s.info.Inputs))
+		}
+		if seen[i] {
+			return nil, fmt.Errorf("%w: input %q given twice", ErrBadInput, t.Name)
+		}
+		seen[i] = true
+		if err := CheckTensor(s.info.Inputs[i], t); err != nil {
+			return nil, err
+		}
+		ordered[i] = t
+	}
+	for i, ok := range seen {
+		if !ok {
+			return nil, fmt.Errorf("%w: missing input %q (%s %v)", ErrBadInput, s.info.Inputs[i].Name, s.info.Inputs[i].DType, s.info.Inputs[i].Shape)
+		}
+	}
+	return ordered, nil
+}
+
+// CheckTensor reports, as an ErrBadInput, how t fails to fit spec: element
+// type, rank, a fixed dimension, or a data length that is not the product
+// of the shape.
+func CheckTensor(spec TensorSpec, t Tensor) error {
+	d, n := dataInfo(t.Data)
+	if d != spec.DType {
+		return fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", ErrBadInput, spec.Name, d, spec.DType)
+	}
+	if !ShapeFits(spec.Shape, t.Shape) {
+		return fmt.Errorf("%w: input %q: shape %v does not match the model's %v (-1 is free)", ErrBadInput, spec.Name, t.Shape, spec.Shape)
+	}
+	want, ok := ShapeSize(t.Shape)
+	if !ok {
+		return fmt.Errorf("%w: input %q: shape %v has a negative or too large dimension", ErrBadInput, spec.Name, t.Shape)
+	}
+	if int64(n) != want {
+		return fmt.Errorf("%w: input %q: shape %v needs %d values, got %d", ErrBadInput, spec.Name, t.Shape, want, n)
+	}
+	return nil
+}
+
+// ShapeFits reports whether a concrete shape fits a spec shape (where -1 is
+// free).
+func ShapeFits(spec, shape []int64) bool {
+	if len(spec) != len(shape) {
+		return false
+	}
+	for i, d := range spec {
+		if d >= 0 && shape[i] != d {
+			return false
+		}
+	}
+	return true
+}
+
+// maxElements bounds the element count of one tensor (2^31), far above what
+// a request body can carry, so that products cannot overflow.
+const maxElements = 1 << 31
+
+// ShapeSize is the number of elements of a shape; false for a negative
+// dimension or a product beyond 2^31.
+func ShapeSize(shape []int64) (int64, bool) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > maxElements/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, n <= maxElements
+}
+
+func specNames(specs []TensorSpec) string {
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		names[i] = fmt.Sprintf("%q", s.Name)
+	}
+	return strings.Join(names, ", ")
+}
+
+// WarmUp runs the model once on zeros of its declared shapes, with every
+// free dimension as 1, so that the first real request does not pay for
+// ONNX Runtime's lazy initialisation, and so that a model that loads but
+// cannot run is caught before it takes traffic.
+func (s *Session) WarmUp(ctx context.Context) error {
+	return s.runZeros(ctx, 1)
+}
+
+// runZeros runs the model on zeros with free dimensions set to dyn.
+func (s *Session) runZeros(ctx context.Context, dyn int64) error {
+	inputs := make([]Tensor, len(s.info.Inputs))
+	for i, spec := range s.info.Inputs {
+		shape := make([]int64, len(spec.Shape))
+		for j, d := range spec.Shape {
+			if d < 0 {
+				d = dyn
+			}
+			shape[j] = d
+		}
+		n, ok := ShapeSize(shape)
+		if !ok {
+			return fmt.Errorf("warm-up: input %q has shape %v", spec.Name, shape)
+		}
+		data, err := MakeData(spec.DType, int(n))
+		if err != nil {
+			return err
+		}
+		inputs[i] = Tensor{Name: spec.Name, Shape: shape, Data: data}
+	}
+	if _, err := s.Run(ctx, inputs, nil); err != nil {
+		return fmt.Errorf("warm-up of %s version %s: %w", s.info.Name, s.info.Version, err)
+	}
+	return nil
+}
+
+// IsBadInput reports whether err is the caller's fault.
+func IsBadInput(err error) bool { return errors.Is(err, ErrBadInput) }
