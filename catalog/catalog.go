@@ -1,0 +1,533 @@
+// Package catalog keeps the model versions a gateway serves: for each
+// served model, the stable version named by the registry's release state,
+// loaded, warmed up and swapped in atomically when the release changes,
+// plus versions that requests pin explicitly, loaded on demand within a cap.
+//
+// It sits between the registry (where bytes and release state come from)
+// and serving (sessions on ONNX Runtime); the HTTP layer asks it for a
+// session with Acquire and gives the session back when the request is done.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/serving"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Errors of the catalog, mapped to HTTP statuses by the server.
+var (
+	// ErrUnknownModel: the model is not served by this gateway.
+	ErrUnknownModel = errors.New("unknown model")
+	// ErrUnknownVersion: the model has no such version in the registry.
+	ErrUnknownVersion = errors.New("unknown version")
+	// ErrNotReady: the model is served but no version is loaded yet.
+	ErrNotReady = errors.New("model not ready")
+	// ErrModelRequired: the request names no model and there is no default.
+	ErrModelRequired = errors.New("model required")
+)
+
+// Source is the part of the registry the catalog reads.
+type Source interface {
+	Models(ctx context.Context) ([]string, error)
+	Release(ctx context.Context, name string) (registry.ReleaseState, error)
+	Manifest(ctx context.Context, name, version string) (registry.Manifest, error)
+	Fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
+}
+
+// Loader creates sessions; *serving.Runtime is one.
+type Loader interface {
+	NewSession(model []byte, o serving.SessionOptions) (*serving.Session, error)
+}
+
+// Options configure a Catalog.
+type Options struct {
+	Source Source
+	Loader Loader
+	// Models narrows what is served; empty serves every model in the registry.
+	Models []string
+	// DefaultModel answers requests that name no model; empty: the only
+	// served model, when there is exactly one.
+	DefaultModel string
+	// MaxPinned caps the versions other than stable kept loaded for pinned
+	// requests; the least recently used goes first. 0 means 4; negative
+	// disables loading pinned versions on demand.
+	MaxPinned int
+	// PollInterval is how often Run re-reads the registry; 0 means 5 s.
+	PollInterval time.Duration
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+	Now          func() time.Time
+}
+
+// Catalog is safe for concurrent use.
+type Catalog struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+
+	mu      sync.RWMutex
+	models  map[string]*entry
+	synced  bool  // one Sync has completed
+	syncErr error // the last Sync's registry error, if any
+
+	loadMu sync.Mutex // serialises loads so that one version is not loaded twice
+}
+
+type entry struct {
+	name    string
+	stable  *serving.Session // nil until loaded
+	want    string           // the stable version the registry names
+	lastErr error            // why want is not loaded, when it is not
+	pinned  map[string]*pinned
+}
+
+type pinned struct {
+	sess     *serving.Session
+	lastUsed time.Time
+}
+
+// New returns a Catalog; call Sync or Run to load models.
+func New(opts Options) *Catalog {
+	if opts.MaxPinned == 0 {
+		opts.MaxPinned = 4
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 5 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	c := &Catalog{opts: opts, log: opts.Logger, now: opts.Now, models: map[string]*entry{}}
+	c.metrics = newMetrics(opts.Registerer, c)
+	for _, m := range opts.Models {
+		c.models[m] = &entry{name: m, pinned: map[string]*pinned{}}
+	}
+	return c
+}
+
+// Run syncs with the registry now and then every PollInterval until ctx
+// ends. Errors are logged and shown in Status; what is loaded keeps serving.
+func (c *Catalog) Run(ctx context.Context) {
+	t := time.NewTicker(c.opts.PollInterval)
+	defer t.Stop()
+	for {
+		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
+			c.log.Warn("registry sync failed; serving what is loaded", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sync reads the registry's models and release states once and loads every
+// stable version that is not loaded yet, swapping it in when it is warm.
+// A version that fails to fetch, verify, load or warm up never replaces the
+// serving one; the reason is kept for Status and the metrics.
+func (c *Catalog) Sync(ctx context.Context) error {
+	names, err := c.servedNames(ctx)
+	if err != nil {
+		c.setSyncErr(err)
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		if err := c.syncModel(ctx, name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.mu.Lock()
+	c.synced = true
+	c.mu.Unlock()
+	err = errors.Join(errs...)
+	c.setSyncErr(nil)
+	return err
+}
+
+func (c *Catalog) setSyncErr(err error) {
+	c.mu.Lock()
+	c.syncErr = err
+	c.mu.Unlock()
+}
+
+// servedNames is the configured list, or every model in the registry.
+func (c *Catalog) servedNames(ctx context.Context) ([]string, error) {
+	if len(c.opts.Models) > 0 {
+		return c.opts.Models, nil
+	}
+	names, err := c.opts.Source.Models(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing models: %w", err)
+	}
+	c.mu.Lock()
+	for _, n := range names {
+		if c.models[n] == nil {
+			c.models[n] = &entry{name: n, pinned: map[string]*pinned{}}
+		}
+	}
+	c.mu.Unlock()
+	return names, nil
+}
+
+func (c *Catalog) syncModel(ctx context.Context, name string) error {
+	rel, err := c.opts.Source.Release(ctx, name)
+	if err != nil {
+		err = fmt.Errorf("model %s: reading release state: %w", name, err)
+		c.setModelErr(name, "", err)
+		return err
+	}
+	if rel.Stable == "" {
+		err := fmt.Errorf("model %s: the release state names no stable version", name)
+		c.setModelErr(name, "", err)
+		return err
+	}
+	c.mu.RLock()
+	e := c.models[name]
+	current := e.stable
+	c.mu.RUnlock()
+	if current != nil && current.Version() == rel.Stable {
+		return nil
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	// A pinned copy of the new stable version can be promoted as it is.
+	c.mu.Lock()
+	if p := e.pinned[rel.Stable]; p != nil {
+		delete(e.pinned, rel.Stable)
+		c.metrics.unloaded(name, p.sess)
+		c.swapStable(e, p.sess)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	sess, err := c.load(ctx, name, rel.Stable)
+	if err != nil {
+		c.setModelErr(name, rel.Stable, err)
+		return err
+	}
+	c.mu.Lock()
+	c.swapStable(e, sess)
+	c.mu.Unlock()
+	return nil
+}
+
+// swapStable installs sess as e's stable session and retires the old one,
+// which is destroyed after its last request. c.mu must be held.
+func (c *Catalog) swapStable(e *entry, sess *serving.Session) {
+	old := e.stable
+	e.stable, e.want, e.lastErr = sess, sess.Version(), nil
+	c.metrics.serving(e.name, old, sess)
+	if old != nil {
+		old.Close()
+		c.log.Info("swapped stable version", "model", e.name, "from", old.Version(), "to", sess.Version(), "provider", sess.Provider())
+	} else {
+		c.log.Info("serving model", "model", e.name, "version", sess.Version(), "provider", sess.Provider())
+	}
+}
+
+func (c *Catalog) setModelErr(name, version string, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.models[name]; e != nil {
+		e.lastErr = err
+		if version != "" {
+			e.want = version
+		}
+	}
+}
+
+// load fetches (digest verified), creates and warms up a session.
+func (c *Catalog) load(ctx context.Context, name, version string) (*serving.Session, error) {
+	start := c.now()
+	sess, err := c.loadSession(ctx, name, version)
+	c.metrics.loaded(name, version, err, c.now().Sub(start))
+	if err != nil {
+		c.log.Error("loading model version failed", "model", name, "version", version, "err", err)
+		return nil, err
+	}
+	return sess, nil
+}
+
+func (c *Catalog) loadSession(ctx context.Context, name, version string) (*serving.Session, error) {
+	b, _, err := c.opts.Source.Fetch(ctx, name, version)
+	if err != nil {
+		return nil, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
+	}
+	sess, err := c.opts.Loader.NewSession(b, serving.SessionOptions{Name: name, Version: version})
+	if err != nil {
+		return nil, fmt.Errorf("model %s version %s: load: %w", name, version, err)
+	}
+	if err := sess.WarmUp(ctx); err != nil {
+		sess.Close()
+		return nil, fmt.Errorf("model %s version %s: %w", name, version, err)
+	}
+	return sess, nil
+}
+
+// Acquire returns a referenced session for model and version: the stable
+// version when version is empty, else that exact version (loaded on demand
+// when it is not the stable one). The caller must call Release on it.
+// An empty model means the default model.
+func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.Session, error) {
+	if model == "" {
+		model = c.DefaultModel()
+		if model == "" {
+			return nil, fmt.Errorf("%w: this gateway serves %d models; name one with ?model=", ErrModelRequired, len(c.Names()))
+		}
+	}
+	for {
+		c.mu.Lock()
+		e := c.models[model]
+		if e == nil {
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %q is not served here (served: %v)", ErrUnknownModel, model, c.namesLocked())
+		}
+		var sess *serving.Session
+		if version == "" || (e.stable != nil && e.stable.Version() == version) {
+			if e.stable == nil {
+				err := e.lastErr
+				c.mu.Unlock()
+				if err == nil {
+					return nil, fmt.Errorf("%w: %s is loading", ErrNotReady, model)
+				}
+				return nil, fmt.Errorf("%w: %s: %v", ErrNotReady, model, err)
+			}
+			sess = e.stable
+		} else if p := e.pinned[version]; p != nil {
+			p.lastUsed = c.now()
+			sess = p.sess
+		}
+		c.mu.Unlock()
+		if sess == nil {
+			if err := c.loadPinned(ctx, model, version); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if sess.Acquire() {
+			return sess, nil
+		}
+		// Closed between lookup and Acquire (a swap): look again.
+	}
+}
+
+// loadPinned loads a version other than stable for pinned requests.
+func (c *Catalog) loadPinned(ctx context.Context, model, version string) error {
+	if err := registry.ValidateName(version); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnknownVersion, err)
+	}
+	if _, err := c.opts.Source.Manifest(ctx, model, version); err != nil {
+		if errors.Is(err, registry.ErrNotFound) {
+			return fmt.Errorf("%w: model %s has no version %q", ErrUnknownVersion, model, version)
+		}
+		return fmt.Errorf("%w: model %s version %s: %v", ErrNotReady, model, version, err)
+	}
+	if c.opts.MaxPinned < 0 {
+		return fmt.Errorf("%w: version %s of %s is not loaded and loading pinned versions is disabled", ErrNotReady, version, model)
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	c.mu.RLock()
+	e := c.models[model]
+	loaded := e.pinned[version] != nil || (e.stable != nil && e.stable.Version() == version)
+	c.mu.RUnlock()
+	if loaded {
+		return nil
+	}
+	sess, err := c.load(ctx, model, version)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.pinned[version] = &pinned{sess: sess, lastUsed: c.now()}
+	c.metrics.pinnedLoaded(model, sess)
+	c.evictLocked()
+	return nil
+}
+
+// evictLocked unloads the least recently used pinned versions above the cap.
+func (c *Catalog) evictLocked() {
+	type ref struct {
+		e       *entry
+		version string
+		p       *pinned
+	}
+	var all []ref
+	for _, e := range c.models {
+		for v, p := range e.pinned {
+			all = append(all, ref{e, v, p})
+		}
+	}
+	if len(all) <= c.opts.MaxPinned {
+		return
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].p.lastUsed.Before(all[j].p.lastUsed) })
+	for _, r := range all[:len(all)-c.opts.MaxPinned] {
+		delete(r.e.pinned, r.version)
+		c.metrics.unloaded(r.e.name, r.p.sess)
+		r.p.sess.Close()
+		c.log.Info("unloaded pinned version", "model", r.e.name, "version", r.version)
+	}
+}
+
+// DefaultModel is the configured default, else the only served model.
+func (c *Catalog) DefaultModel() string {
+	if c.opts.DefaultModel != "" {
+		return c.opts.DefaultModel
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.models) == 1 {
+		for n := range c.models {
+			return n
+		}
+	}
+	return ""
+}
+
+// Names lists the served models, sorted.
+func (c *Catalog) Names() []string {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.namesLocked()
+}
+
+func (c *Catalog) namesLocked() []string {
+	names := make([]string, 0, len(c.models))
+	for n := range c.models {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Has reports whether model is served.
+func (c *Catalog) Has(model string) bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.models[model] != nil
+}
+
+// Versions lists a served model's versions in the registry, oldest first.
+func (c *Catalog) Versions(ctx context.Context, model string) ([]string, error) {
+	if !c.Has(model) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownModel, model)
+	}
+	type lister interface {
+		Versions(ctx context.Context, name string) ([]registry.Manifest, error)
+	}
+	l, ok := c.opts.Source.(lister)
+	if !ok {
+		return nil, nil
+	}
+	ms, err := l.Versions(ctx, model)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Version
+	}
+	return out, nil
+}
+
+// ModelStatus is one served model's state, as /readyz shows it.
+type ModelStatus struct {
+	Name     string   `json:"name"`
+	State    string   `json:"state"` // "ready", "loading" or "failed"
+	Version  string   `json:"version,omitempty"`
+	Provider string   `json:"provider,omitempty"`
+	Wanted   string   `json:"wanted_version,omitempty"` // stable per the registry, when it differs from Version
+	Pinned   []string `json:"pinned_versions,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// Status is the catalog's readiness: Ready when at least one model is
+// served and every served model has a loaded, warmed-up version.
+type Status struct {
+	Ready  bool          `json:"ready"`
+	Models []ModelStatus `json:"models"`
+	Error  string        `json:"error,omitempty"`
+}
+
+// Status reports each served model's state.
+func (c *Catalog) Status() Status {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	st := Status{Ready: c.synced && len(c.models) > 0}
+	if c.syncErr != nil {
+		st.Error = c.syncErr.Error()
+	}
+	if c.synced && len(c.models) == 0 {
+		st.Error = "the registry holds no models: push one with `promote push`"
+	}
+	for _, name := range c.namesLocked() {
+		e := c.models[name]
+		ms := ModelStatus{Name: name, State: "loading"}
+		if e.stable != nil {
+			ms.State, ms.Version, ms.Provider = "ready", e.stable.Version(), e.stable.Provider()
+			if e.want != "" && e.want != ms.Version {
+				ms.Wanted = e.want
+			}
+		} else {
+			st.Ready = false
+			ms.Wanted = e.want
+			if e.lastErr != nil {
+				ms.State = "failed"
+			}
+		}
+		if e.lastErr != nil {
+			ms.Error = e.lastErr.Error()
+		}
+		for v := range e.pinned {
+			ms.Pinned = append(ms.Pinned, v)
+		}
+		slices.Sort(ms.Pinned)
+		st.Models = append(st.Models, ms)
+	}
+	return st
+}
+
+// Close unloads every session; the catalog must not be used afterwards.
+// Sessions still referenced are destroyed when their last request ends.
+func (c *Catalog) Close() {
+	c.mu.Lock()
+	var all []*serving.Session
+	for _, e := range c.models {
+		if e.stable != nil {
+			all = append(all, e.stable)
+			e.stable = nil
+		}
+		for v, p := range e.pinned {
+			all = append(all, p.sess)
+			delete(e.pinned, v)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range all {
+		s.Close()
+	}
+	for _, s := range all {
+		<-s.Done()
+	}
+}

@@ -1,0 +1,93 @@
+package catalog
+
+import (
+	"errors"
+	"time"
+
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/serving"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	loads    *prometheus.CounterVec
+	failures *prometheus.CounterVec
+	loadTime *prometheus.HistogramVec
+	sessions *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
+	m := &metrics{
+		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_model_loads_total",
+			Help: "Model version loads (fetch, verify, session, warm-up), by result.",
+		}, []string{"model", "version", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_model_load_failures_total",
+			Help: "Model version loads that failed, by reason: digest, fetch, invalid_model, warmup, other.",
+		}, []string{"model", "reason"}),
+		loadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "modelgate_model_load_duration_seconds",
+			Help:    "Time to fetch, verify, create and warm up a model version.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 3, 10),
+		}, []string{"model"}),
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_model_loaded",
+			Help: "1 for each loaded model version, with its role (stable or pinned) and execution provider.",
+		}, []string{"model", "version", "role", "provider"}),
+	}
+	ready := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "modelgate_ready",
+		Help: "1 when every served model has a loaded, warmed-up version.",
+	}, func() float64 {
+		if c.Status().Ready {
+			return 1
+		}
+		return 0
+	})
+	reg.MustRegister(m.loads, m.failures, m.loadTime, m.sessions, ready)
+	return m
+}
+
+func (m *metrics) setSession(model string, s *serving.Session, role string, on bool) {
+	if !on {
+		m.sessions.DeleteLabelValues(model, s.Version(), role, s.Provider())
+		return
+	}
+	m.sessions.WithLabelValues(model, s.Version(), role, s.Provider()).Set(1)
+}
+
+func (m *metrics) serving(model string, old, s *serving.Session) {
+	if old != nil {
+		m.setSession(model, old, "stable", false)
+	}
+	m.setSession(model, s, "stable", true)
+}
+
+func (m *metrics) pinnedLoaded(model string, s *serving.Session) { m.setSession(model, s, "pinned", true) }
+
+func (m *metrics) unloaded(model string, s *serving.Session) { m.setSession(model, s, "pinned", false) }
+
+func (m *metrics) loaded(model, version string, err error, d time.Duration) {
+	if err == nil {
+		m.loads.WithLabelValues(model, version, "ok").Inc()
+		m.loadTime.WithLabelValues(model).Observe(d.Seconds())
+		return
+	}
+	m.loads.WithLabelValues(model, version, "error").Inc()
+	m.failures.WithLabelValues(model, failureReason(err)).Inc()
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, registry.ErrDigestMismatch):
+		return "digest"
+	case errors.Is(err, registry.ErrNotFound):
+		return "fetch"
+	case errors.Is(err, serving.ErrInvalidModel), errors.Is(err, serving.ErrUnsupportedType):
+		return "invalid_model"
+	case errors.Is(err, serving.ErrBadInput):
+		return "warmup"
+	}
+	return "other"
+}

@@ -1,0 +1,296 @@
+// Package config loads the gateway's configuration with spf13/viper: a YAML
+// file (--config), environment variables MODELGATE_* (a dot in a key
+// becomes an underscore: ort.providers is MODELGATE_ORT_PROVIDERS) and
+// command-line flags, over the defaults of Default. Unknown keys are
+// rejected and every value is validated at load, with messages that say
+// which key is wrong and what it accepts.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Config is the gateway's configuration. docs/configuration.md documents
+// every key; keep the two in step.
+type Config struct {
+	// Listen is the HTTP listen address, host:port.
+	Listen string `mapstructure:"listen"`
+	// Registry is where models live: a directory, a file:// URL, or (with
+	// the S3 backend) s3://bucket/prefix.
+	Registry string `mapstructure:"registry"`
+	// Models narrows the served models; empty serves every model.
+	Models []string `mapstructure:"models"`
+	// DefaultModel answers /predict without ?model=; empty: the only
+	// served model, when there is one.
+	DefaultModel string `mapstructure:"default_model"`
+	// PollInterval is how often the registry's release state is re-read.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// MaxPinnedVersions caps the non-stable versions loaded for pinned
+	// requests (least recently used unloaded first); 0 disables pinning
+	// versions that are not loaded.
+	MaxPinnedVersions int `mapstructure:"max_pinned_versions"`
+
+	HTTP HTTP `mapstructure:"http"`
+	ORT  ORT  `mapstructure:"ort"`
+	Log  Log  `mapstructure:"log"`
+}
+
+// HTTP settings.
+type HTTP struct {
+	MaxBodyBytes      int64         `mapstructure:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `mapstructure:"read_header_timeout"`
+	ReadTimeout       time.Duration `mapstructure:"read_timeout"`
+	WriteTimeout      time.Duration `mapstructure:"write_timeout"`
+	IdleTimeout       time.Duration `mapstructure:"idle_timeout"`
+	// DrainDelay: after SIGTERM, readiness fails at once and requests keep
+	// being served this long, so that load balancers stop sending traffic.
+	DrainDelay time.Duration `mapstructure:"drain_delay"`
+	// ShutdownTimeout bounds the wait for in-flight requests after the
+	// listener closes.
+	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
+}
+
+// ORT settings: ONNX Runtime and execution providers.
+type ORT struct {
+	// LibraryPath of libonnxruntime.so; empty: env ONNXRUNTIME_LIB, else
+	// the Makefile's cache folder.
+	LibraryPath string `mapstructure:"library_path"`
+	// Providers in order of preference.
+	Providers []string `mapstructure:"providers"`
+	// CUDAPlugin is libonnxruntime_providers_cuda.so for the plugin path;
+	// empty: env ONNXRUNTIME_CUDA_PLUGIN, else the core's own CUDA provider.
+	CUDAPlugin string `mapstructure:"cuda_plugin"`
+	// CUDADevice is the GPU ordinal.
+	CUDADevice int `mapstructure:"cuda_device"`
+	// RequireGPU makes a missing GPU a startup error instead of a quiet
+	// fallback to the CPU.
+	RequireGPU bool `mapstructure:"require_gpu"`
+	// IntraOpThreads per session; 0: the container's CPU quota.
+	IntraOpThreads int `mapstructure:"intra_op_threads"`
+	// InterOpThreads per session; 0: 1.
+	InterOpThreads int `mapstructure:"inter_op_threads"`
+}
+
+// Log settings.
+type Log struct {
+	Level  string `mapstructure:"level"`  // debug, info, warn, error
+	Format string `mapstructure:"format"` // text or json
+}
+
+// Default is the configuration with no file, environment or flags.
+func Default() Config {
+	return Config{
+		Listen:            ":8080",
+		Registry:          ".modelgate/registry",
+		PollInterval:      5 * time.Second,
+		MaxPinnedVersions: 4,
+		HTTP: HTTP{
+			MaxBodyBytes:      64 << 20,
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			DrainDelay:        0,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		ORT: ORT{Providers: []string{"cuda", "cpu"}},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
+
+// Flags registers the gateway's command-line flags on fs.
+func Flags(fs *pflag.FlagSet) {
+	d := Default()
+	fs.String("config", "", "YAML configuration file")
+	fs.String("listen", d.Listen, "HTTP listen address (env MODELGATE_LISTEN)")
+	fs.String("registry", d.Registry, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
+	fs.StringSlice("models", nil, "models to serve (default: every model in the registry)")
+	fs.String("default-model", "", "model for /predict without ?model=")
+	fs.Duration("poll-interval", d.PollInterval, "how often to re-read the registry's release state")
+	fs.StringSlice("providers", d.ORT.Providers, "execution providers in order of preference: cuda, cpu")
+	fs.Bool("require-gpu", false, "fail at startup unless the CUDA provider can be used")
+	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
+	fs.String("log-format", d.Log.Format, "log format: text or json")
+}
+
+// flagKeys maps flag names to configuration keys.
+var flagKeys = map[string]string{
+	"listen":        "listen",
+	"registry":      "registry",
+	"models":        "models",
+	"default-model": "default_model",
+	"poll-interval": "poll_interval",
+	"providers":     "ort.providers",
+	"require-gpu":   "ort.require_gpu",
+	"log-level":     "log.level",
+	"log-format":    "log.format",
+}
+
+// Load reads the configuration: defaults, then the file named by --config
+// (if any), then MODELGATE_* environment variables, then the flags set on
+// the command line, each over the one before.
+func Load(fs *pflag.FlagSet) (Config, error) {
+	v := viper.New()
+	setDefaults(v, Default())
+	v.SetEnvPrefix("MODELGATE")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if fs != nil {
+		if file, _ := fs.GetString("config"); file != "" {
+			v.SetConfigFile(file)
+			v.SetConfigType("yaml")
+			if err := v.ReadInConfig(); err != nil {
+				return Config{}, fmt.Errorf("reading %s: %w", file, err)
+			}
+		}
+		for name, key := range flagKeys {
+			if f := fs.Lookup(name); f != nil && f.Changed {
+				if err := v.BindPFlag(key, f); err != nil {
+					return Config{}, err
+				}
+			}
+		}
+	}
+	var c Config
+	if err := v.UnmarshalExact(&c, decodeHook()); err != nil {
+		return Config{}, cleanDecodeError(err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func decodeHook() viper.DecoderConfigOption {
+	return viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+		mapstructure.StringToSliceHookFunc(","),
+	))
+}
+
+func cleanDecodeError(err error) error {
+	msg := err.Error()
+	msg = strings.ReplaceAll(msg, "decoding failed due to the following error(s):\n\n", "")
+	msg = strings.ReplaceAll(msg, "'' has invalid keys", "unknown keys")
+	return errors.New(strings.TrimSpace(msg))
+}
+
+// setDefaults registers every key with viper so that environment variables
+// and UnmarshalExact know them.
+func setDefaults(v *viper.Viper, c Config) {
+	m := map[string]any{}
+	_ = mapstructure.Decode(c, &m)
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, val := range m {
+			key := prefix + k
+			if sub, ok := val.(map[string]any); ok {
+				walk(key+".", sub)
+				continue
+			}
+			v.SetDefault(key, val)
+		}
+	}
+	walk("", m)
+}
+
+// Validate checks every value and reports all problems at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+		bad("listen", "%q is not host:port (e.g. \":8080\" or \"127.0.0.1:8080\")", c.Listen)
+	}
+	if c.Registry == "" {
+		bad("registry", "must be set: a directory, file:///path or s3://bucket/prefix")
+	} else if u, err := url.Parse(c.Registry); err == nil && u.Scheme != "" && len(u.Scheme) > 1 {
+		switch u.Scheme {
+		case "file", "s3":
+		default:
+			bad("registry", "scheme %q is not supported (use a directory, file:// or s3://)", u.Scheme)
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range c.Models {
+		if err := registry.ValidateName(m); err != nil {
+			bad("models", "%v", err)
+		}
+		if seen[m] {
+			bad("models", "%q is listed twice", m)
+		}
+		seen[m] = true
+	}
+	if c.DefaultModel != "" {
+		if err := registry.ValidateName(c.DefaultModel); err != nil {
+			bad("default_model", "%v", err)
+		} else if len(c.Models) > 0 && !seen[c.DefaultModel] {
+			bad("default_model", "%q is not among models %v", c.DefaultModel, c.Models)
+		}
+	}
+	if c.PollInterval < 100*time.Millisecond {
+		bad("poll_interval", "%s is too short (at least 100ms)", c.PollInterval)
+	}
+	if c.MaxPinnedVersions < 0 {
+		bad("max_pinned_versions", "must be 0 or more, got %d", c.MaxPinnedVersions)
+	}
+	h := c.HTTP
+	if h.MaxBodyBytes < 1024 {
+		bad("http.max_body_bytes", "must be at least 1024, got %d", h.MaxBodyBytes)
+	}
+	for key, d := range map[string]time.Duration{
+		"http.read_header_timeout": h.ReadHeaderTimeout, "http.read_timeout": h.ReadTimeout,
+		"http.write_timeout": h.WriteTimeout, "http.idle_timeout": h.IdleTimeout, "http.shutdown_timeout": h.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			bad(key, "must be a positive duration such as 30s, got %s", d)
+		}
+	}
+	if h.DrainDelay < 0 {
+		bad("http.drain_delay", "must not be negative, got %s", h.DrainDelay)
+	}
+	if len(c.ORT.Providers) == 0 {
+		bad("ort.providers", "must list at least one of cuda, cpu")
+	}
+	pseen := map[string]bool{}
+	for _, p := range c.ORT.Providers {
+		if p != "cuda" && p != "cpu" {
+			bad("ort.providers", "unknown provider %q (want cuda or cpu)", p)
+		}
+		if pseen[p] {
+			bad("ort.providers", "%q is listed twice", p)
+		}
+		pseen[p] = true
+	}
+	if c.ORT.RequireGPU && !pseen["cuda"] {
+		bad("ort.require_gpu", "is true but ort.providers %v does not include cuda", c.ORT.Providers)
+	}
+	if c.ORT.CUDADevice < 0 {
+		bad("ort.cuda_device", "must be 0 or more, got %d", c.ORT.CUDADevice)
+	}
+	if c.ORT.IntraOpThreads < 0 || c.ORT.InterOpThreads < 0 {
+		bad("ort.intra_op_threads", "thread counts must be 0 (automatic) or more")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}

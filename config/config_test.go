@@ -1,0 +1,144 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func load(t *testing.T, args ...string) (Config, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("gateway", pflag.ContinueOnError)
+	Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(fs)
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Fatalf("no file, env or flags:\n got %+v\nwant %+v", c, Default())
+	}
+	if c.Listen != ":8080" || !reflect.DeepEqual(c.ORT.Providers, []string{"cuda", "cpu"}) || c.HTTP.MaxBodyBytes != 64<<20 {
+		t.Fatalf("documented defaults changed: %+v", c)
+	}
+}
+
+func TestGoodFile(t *testing.T) {
+	c, err := load(t, "--config", "testdata/good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		Listen: "127.0.0.1:9090", Registry: "file:///var/lib/modelgate/registry",
+		Models: []string{"breast-cancer", "iris"}, DefaultModel: "breast-cancer",
+		PollInterval: 10 * time.Second, MaxPinnedVersions: 2,
+		HTTP: HTTP{MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, DrainDelay: 5 * time.Second, ShutdownTimeout: 25 * time.Second},
+		ORT: ORT{Providers: []string{"cpu"}, IntraOpThreads: 2, InterOpThreads: 1},
+		Log: Log{Level: "debug", Format: "json"},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Fatalf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	want := map[string]string{
+		"unknown-key.bad.yaml":              "listne",
+		"unknown-nested-key.bad.yaml":       "provider",
+		"bad-provider.bad.yaml":             `ort.providers: unknown provider "tpu"`,
+		"require-gpu-without-cuda.bad.yaml": "ort.require_gpu: is true but ort.providers [cpu] does not include cuda",
+		"bad-listen.bad.yaml":               `listen: "8080" is not host:port`,
+		"bad-duration.bad.yaml":             "poll_interval",
+		"bad-model-name.bad.yaml":           "models:",
+		"default-not-served.bad.yaml":       `default_model: "wine" is not among models [iris]`,
+		"bad-registry-scheme.bad.yaml":      `registry: scheme "gs" is not supported`,
+		"not-yaml.bad.yaml":                 "reading testdata/not-yaml.bad.yaml",
+	}
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	if len(files) != len(want) {
+		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := load(t, "--config", f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if w := want[filepath.Base(f)]; !strings.Contains(err.Error(), w) {
+				t.Fatalf("error %q does not mention %q", err, w)
+			}
+		})
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	// file < env < flags
+	t.Setenv("MODELGATE_LISTEN", "127.0.0.1:7070")
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "cpu")
+	t.Setenv("MODELGATE_HTTP_MAX_BODY_BYTES", "2048")
+	t.Setenv("MODELGATE_POLL_INTERVAL", "3s")
+	c, err := load(t, "--config", "testdata/good.yaml", "--registry", "/tmp/flag-registry")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:7070" {
+		t.Errorf("env did not override the file: listen = %q", c.Listen)
+	}
+	if c.Registry != "/tmp/flag-registry" {
+		t.Errorf("flag did not override the file: registry = %q", c.Registry)
+	}
+	if c.HTTP.MaxBodyBytes != 2048 || c.PollInterval != 3*time.Second || !reflect.DeepEqual(c.ORT.Providers, []string{"cpu"}) {
+		t.Errorf("env values not applied: %+v", c)
+	}
+	if c.Log.Format != "json" {
+		t.Errorf("file value lost: log.format = %q", c.Log.Format)
+	}
+	t.Setenv("MODELGATE_LISTEN", "127.0.0.1:7070")
+	c, err = load(t, "--listen", ":6060")
+	if err != nil || c.Listen != ":6060" {
+		t.Fatalf("flag did not override env: %q, %v", c.Listen, err)
+	}
+}
+
+func TestEnvValidated(t *testing.T) {
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "gpu")
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), `unknown provider "gpu"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMissingFile(t *testing.T) {
+	_, err := load(t, "--config", filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) && !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+// The example configuration shipped in the repository must load.
+func TestExampleConfig(t *testing.T) {
+	if _, err := load(t, "--config", "../examples/gateway.yaml"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/internal/buildinfo"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+type metrics struct {
+	requests  *prometheus.CounterVec
+	latency   *prometheus.HistogramVec
+	inference *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
+	rows      *prometheus.CounterVec
+	nonFinite *prometheus.CounterVec
+	panics    prometheus.Counter
+}
+
+// Label values saved on the echo context by handlers for the middleware.
+const (
+	ctxModel    = "modelgate.model"
+	ctxVersion  = "modelgate.version"
+	ctxProvider = "modelgate.provider"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	labels := []string{"model", "version", "provider", "route", "code"}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_http_requests_total",
+			Help: "HTTP requests by model, version, execution provider, route and status class (2xx, 4xx, 5xx).",
+		}, labels),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "modelgate_http_request_duration_seconds",
+			Help:    "HTTP request latency from the first byte read to the response written.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, labels),
+		inference: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "modelgate_inference_duration_seconds",
+			Help:    "Time spent in ONNX Runtime per request.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"model", "version", "provider"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "modelgate_http_requests_in_flight",
+			Help: "HTTP requests being served.",
+		}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_inference_rows_total",
+			Help: "Rows (batch entries) inferred.",
+		}, []string{"model", "version"}),
+		nonFinite: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_nonfinite_outputs_total",
+			Help: "Requests refused because the model produced NaN or Inf.",
+		}, []string{"model", "version"}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "modelgate_http_panics_total",
+			Help: "Handler panics recovered into a 500.",
+		}),
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "modelgate_build_info",
+		Help:        "Build information: version, git revision and Go version, as labels; always 1.",
+		ConstLabels: prometheus.Labels{"version": buildinfo.Version, "revision": buildinfo.Revision, "goversion": buildinfo.GoVersion()},
+	})
+	info.Set(1)
+	reg.MustRegister(m.requests, m.latency, m.inference, m.inFlight, m.rows, m.nonFinite, m.panics, info,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// instrument counts and times every request. The route label is the
+// route's pattern (bounded); model, version and provider come from the
+// handler, and stay empty when the request never reached a model (so that
+// unknown model names cannot blow up the label set).
+func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		s.metrics.inFlight.Inc()
+		err := next(c)
+		if err != nil {
+			s.handleError(err, c)
+		}
+		s.metrics.inFlight.Dec()
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		model, _ := c.Get(ctxModel).(string)
+		version, _ := c.Get(ctxVersion).(string)
+		provider, _ := c.Get(ctxProvider).(string)
+		lv := []string{model, version, provider, route, statusClass(status)}
+		s.metrics.requests.WithLabelValues(lv...).Inc()
+		s.metrics.latency.WithLabelValues(lv...).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+func statusClass(code int) string {
+	if code < 100 || code > 599 {
+		return strconv.Itoa(http.StatusInternalServerError)[:1] + "xx"
+	}
+	return strconv.Itoa(code)[:1] + "xx"
+}

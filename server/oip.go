@@ -1,0 +1,309 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/serving"
+)
+
+// KServe v2 Open Inference Protocol, REST.
+
+type tensorMetadata struct {
+	Name     string  `json:"name"`
+	Datatype string  `json:"datatype"`
+	Shape    []int64 `json:"shape"`
+}
+
+type modelMetadataResponse struct {
+	Name     string           `json:"name"`
+	Versions []string         `json:"versions,omitempty"`
+	Platform string           `json:"platform"`
+	Inputs   []tensorMetadata `json:"inputs"`
+	Outputs  []tensorMetadata `json:"outputs"`
+	// modelgate's additions: the version answering and where it runs.
+	Version  string `json:"version"`
+	Provider string `json:"provider"`
+}
+
+func (s *Server) serverMetadata(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]any{
+		"name":       s.opts.Name,
+		"version":    s.opts.Version,
+		"extensions": []string{},
+	})
+}
+
+func specsMetadata(specs []serving.TensorSpec) []tensorMetadata {
+	out := make([]tensorMetadata, len(specs))
+	for i, sp := range specs {
+		out[i] = tensorMetadata{Name: sp.Name, Datatype: string(sp.DType), Shape: sp.Shape}
+	}
+	return out
+}
+
+// acquire resolves the model and version of a request and records them for
+// the metrics middleware. The caller must Release the session.
+func (s *Server) acquire(c echo.Context, model, version string) (*serving.Session, error) {
+	sess, err := s.opts.Catalog.Acquire(c.Request().Context(), model, version)
+	if err != nil {
+		return nil, err
+	}
+	c.Set(ctxModel, sess.Name())
+	c.Set(ctxVersion, sess.Version())
+	c.Set(ctxProvider, sess.Provider())
+	return sess, nil
+}
+
+func (s *Server) modelMetadata(c echo.Context) error {
+	sess, err := s.acquire(c, c.Param("model"), c.Param("version"))
+	if err != nil {
+		return err
+	}
+	defer sess.Release()
+	versions, err := s.opts.Catalog.Versions(c.Request().Context(), sess.Name())
+	if err != nil {
+		s.log.Warn("listing versions", "model", sess.Name(), "err", err)
+	}
+	return c.JSON(http.StatusOK, modelMetadataResponse{
+		Name:     sess.Name(),
+		Versions: versions,
+		Platform: "onnx_onnxv1",
+		Inputs:   specsMetadata(sess.Inputs()),
+		Outputs:  specsMetadata(sess.Outputs()),
+		Version:  sess.Version(),
+		Provider: sess.Provider(),
+	})
+}
+
+func (s *Server) modelReady(c echo.Context) error {
+	model, version := c.Param("model"), c.Param("version")
+	sess, err := s.acquire(c, model, version)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotReady) {
+			return c.JSON(http.StatusServiceUnavailable, map[string]any{"name": model, "ready": false, "error": err.Error()})
+		}
+		return err
+	}
+	defer sess.Release()
+	return c.JSON(http.StatusOK, map[string]any{"name": sess.Name(), "version": sess.Version(), "ready": true})
+}
+
+type inferInput struct {
+	Name       string          `json:"name"`
+	Shape      []int64         `json:"shape"`
+	Datatype   string          `json:"datatype"`
+	Parameters map[string]any  `json:"parameters,omitempty"`
+	Data       json.RawMessage `json:"data"`
+}
+
+type inferOutputRequest struct {
+	Name       string         `json:"name"`
+	Parameters map[string]any `json:"parameters,omitempty"`
+}
+
+type inferRequest struct {
+	ID         string               `json:"id,omitempty"`
+	Parameters map[string]any       `json:"parameters,omitempty"`
+	Inputs     []inferInput         `json:"inputs"`
+	Outputs    []inferOutputRequest `json:"outputs,omitempty"`
+}
+
+type inferOutput struct {
+	Name     string          `json:"name"`
+	Shape    []int64         `json:"shape"`
+	Datatype string          `json:"datatype"`
+	Data     json.RawMessage `json:"data"`
+}
+
+type inferResponse struct {
+	ModelName    string        `json:"model_name"`
+	ModelVersion string        `json:"model_version"`
+	ID           string        `json:"id,omitempty"`
+	Outputs      []inferOutput `json:"outputs"`
+}
+
+// decodeInferRequest parses an infer request body and checks its framing.
+// Data stays raw: its element type comes from the request's datatype.
+func decodeInferRequest(body []byte) (*inferRequest, error) {
+	var req inferRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		return nil, badRequest("malformed JSON: %v", jsonErr(err))
+	}
+	if dec.More() {
+		return nil, badRequest("malformed JSON: unexpected data after the request object")
+	}
+	if len(req.Inputs) == 0 {
+		return nil, badRequest(`"inputs" is missing or empty`)
+	}
+	for i, in := range req.Inputs {
+		if in.Name == "" {
+			return nil, badRequest("inputs[%d]: \"name\" is missing", i)
+		}
+		if in.Datatype == "" {
+			return nil, badRequest("input %q: \"datatype\" is missing", in.Name)
+		}
+		if in.Shape == nil {
+			return nil, badRequest("input %q: \"shape\" is missing", in.Name)
+		}
+		if len(in.Data) == 0 || string(in.Data) == "null" {
+			return nil, badRequest("input %q: \"data\" is missing", in.Name)
+		}
+	}
+	return &req, nil
+}
+
+// tensorsFromInfer turns the request's inputs into tensors for sess.
+func tensorsFromInfer(req *inferRequest, sess *serving.Session) ([]serving.Tensor, error) {
+	byName := map[string]serving.TensorSpec{}
+	for _, sp := range sess.Inputs() {
+		byName[sp.Name] = sp
+	}
+	tensors := make([]serving.Tensor, 0, len(req.Inputs))
+	for _, in := range req.Inputs {
+		spec, ok := byName[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", serving.ErrBadInput, in.Name, inputNames(sess))
+		}
+		d := serving.DType(in.Datatype)
+		if !d.Known() {
+			return nil, badRequest("input %q: unknown datatype %q (want one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)", in.Name, in.Datatype)
+		}
+		if !d.Supported() {
+			return nil, badRequest("input %q: datatype %s is not supported by modelgate (the model takes %s)", in.Name, d, spec.DType)
+		}
+		if d != spec.DType {
+			return nil, fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", serving.ErrBadInput, in.Name, d, spec.DType)
+		}
+		size, ok := serving.ShapeSize(in.Shape)
+		if !ok {
+			return nil, badRequest("input %q: shape %v has a negative or too large dimension", in.Name, in.Shape)
+		}
+		data, nest, err := decodeData(in.Data, d, size)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		n := int64(lenOf(data))
+		if len(nest) > 1 && !equalShape(nest, in.Shape) {
+			return nil, badRequest("input %q: nested data has shape %v but \"shape\" says %v", in.Name, nest, in.Shape)
+		}
+		if n != size {
+			return nil, badRequest("input %q: shape %v needs %d values, data has %d", in.Name, in.Shape, size, n)
+		}
+		if n == 0 {
+			return nil, badRequest("input %q: shape %v holds no values", in.Name, in.Shape)
+		}
+		tensors = append(tensors, serving.Tensor{Name: in.Name, Shape: in.Shape, Data: data})
+	}
+	return tensors, nil
+}
+
+func (s *Server) infer(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodeInferRequest(body)
+	if err != nil {
+		return err
+	}
+	sess, err := s.acquire(c, c.Param("model"), c.Param("version"))
+	if err != nil {
+		return err
+	}
+	defer sess.Release()
+	inputs, err := tensorsFromInfer(req, sess)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for _, o := range req.Outputs {
+		if o.Name == "" {
+			return badRequest("outputs: an entry has no \"name\"")
+		}
+		if _, ok := sess.Output(o.Name); !ok {
+			return fmt.Errorf("%w: unknown output %q (the model has %s)", serving.ErrBadInput, o.Name, outputNames(sess))
+		}
+		names = append(names, o.Name)
+	}
+	outs, err := s.run(c, sess, inputs, names)
+	if err != nil {
+		return err
+	}
+	resp := inferResponse{ModelName: sess.Name(), ModelVersion: sess.Version(), ID: req.ID, Outputs: make([]inferOutput, len(outs))}
+	for i, o := range outs {
+		resp.Outputs[i] = inferOutput{Name: o.Name, Shape: o.Shape, Datatype: string(o.DType()), Data: appendData(nil, o, false)}
+	}
+	return c.JSON(http.StatusOK, resp)
+}
+
+// run runs the session, times it and refuses non-finite outputs.
+func (s *Server) run(c echo.Context, sess *serving.Session, inputs []serving.Tensor, outputs []string) ([]serving.Tensor, error) {
+	start := time.Now()
+	outs, err := sess.Run(c.Request().Context(), inputs, outputs)
+	s.metrics.inference.WithLabelValues(sess.Name(), sess.Version(), sess.Provider()).Observe(time.Since(start).Seconds())
+	if err != nil {
+		return nil, err
+	}
+	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
+		s.metrics.rows.WithLabelValues(sess.Name(), sess.Version()).Add(float64(inputs[0].Shape[0]))
+	}
+	for _, o := range outs {
+		if checkFinite(o.Data) >= 0 {
+			s.metrics.nonFinite.WithLabelValues(sess.Name(), sess.Version()).Inc()
+			return nil, &errNonFinite{model: sess.Name(), version: sess.Version(), output: o.Name}
+		}
+	}
+	return outs, nil
+}
+
+func inputNames(sess *serving.Session) string  { return quoteNames(sess.Inputs()) }
+func outputNames(sess *serving.Session) string { return quoteNames(sess.Outputs()) }
+
+func quoteNames(specs []serving.TensorSpec) string {
+	var b bytes.Buffer
+	for i, sp := range specs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%q", sp.Name)
+	}
+	return b.String()
+}
+
+func lenOf(data any) int { return serving.Tensor{Data: data}.Len() }
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonErr shortens encoding/json's messages.
+func jsonErr(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+	}
+	return err.Error()
+}

@@ -1,0 +1,156 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/serving"
+)
+
+// The /predict API: the shape simple Python model servers use.
+//
+//	{"features": [x1, ..., xn]}            one row
+//	{"instances": [[...], [...], ...]}     a batch
+//
+// The model comes from ?model= (else the default model) and ?version=
+// pins a version. The answer holds the first output's values, one per row,
+// as "prediction", and every output by name, one entry per row.
+
+type predictRequest struct {
+	Features  json.RawMessage `json:"features"`
+	Instances json.RawMessage `json:"instances"`
+}
+
+type predictResponse struct {
+	Model      string                     `json:"model"`
+	Version    string                     `json:"version"`
+	Prediction json.RawMessage            `json:"prediction"`
+	Outputs    map[string]json.RawMessage `json:"outputs"`
+}
+
+func decodePredictRequest(body []byte) (*predictRequest, error) {
+	var req predictRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, badRequest("malformed JSON: %s; send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch", jsonErr(err))
+	}
+	if dec.More() {
+		return nil, badRequest("malformed JSON: unexpected data after the request object")
+	}
+	hasF := len(req.Features) > 0 && string(req.Features) != "null"
+	hasI := len(req.Instances) > 0 && string(req.Instances) != "null"
+	switch {
+	case hasF && hasI:
+		return nil, badRequest(`send either "features" (one row) or "instances" (a batch), not both`)
+	case !hasF && !hasI:
+		return nil, badRequest(`the body needs "features" (one row: [x1, ..., xn]) or "instances" (a batch: [[...], ...])`)
+	}
+	return &req, nil
+}
+
+// predictTensor builds the model's single input from the request.
+func predictTensor(req *predictRequest, spec serving.TensorSpec) (serving.Tensor, error) {
+	if len(spec.Shape) == 0 {
+		return serving.Tensor{}, badRequest("input %q is a scalar; use /v2/models/{model}/infer", spec.Name)
+	}
+	row := spec.Shape[1:] // the shape of one instance
+	rowSize, fixed := int64(1), true
+	for _, d := range row {
+		if d < 0 {
+			fixed = false
+		} else {
+			rowSize *= d
+		}
+	}
+	raw, field := req.Instances, "instances"
+	if req.Features != nil && string(req.Features) != "null" {
+		raw, field = req.Features, "features"
+	}
+	hint := rowSize
+	if field == "instances" {
+		hint = 0 // unknown row count: let the decoder size from the body
+	}
+	data, nest, err := decodeData(raw, spec.DType, hint)
+	if err != nil {
+		return serving.Tensor{}, wrapField(field, err)
+	}
+	var inst []int64 // the shape of what was sent for one instance
+	rows := int64(1)
+	if field == "features" {
+		inst = nest
+	} else {
+		if len(nest) < 2 {
+			if len(nest) == 1 && nest[0] == 0 {
+				return serving.Tensor{}, badRequest("instances is empty")
+			}
+			return serving.Tensor{}, badRequest("instances must be a list of rows ([[x1, ..., xn], ...]); for one row send {\"features\": [x1, ..., xn]}")
+		}
+		rows, inst = nest[0], nest[1:]
+	}
+	var shape []int64
+	switch {
+	case fixed && len(inst) == 1 && inst[0] == rowSize:
+		shape = append([]int64{rows}, row...)
+	case serving.ShapeFits(row, inst):
+		shape = append([]int64{rows}, inst...)
+	case fixed:
+		return serving.Tensor{}, badRequest("%s: each row must have %d values (input %q takes %v per row), got %v", field, rowSize, spec.Name, row, inst)
+	default:
+		return serving.Tensor{}, badRequest("%s: each row must have shape %v (input %q, -1 is free), got %v", field, row, spec.Name, inst)
+	}
+	if n, _ := serving.ShapeSize(shape); n == 0 {
+		return serving.Tensor{}, badRequest("%s holds no values", field)
+	}
+	return serving.Tensor{Name: spec.Name, Shape: shape, Data: data}, nil
+}
+
+func wrapField(field string, err error) error {
+	return &fieldError{field: field, err: err}
+}
+
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func (s *Server) predict(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := decodePredictRequest(body)
+	if err != nil {
+		return err
+	}
+	sess, err := s.acquire(c, c.QueryParam("model"), c.QueryParam("version"))
+	if err != nil {
+		return err
+	}
+	defer sess.Release()
+	if len(sess.Inputs()) != 1 {
+		return badRequest("model %s takes %d inputs (%s); /predict serves single-input models: use POST /v2/models/%s/infer", sess.Name(), len(sess.Inputs()), inputNames(sess), sess.Name())
+	}
+	in, err := predictTensor(req, sess.Inputs()[0])
+	if err != nil {
+		return err
+	}
+	outs, err := s.run(c, sess, []serving.Tensor{in}, nil)
+	if err != nil {
+		return err
+	}
+	resp := predictResponse{Model: sess.Name(), Version: sess.Version(), Outputs: make(map[string]json.RawMessage, len(outs))}
+	for i, o := range outs {
+		v := json.RawMessage(appendData(nil, o, true))
+		if i == 0 {
+			resp.Prediction = v
+		}
+		resp.Outputs[o.Name] = v
+	}
+	return c.JSON(http.StatusOK, resp)
+}
