@@ -291,6 +291,12 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 	if model == "" {
 		model = c.DefaultModel()
 		if model == "" {
+			c.mu.RLock()
+			synced := c.synced
+			c.mu.RUnlock()
+			if !synced {
+				return nil, fmt.Errorf("%w: the gateway is starting and has not read the registry yet", ErrNotReady)
+			}
 			return nil, fmt.Errorf("%w: this gateway serves %d models; name one with ?model=", ErrModelRequired, len(c.Names()))
 		}
 	}

@@ -246,7 +246,9 @@ func (rt *Runtime) cudaAvailable() error {
 		if rt.opts.CUDAPlugin != "" {
 			rt.cudaDev, rt.cudaErr = registerCUDAPlugin(rt.opts.CUDAPlugin, rt.opts.CUDADevice)
 		} else {
-			rt.cudaErr = probeLegacyCUDA(rt.opts.CUDADevice)
+			if err := probeLegacyCUDA(rt.opts.CUDADevice); err != nil {
+				rt.cudaErr = fmt.Errorf("no CUDA plugin configured (ort.cuda_plugin, ONNXRUNTIME_CUDA_PLUGIN) and this ONNX Runtime core has no CUDA provider of its own: %w", err)
+			}
 		}
 		if rt.cudaErr != nil {
 			rt.log.Info("CUDA execution provider unavailable", "reason", rt.cudaErr)

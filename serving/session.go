@@ -106,6 +106,9 @@ func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) 
 	for _, p := range rt.opts.Providers {
 		so, err := rt.sessionOptions(p)
 		if err != nil {
+			if p == ProviderCUDA && err == rt.cudaErr {
+				err = errors.New("unavailable (see the log line \"CUDA execution provider unavailable\")")
+			}
 			reasons = append(reasons, fmt.Sprintf("%s: %v", p, err))
 			continue
 		}

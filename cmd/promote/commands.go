@@ -1,0 +1,408 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/buildinfo"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/serving"
+	"github.com/spf13/cobra"
+)
+
+// defaultRegistry matches the gateway's default.
+const defaultRegistry = ".modelgate/registry"
+
+type app struct {
+	stdout, stderr io.Writer
+	registry       string
+	ortLib         string
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:           "promote",
+		Short:         "Push model versions into the registry and move the stable version",
+		Version:       fmt.Sprintf("%s (%s)", buildinfo.Version, buildinfo.Revision),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	reg := os.Getenv("MODELGATE_REGISTRY")
+	if reg == "" {
+		reg = defaultRegistry
+	}
+	root.PersistentFlags().StringVar(&a.registry, "registry", reg, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
+	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
+	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.statusCmd())
+	return root
+}
+
+func isUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "accepts ") ||
+		strings.HasPrefix(msg, "requires ") || strings.Contains(msg, "unknown flag") || strings.Contains(msg, "arg(s)")
+}
+
+func args(min, max int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) < min || len(a) > max {
+			return usageError("%s: wrong number of arguments\nusage: %s", cmd.Name(), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+func (a *app) open(cmd *cobra.Command) (*registry.Registry, error) {
+	r, err := registry.Open(cmd.Context(), a.registry, registry.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", a.registry, err)
+	}
+	return r, nil
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func outputFlag(cmd *cobra.Command, out *string) {
+	cmd.Flags().StringVarP(out, "output", "o", "text", "output format: text or json")
+}
+
+func checkOutput(out string) error {
+	if out != "text" && out != "json" {
+		return usageError("--output must be text or json, got %q", out)
+	}
+	return nil
+}
+
+func (a *app) pushCmd() *cobra.Command {
+	var holdout string
+	var meta []string
+	cmd := &cobra.Command{
+		Use:   "push MODEL VERSION FILE",
+		Short: "Store a model version (ONNX file) in the registry; the first version becomes stable",
+		Long: `Store a model version in the registry. The ONNX file is loaded with ONNX Runtime
+to read its signature (and refused if it does not load). Versions are
+immutable: pushing the same bytes again changes nothing, other bytes are refused.`,
+		Args: args(3, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name, version, file := args[0], args[1], args[2]
+			for _, s := range []string{name, version} {
+				if err := registry.ValidateName(s); err != nil {
+					return usageError("%v", err)
+				}
+			}
+			md := map[string]string{}
+			for _, kv := range meta {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usageError("--meta wants key=value, got %q", kv)
+				}
+				md[k] = v
+			}
+			model, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			var hold []byte
+			if holdout != "" {
+				if hold, err = os.ReadFile(holdout); err != nil {
+					return err
+				}
+			}
+			ins, outs, err := a.signature(model)
+			if err != nil {
+				return fmt.Errorf("refused %s: %w", file, err)
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			m, created, err := r.Push(cmd.Context(), registry.PushRequest{
+				Name: name, Version: version, Model: model, Inputs: ins, Outputs: outs, Metadata: md, Holdout: hold,
+			})
+			if err != nil {
+				return fmt.Errorf("push refused, nothing changed: %w", err)
+			}
+			if !created {
+				fmt.Fprintf(a.stdout, "%s version %s is already in the registry with the same bytes (sha256 %s); nothing changed\n", name, version, m.SHA256[:12])
+				return nil
+			}
+			rel, err := r.Release(cmd.Context(), name)
+			stable := ""
+			if err == nil {
+				stable = rel.Stable
+			}
+			fmt.Fprintf(a.stdout, "pushed %s version %s (sha256 %s, %s) to %s\n", name, version, m.SHA256[:12], humanBytes(m.Size), r.Describe())
+			if stable == version {
+				fmt.Fprintf(a.stdout, "%s version %s is stable (the model's first version)\n", name, version)
+			} else {
+				fmt.Fprintf(a.stdout, "stable is still %s; run `promote stable %s %s` to serve it\n", stable, name, version)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&holdout, "holdout", "", "holdout CSV stored with the version (for the accuracy gate)")
+	cmd.Flags().StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
+	return cmd
+}
+
+// signature loads the model with ONNX Runtime (CPU) to read its inputs and
+// outputs; a file that does not load is refused here.
+func (a *app) signature(model []byte) ([]registry.TensorSpec, []registry.TensorSpec, error) {
+	rt, err := serving.NewRuntime(serving.Options{LibraryPath: a.ortLib, Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rt.Close()
+	return catalog.Signature(rt, model)
+}
+
+func (a *app) listCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "list [MODEL]",
+		Short: "List models, or one model's versions",
+		Args:  args(0, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out); err != nil {
+				return err
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if len(args) == 0 {
+				names, err := r.Models(ctx)
+				if err != nil {
+					return err
+				}
+				type row struct {
+					Name     string `json:"name"`
+					Stable   string `json:"stable"`
+					Versions int    `json:"versions"`
+				}
+				rows := []row{}
+				for _, n := range names {
+					vs, err := r.Versions(ctx, n)
+					if err != nil {
+						return err
+					}
+					rel, err := r.Release(ctx, n)
+					if err != nil && !errors.Is(err, registry.ErrNotFound) {
+						return err
+					}
+					rows = append(rows, row{n, rel.Stable, len(vs)})
+				}
+				if out == "json" {
+					return a.printJSON(rows)
+				}
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "MODEL\tSTABLE\tVERSIONS")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%d\n", r.Name, r.Stable, r.Versions)
+				}
+				return tw.Flush()
+			}
+			vs, err := r.Versions(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			rel, err := r.Release(ctx, args[0])
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			if out == "json" {
+				return a.printJSON(vs)
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "VERSION\tCREATED\tSHA256\tSIZE\tROLE")
+			for _, m := range vs {
+				role := ""
+				if m.Version == rel.Stable {
+					role = "stable"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Version, m.Created.UTC().Format(time.RFC3339), m.SHA256[:12], humanBytes(m.Size), role)
+			}
+			return tw.Flush()
+		},
+	}
+	outputFlag(cmd, &out)
+	return cmd
+}
+
+func (a *app) showCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "show MODEL [VERSION]",
+		Short: "Show a version's manifest (default: the stable version)",
+		Args:  args(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out); err != nil {
+				return err
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			name, version := args[0], ""
+			if len(args) == 2 {
+				version = args[1]
+			} else {
+				rel, err := r.Release(cmd.Context(), name)
+				if err != nil {
+					return err
+				}
+				version = rel.Stable
+			}
+			m, err := r.Manifest(cmd.Context(), name, version)
+			if err != nil {
+				return err
+			}
+			if out == "json" {
+				return a.printJSON(m)
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "model:    %s\nversion:  %s\nsha256:   %s\nsize:     %s\ncreated:  %s\n", m.Name, m.Version, m.SHA256, humanBytes(m.Size), m.Created.UTC().Format(time.RFC3339))
+			fmt.Fprintln(w, "inputs:")
+			for _, t := range m.Inputs {
+				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.Datatype, t.Shape)
+			}
+			fmt.Fprintln(w, "outputs:")
+			for _, t := range m.Outputs {
+				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.Datatype, t.Shape)
+			}
+			if m.Holdout != nil {
+				fmt.Fprintf(w, "holdout:  %s (%s, sha256 %s)\n", m.Holdout.File, humanBytes(m.Holdout.Size), m.Holdout.SHA256[:12])
+			}
+			if len(m.Metadata) > 0 {
+				fmt.Fprintln(w, "metadata:")
+				keys := make([]string, 0, len(m.Metadata))
+				for k := range m.Metadata {
+					keys = append(keys, k)
+				}
+				sort.Strings(keys)
+				for _, k := range keys {
+					fmt.Fprintf(w, "  %s=%s\n", k, m.Metadata[k])
+				}
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &out)
+	return cmd
+}
+
+func (a *app) stableCmd() *cobra.Command {
+	var force bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "stable MODEL VERSION",
+		Short: "Make VERSION the stable version that gateways serve",
+		Long: `Make VERSION the stable version. Gateways following the registry load it,
+warm it up and switch to it without dropping requests. --force and --reason
+are recorded in the release history (once gates exist, an ungated version
+needs both).`,
+		Args: args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if reason != "" && !force {
+				return usageError("--reason goes with --force")
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			before, err := r.Release(cmd.Context(), args[0])
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return err
+			}
+			rel, err := r.SetStable(cmd.Context(), args[0], args[1], force, reason)
+			if err != nil {
+				return err
+			}
+			if before.Stable == rel.Stable {
+				fmt.Fprintf(a.stdout, "%s version %s is already stable; nothing changed\n", args[0], rel.Stable)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%s: stable is now %s (was %s)\n", args[0], rel.Stable, before.Stable)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&force, "force", false, "override the gate requirement (recorded in the history)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the version is forced (recorded in the history)")
+	return cmd
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "status MODEL",
+		Short: "Show a model's release state: stable, candidate and history",
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkOutput(out); err != nil {
+				return err
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			rel, err := r.Release(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if out == "json" {
+				return a.printJSON(rel)
+			}
+			w := a.stdout
+			fmt.Fprintf(w, "model:     %s\nstable:    %s\n", rel.Model, rel.Stable)
+			if rel.Candidate != "" {
+				fmt.Fprintf(w, "candidate: %s\n", rel.Candidate)
+			}
+			fmt.Fprintf(w, "updated:   %s\nhistory:\n", rel.Updated.UTC().Format(time.RFC3339))
+			for _, e := range rel.History {
+				line := fmt.Sprintf("  %s  %-15s %s", e.Time.UTC().Format(time.RFC3339), e.Action, e.Version)
+				if e.From != "" {
+					line += " (from " + e.From + ")"
+				}
+				if e.Forced {
+					line += " forced"
+				}
+				if e.Reason != "" {
+					line += ": " + e.Reason
+				}
+				fmt.Fprintln(w, line)
+			}
+			return nil
+		},
+	}
+	outputFlag(cmd, &out)
+	return cmd
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
