@@ -64,7 +64,9 @@ func (m *metrics) serving(model string, old, s *serving.Session) {
 	m.setSession(model, s, "stable", true)
 }
 
-func (m *metrics) pinnedLoaded(model string, s *serving.Session) { m.setSession(model, s, "pinned", true) }
+func (m *metrics) pinnedLoaded(model string, s *serving.Session) {
+	m.setSession(model, s, "pinned", true)
+}
 
 func (m *metrics) unloaded(model string, s *serving.Session) { m.setSession(model, s, "pinned", false) }
 

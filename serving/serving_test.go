@@ -155,7 +155,6 @@ func TestBadInputs(t *testing.T) {
 	}
 }
 
-
 func TestInvalidModels(t *testing.T) {
 	good := testmodels.Scaled(1)
 	cases := []struct {

@@ -36,11 +36,11 @@ func (t Tensor) Len() int { _, n := dataInfo(t.Data); return n }
 
 // Info is what a Session tells about itself.
 type Info struct {
-	Name     string       `json:"name"`
-	Version  string       `json:"version"`
-	Provider string       `json:"provider"`
-	Inputs   []TensorSpec `json:"inputs"`
-	Outputs  []TensorSpec `json:"outputs"`
+	Name     string        `json:"name"`
+	Version  string        `json:"version"`
+	Provider string        `json:"provider"`
+	Inputs   []TensorSpec  `json:"inputs"`
+	Outputs  []TensorSpec  `json:"outputs"`
 	LoadTime time.Duration `json:"-"`
 }
 

@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
 )
 
 // exitError carries an exit code.
