@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const demo = "../../examples/breast-cancer/model.onnx"
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func promote(t *testing.T, reg string, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := execute(context.Background(), append([]string{"--registry", reg}, args...), &out, &errb)
+	return result{code, out.String(), errb.String()}
+}
+
+func TestPushListShowStableStatus(t *testing.T) {
+	reg := t.TempDir()
+	r := promote(t, reg, "push", "breast-cancer", "1", demo, "--holdout", "../../examples/breast-cancer/holdout.csv", "--meta", "dataset=wdbc", "--meta", "owner=ml")
+	if r.code != 0 || !strings.Contains(r.stdout, "pushed breast-cancer version 1") || !strings.Contains(r.stdout, "is stable") {
+		t.Fatalf("push: %+v", r)
+	}
+	// Same bytes again: a no-op.
+	if r := promote(t, reg, "push", "breast-cancer", "1", demo); r.code != 0 || !strings.Contains(r.stdout, "nothing changed") {
+		t.Fatalf("repush: %+v", r)
+	}
+	// A second version does not become stable by itself.
+	v2 := filepath.Join(t.TempDir(), "v2.onnx")
+	b, _ := os.ReadFile(demo)
+	b = append(b, 0x52, 0x00) // an unknown protobuf field 10, empty: still a valid model, other bytes
+	if err := os.WriteFile(v2, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := promote(t, reg, "push", "breast-cancer", "2", v2); r.code != 0 || !strings.Contains(r.stdout, "stable is still 1") {
+		t.Fatalf("push v2: %+v", r)
+	}
+	// Other bytes under an existing version: refused, nothing changed.
+	if r := promote(t, reg, "push", "breast-cancer", "1", v2); r.code != 1 || !strings.Contains(r.stderr, "immutable") {
+		t.Fatalf("overwrite: %+v", r)
+	}
+	r = promote(t, reg, "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "breast-cancer  1       2") {
+		t.Fatalf("list: %q", r.stdout)
+	}
+	r = promote(t, reg, "list", "breast-cancer", "--output", "json")
+	var versions []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &versions); err != nil || len(versions) != 2 {
+		t.Fatalf("list json: %v %q", err, r.stdout)
+	}
+	r = promote(t, reg, "show", "breast-cancer")
+	for _, want := range []string{"version:  1", "features FP32 [-1 30]", "label INT64 [-1]", "probabilities FP32 [-1 2]", "holdout:  holdout.csv", "dataset=wdbc"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("show lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = promote(t, reg, "stable", "breast-cancer", "2", "--force", "--reason", "hotfix")
+	if r.code != 0 || !strings.Contains(r.stdout, "stable is now 2 (was 1)") {
+		t.Fatalf("stable: %+v", r)
+	}
+	r = promote(t, reg, "status", "breast-cancer", "--output", "json")
+	var st struct {
+		Stable  string `json:"stable"`
+		History []struct {
+			Action, Version, From, Reason string
+			Forced                        bool
+		} `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Stable != "2" || len(st.History) != 2 {
+		t.Fatalf("status: %v %q", err, r.stdout)
+	}
+	if h := st.History[1]; h.Version != "2" || h.From != "1" || !h.Forced || h.Reason != "hotfix" {
+		t.Fatalf("history %+v", h)
+	}
+	if r := promote(t, reg, "status", "breast-cancer"); r.code != 0 || !strings.Contains(r.stdout, "stable:    2") || !strings.Contains(r.stdout, "forced: hotfix") {
+		t.Fatalf("status text: %q", r.stdout)
+	}
+}
+
+func TestRefusals(t *testing.T) {
+	reg := t.TempDir()
+	garbage := filepath.Join(t.TempDir(), "garbage.onnx")
+	os.WriteFile(garbage, []byte("not a model"), 0o644)
+	b, _ := os.ReadFile(demo)
+	truncated := filepath.Join(t.TempDir(), "truncated.onnx")
+	os.WriteFile(truncated, b[:len(b)/2], 0o644)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"garbage model", []string{"push", "m", "1", garbage}, 1, "protobuf parsing failed"},
+		{"truncated model", []string{"push", "m", "1", truncated}, 1, "refused"},
+		{"missing file", []string{"push", "m", "1", "/nonexistent.onnx"}, 1, "no such file"},
+		{"bad name", []string{"push", "Bad Name", "1", demo}, 2, "Bad Name"},
+		{"bad version", []string{"push", "m", "../1", demo}, 2, "../1"},
+		{"bad meta", []string{"push", "m", "1", demo, "--meta", "novalue"}, 2, "key=value"},
+		{"too few args", []string{"push", "m"}, 2, "wrong number of arguments"},
+		{"unknown command", []string{"deploy"}, 2, "unknown command"},
+		{"unknown flag", []string{"list", "--colour"}, 2, "unknown flag"},
+		{"bad output", []string{"status", "m", "--output", "yaml"}, 2, "--output must be text or json"},
+		{"reason without force", []string{"stable", "m", "1", "--reason", "x"}, 2, "--reason goes with --force"},
+		{"unknown model status", []string{"status", "nope"}, 1, "not found"},
+		{"unknown version stable", []string{"stable", "m", "9"}, 1, "not found"},
+		{"s3 not yet", []string{"--registry", "s3://bucket/models", "list"}, 1, "s3"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := promote(t, reg, c.args...)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, c.code, c.want)
+			}
+		})
+	}
+	// Nothing was stored by the refused pushes.
+	if r := promote(t, reg, "list", "--output", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("registry not empty after refusals: %q", r.stdout)
+	}
+}
