@@ -200,13 +200,17 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 		c.setModelErr(name, "", err)
 		return err
 	}
-	c.mu.RLock()
+	c.mu.Lock()
 	e := c.models[name]
 	current := e.stable
-	c.mu.RUnlock()
 	if current != nil && current.Version() == rel.Stable {
+		// Serving what the registry names: an earlier failure (a bad
+		// version since rolled back, a registry read error) is over.
+		e.want, e.lastErr = rel.Stable, nil
+		c.mu.Unlock()
 		return nil
 	}
+	c.mu.Unlock()
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
 	// A pinned copy of the new stable version can be promoted as it is.

@@ -244,3 +244,14 @@ func isDone(s *serving.Session) bool {
 		return false
 	}
 }
+
+// waitDone waits for a session to be destroyed, failing after a while
+// rather than hanging the test.
+func waitDone(t *testing.T, s *serving.Session) {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("session of %s version %s was not destroyed", s.Name(), s.Version())
+	}
+}
