@@ -10,6 +10,13 @@ ORT_DIR     := .cache/onnxruntime/$(ORT_VERSION)
 ORT_LIB     := $(ORT_DIR)/libonnxruntime.so.1
 export ONNXRUNTIME_LIB ?= $(CURDIR)/$(ORT_LIB)
 
+# MinIO server for the S3 tests and `make minio`, built once into a git-ignored tools folder.
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+TOOLS_BIN     := $(CURDIR)/.cache/tools/bin
+MINIO         := $(TOOLS_BIN)/minio
+export MODELGATE_MINIO_BIN ?= $(MINIO)
+MINIO_PORT    ?= 9000
+
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GIT_SHA ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSION) \
@@ -19,7 +26,7 @@ DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
 export MODELGATE_REGISTRY ?= $(CURDIR)/.modelgate/registry
 
-.PHONY: build run test vet fmt-check ort demo-model fuzz clean tidy-check
+.PHONY: build run test vet fmt-check ort minio-bin minio demo-model fuzz clean tidy-check
 
 ## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
 ort: $(ORT_LIB)
@@ -36,6 +43,21 @@ $(ORT_LIB):
 	mv $(ORT_LIB).tmp $(ORT_LIB); \
 	echo "ONNX Runtime $(ORT_VERSION) at $(ORT_LIB)"
 
+## minio-bin: build the MinIO server the S3 tests run against (about 7 minutes the first time).
+minio-bin: $(MINIO)
+$(MINIO):
+	@echo "building the MinIO server $(MINIO_VERSION) into $(TOOLS_BIN) (once; several minutes on 2 cores)"
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+## minio: run a MinIO server for local use (data in .modelgate/minio) and print the settings to export.
+minio: minio-bin
+	@mkdir -p .modelgate/minio
+	@echo "MinIO on 127.0.0.1:$(MINIO_PORT). In another shell:"
+	@echo "  export MODELGATE_REGISTRY=s3://models/registry MODELGATE_S3_ENDPOINT=127.0.0.1:$(MINIO_PORT) MODELGATE_S3_INSECURE=true"
+	@echo "  export AWS_ACCESS_KEY_ID=modelgate AWS_SECRET_ACCESS_KEY=modelgate-secret"
+	MINIO_ROOT_USER=modelgate MINIO_ROOT_PASSWORD=modelgate-secret MINIO_BROWSER=off \
+	  $(MINIO) server --quiet --address 127.0.0.1:$(MINIO_PORT) --console-address 127.0.0.1:$$(($(MINIO_PORT)+1)) .modelgate/minio
+
 ## build: bin/gateway and bin/promote.
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gateway ./cmd/gateway
@@ -50,7 +72,7 @@ run: ort build
 	bin/gateway
 
 ## test: vet and the race-enabled test suite against the real ONNX Runtime.
-test: ort vet fmt-check
+test: ort minio-bin vet fmt-check
 	$(GO) test -race -count=1 ./...
 
 vet:
