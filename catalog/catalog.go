@@ -282,10 +282,16 @@ func (c *Catalog) loadSession(ctx context.Context, name, version string) (*servi
 	}
 	if err := sess.WarmUp(ctx); err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("model %s version %s: %w", name, version, err)
+		return nil, fmt.Errorf("model %s version %s: %w", name, version, warmUpError{err})
 	}
 	return sess, nil
 }
+
+// warmUpError marks a version that loaded but failed its warm-up run, for
+// the failure metric's "warmup" reason; its message is err's.
+type warmUpError struct{ error }
+
+func (e warmUpError) Unwrap() error { return e.error }
 
 // Acquire returns a referenced session for model and version: the stable
 // version when version is empty, else that exact version (loaded on demand

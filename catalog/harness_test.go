@@ -130,7 +130,20 @@ func newFixture(t *testing.T, versions []string, opts ...func(*catalog.Options))
 		o(&co)
 	}
 	f.cat = catalog.New(co)
-	t.Cleanup(f.cat.Close)
+	t.Cleanup(func() {
+		// Close waits for held sessions; a test that failed holding one
+		// must not hang the run.
+		closed := make(chan struct{})
+		go func() {
+			f.cat.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			t.Error("Close did not return: a session was never released")
+		}
+	})
 	return f
 }
 
@@ -181,7 +194,11 @@ func (f *fixture) modelFile(name, version string) string {
 // acquire is Acquire that must succeed with the given version.
 func (f *fixture) acquire(model, version, wantVersion string) *serving.Session {
 	f.t.Helper()
-	s, err := f.cat.Acquire(f.t.Context(), model, version)
+	// A deadline turns a catalog that keeps loading and evicting into a
+	// failure rather than a hung test.
+	ctx, cancel := context.WithTimeout(f.t.Context(), 10*time.Second)
+	defer cancel()
+	s, err := f.cat.Acquire(ctx, model, version)
 	if err != nil {
 		f.t.Fatalf("Acquire(%q, %q): %v", model, version, err)
 	}

@@ -88,7 +88,7 @@ func failureReason(err error) string {
 		return "fetch"
 	case errors.Is(err, serving.ErrInvalidModel), errors.Is(err, serving.ErrUnsupportedType):
 		return "invalid_model"
-	case errors.Is(err, serving.ErrBadInput):
+	case errors.Is(err, serving.ErrBadInput), errors.As(err, new(warmUpError)):
 		return "warmup"
 	}
 	return "other"
