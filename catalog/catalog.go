@@ -62,7 +62,12 @@ type Options struct {
 	// requests; the least recently used goes first. 0 means 4; negative
 	// disables loading pinned versions on demand.
 	MaxPinned int
+	// MaxPinnedBytes caps the summed model size of those versions (the
+	// ONNX bytes, a floor for what a session holds); 0 means no cap.
+	MaxPinnedBytes int64
 	// PollInterval is how often Run re-reads the registry; 0 means 5 s.
+	// After registry errors Run retries sooner, then backs off up to six
+	// intervals.
 	PollInterval time.Duration
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
@@ -82,6 +87,9 @@ type Catalog struct {
 	syncErr error // the last Sync's registry error, if any
 
 	loadMu sync.Mutex // serialises loads so that one version is not loaded twice
+	syncMu sync.Mutex // one Sync at a time, so that an older one never swaps in late
+
+	errLog logLimiter // registry errors, rate limited
 }
 
 type entry struct {
@@ -90,10 +98,17 @@ type entry struct {
 	want    string           // the stable version the registry names
 	lastErr error            // why want is not loaded, when it is not
 	pinned  map[string]*pinned
+
+	// A version that failed to load is retried with backoff, not at every
+	// poll: failedVersion, how often in a row, and not before retryAt.
+	failedVersion string
+	failures      int
+	retryAt       time.Time
 }
 
 type pinned struct {
 	sess     *serving.Session
+	size     int64
 	lastUsed time.Time
 }
 
@@ -123,44 +138,100 @@ func New(opts Options) *Catalog {
 }
 
 // Run syncs with the registry now and then every PollInterval until ctx
-// ends. Errors are logged and shown in Status; what is loaded keeps serving.
+// ends. When the registry cannot be read, what is loaded keeps serving;
+// Run retries after a short delay that doubles up to six poll intervals,
+// counts the errors in a metric and logs them at most once a minute.
 func (c *Catalog) Run(ctx context.Context) {
-	t := time.NewTicker(c.opts.PollInterval)
-	defer t.Stop()
+	failures := 0
 	for {
-		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("registry sync failed; serving what is loaded", "err", err)
+		err := c.Sync(ctx)
+		if ctx.Err() != nil {
+			return
 		}
+		delay := c.opts.PollInterval
+		if errors.Is(err, errRegistry) {
+			failures++
+			delay = retryDelay(c.opts.PollInterval, failures)
+		} else if failures > 0 {
+			c.log.Info("registry reachable again", "after_errors", failures)
+			failures = 0
+		}
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
 	}
 }
 
+// retryDelay is the wait before the n-th retry (n ≥ 1): a tenth of the
+// poll interval, doubling, at most six poll intervals.
+func retryDelay(poll time.Duration, n int) time.Duration {
+	d := poll / 10
+	for i := 1; i < n && d < 6*poll; i++ {
+		d *= 2
+	}
+	return min(d, 6*poll)
+}
+
+// reloadDelay is how long a version that failed to load n times in a row
+// waits before the next attempt: ten poll intervals, doubling, at most
+// five minutes (a bad version stays bad; the registry may be repaired).
+func reloadDelay(poll time.Duration, n int) time.Duration {
+	d := 10 * poll
+	for i := 1; i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Minute)
+}
+
+// errRegistry marks errors reading the registry (as opposed to a version
+// that does not load).
+var errRegistry = errors.New("registry unavailable")
+
 // Sync reads the registry's models and release states once and loads every
 // stable version that is not loaded yet, swapping it in when it is warm.
 // A version that fails to fetch, verify, load or warm up never replaces the
 // serving one; the reason is kept for Status and the metrics.
 func (c *Catalog) Sync(ctx context.Context) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	names, err := c.servedNames(ctx)
 	if err != nil {
-		c.setSyncErr(err)
+		err = fmt.Errorf("%w: %w", errRegistry, err)
+		c.registryError(err)
 		return err
 	}
 	var errs []error
+	regErr := false
 	for _, name := range names {
 		if err := c.syncModel(ctx, name); err != nil {
 			errs = append(errs, err)
+			regErr = regErr || errors.Is(err, errRegistry)
 		}
 	}
 	c.mu.Lock()
 	c.synced = true
 	c.mu.Unlock()
 	err = errors.Join(errs...)
-	c.setSyncErr(nil)
+	if regErr {
+		c.registryError(err)
+	} else {
+		c.setSyncErr(nil)
+		c.metrics.registryOK(c.now())
+		c.errLog.recovered(c.log)
+	}
 	return err
+}
+
+// registryError records a failed registry read for Status, the metrics
+// and the (rate-limited) log.
+func (c *Catalog) registryError(err error) {
+	c.setSyncErr(err)
+	c.metrics.registryErrors.Inc()
+	c.errLog.log(c.log, c.now(), err)
 }
 
 func (c *Catalog) setSyncErr(err error) {
@@ -191,7 +262,12 @@ func (c *Catalog) servedNames(ctx context.Context) ([]string, error) {
 func (c *Catalog) syncModel(ctx context.Context, name string) error {
 	rel, err := c.opts.Source.Release(ctx, name)
 	if err != nil {
-		err = fmt.Errorf("model %s: reading release state: %w", name, err)
+		if errors.Is(err, registry.ErrNotFound) {
+			err = fmt.Errorf("model %s: no release state in the registry: %w", name, err)
+		} else {
+			err = fmt.Errorf("%w: model %s: reading release state: %w", errRegistry, name, err)
+		}
+		// What is loaded keeps serving; the error shows in Status.
 		c.setModelErr(name, "", err)
 		return err
 	}
@@ -207,8 +283,14 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 		// Serving what the registry names: an earlier failure (a bad
 		// version since rolled back, a registry read error) is over.
 		e.want, e.lastErr = rel.Stable, nil
+		e.failedVersion, e.failures = "", 0
 		c.mu.Unlock()
 		return nil
+	}
+	if e.failedVersion == rel.Stable && c.now().Before(e.retryAt) {
+		err := e.lastErr // failed before; not yet time to try again
+		c.mu.Unlock()
+		return err
 	}
 	c.mu.Unlock()
 	c.loadMu.Lock()
@@ -226,6 +308,13 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 	sess, err := c.load(ctx, name, rel.Stable)
 	if err != nil {
 		c.setModelErr(name, rel.Stable, err)
+		c.mu.Lock()
+		if e.failedVersion != rel.Stable {
+			e.failedVersion, e.failures = rel.Stable, 0
+		}
+		e.failures++
+		e.retryAt = c.now().Add(reloadDelay(c.opts.PollInterval, e.failures))
+		c.mu.Unlock()
 		return err
 	}
 	c.mu.Lock()
@@ -239,6 +328,7 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 func (c *Catalog) swapStable(e *entry, sess *serving.Session) {
 	old := e.stable
 	e.stable, e.want, e.lastErr = sess, sess.Version(), nil
+	e.failedVersion, e.failures = "", 0
 	c.metrics.serving(e.name, old, sess)
 	if old != nil {
 		old.Close()
@@ -314,8 +404,13 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 		c.mu.Lock()
 		e := c.models[model]
 		if e == nil {
+			synced := c.synced
+			names := c.namesLocked()
 			c.mu.Unlock()
-			return nil, fmt.Errorf("%w: %q is not served here (served: %v)", ErrUnknownModel, model, c.namesLocked())
+			if !synced {
+				return nil, fmt.Errorf("%w: the gateway is starting and has not read the registry yet", ErrNotReady)
+			}
+			return nil, fmt.Errorf("%w: %q is not served here (served: %v)", ErrUnknownModel, model, names)
 		}
 		var sess *serving.Session
 		if version == "" || (e.stable != nil && e.stable.Version() == version) {
@@ -334,10 +429,14 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 		}
 		c.mu.Unlock()
 		if sess == nil {
-			if err := c.loadPinned(ctx, model, version); err != nil {
+			sess, err := c.loadPinned(ctx, model, version)
+			if err != nil {
 				return nil, err
 			}
-			continue
+			if sess != nil {
+				return sess, nil // loaded and acquired for us
+			}
+			continue // someone else loaded it meanwhile
 		}
 		if sess.Acquire() {
 			return sess, nil
@@ -346,19 +445,24 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 	}
 }
 
-// loadPinned loads a version other than stable for pinned requests.
-func (c *Catalog) loadPinned(ctx context.Context, model, version string) error {
+// loadPinned loads a version other than stable for pinned requests and
+// returns it acquired, or nil when it turns out to be loaded already.
+func (c *Catalog) loadPinned(ctx context.Context, model, version string) (*serving.Session, error) {
 	if err := registry.ValidateName(version); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnknownVersion, err)
+		return nil, fmt.Errorf("%w: %v", ErrUnknownVersion, err)
 	}
-	if _, err := c.opts.Source.Manifest(ctx, model, version); err != nil {
+	m, err := c.opts.Source.Manifest(ctx, model, version)
+	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
-			return fmt.Errorf("%w: model %s has no version %q", ErrUnknownVersion, model, version)
+			return nil, fmt.Errorf("%w: model %s has no version %q", ErrUnknownVersion, model, version)
 		}
-		return fmt.Errorf("%w: model %s version %s: %v", ErrNotReady, model, version, err)
+		return nil, fmt.Errorf("%w: model %s version %s: %v", ErrNotReady, model, version, err)
 	}
 	if c.opts.MaxPinned < 0 {
-		return fmt.Errorf("%w: version %s of %s is not loaded and loading pinned versions is disabled", ErrNotReady, version, model)
+		return nil, fmt.Errorf("%w: version %s of %s is not loaded and loading pinned versions is disabled", ErrNotReady, version, model)
+	}
+	if c.opts.MaxPinnedBytes > 0 && m.Size > c.opts.MaxPinnedBytes {
+		return nil, fmt.Errorf("%w: version %s of %s (%d bytes) is larger than the pinned-version memory budget (%d bytes)", ErrNotReady, version, model, m.Size, c.opts.MaxPinnedBytes)
 	}
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
@@ -367,41 +471,54 @@ func (c *Catalog) loadPinned(ctx context.Context, model, version string) error {
 	loaded := e.pinned[version] != nil || (e.stable != nil && e.stable.Version() == version)
 	c.mu.RUnlock()
 	if loaded {
-		return nil
+		return nil, nil
 	}
 	sess, err := c.load(ctx, model, version)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotReady, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
+	sess.Acquire() // for the caller, before eviction can see it
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e.pinned[version] = &pinned{sess: sess, lastUsed: c.now()}
+	p := &pinned{sess: sess, size: m.Size, lastUsed: c.now()}
+	e.pinned[version] = p
 	c.metrics.pinnedLoaded(model, sess)
-	c.evictLocked()
-	return nil
+	c.evictLocked(p)
+	return sess, nil
 }
 
-// evictLocked unloads the least recently used pinned versions above the cap.
-func (c *Catalog) evictLocked() {
+// evictLocked unloads the least recently used pinned versions (never keep)
+// while more are loaded than MaxPinned or their sizes exceed
+// MaxPinnedBytes. Evicted sessions are destroyed after their last request.
+func (c *Catalog) evictLocked(keep *pinned) {
 	type ref struct {
 		e       *entry
 		version string
 		p       *pinned
 	}
 	var all []ref
+	var total int64
 	for _, e := range c.models {
 		for v, p := range e.pinned {
-			all = append(all, ref{e, v, p})
+			total += p.size
+			if p != keep {
+				all = append(all, ref{e, v, p})
+			}
 		}
 	}
-	if len(all) <= c.opts.MaxPinned {
-		return
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].p.lastUsed.Before(all[j].p.lastUsed) })
-	for _, r := range all[:len(all)-c.opts.MaxPinned] {
+	sort.SliceStable(all, func(i, j int) bool { return all[i].p.lastUsed.Before(all[j].p.lastUsed) })
+	count := len(all) + 1
+	for _, r := range all {
+		overCount := count > c.opts.MaxPinned
+		overBytes := c.opts.MaxPinnedBytes > 0 && total > c.opts.MaxPinnedBytes
+		if !overCount && !overBytes {
+			break
+		}
 		delete(r.e.pinned, r.version)
 		c.metrics.unloaded(r.e.name, r.p.sess)
 		r.p.sess.Close()
+		count--
+		total -= r.p.size
 		c.log.Info("unloaded pinned version", "model", r.e.name, "version", r.version)
 	}
 }

@@ -27,14 +27,14 @@ func TestFirstSyncLoadsStableVersions(t *testing.T) {
 	tests := []struct {
 		name   string
 		models []string // Options.Models
-		// what Acquire of a named model answers before the first Sync: a
-		// catalog that serves what the registry holds does not know the
-		// model yet; a configured one knows it is loading.
+		// what Acquire of a named model answers before the first Sync:
+		// not ready (a 503 while starting, not a 404), whether the model
+		// is configured or not yet read from the registry.
 		wantBefore    error
 		statusModels  []string // Status.Models before the first Sync
 		defaultBefore string
 	}{
-		{"models from the registry", nil, catalog.ErrUnknownModel, nil, ""},
+		{"models from the registry", nil, catalog.ErrNotReady, nil, ""},
 		{"configured models", []string{"a", "b"}, catalog.ErrNotReady, []string{"a", "b"}, ""},
 		{"one configured model", []string{"a"}, catalog.ErrNotReady, []string{"a"}, "a"},
 	}

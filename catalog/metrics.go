@@ -10,14 +10,24 @@ import (
 )
 
 type metrics struct {
-	loads    *prometheus.CounterVec
-	failures *prometheus.CounterVec
-	loadTime *prometheus.HistogramVec
-	sessions *prometheus.GaugeVec
+	registryErrors  prometheus.Counter
+	registrySuccess prometheus.Gauge
+	loads           *prometheus.CounterVec
+	failures        *prometheus.CounterVec
+	loadTime        *prometheus.HistogramVec
+	sessions        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 	m := &metrics{
+		registryErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "modelgate_registry_errors_total",
+			Help: "Registry reads (model list, release state) that failed; loaded versions keep serving.",
+		}),
+		registrySuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "modelgate_registry_last_success_timestamp_seconds",
+			Help: "When the registry was last read completely (Unix time).",
+		}),
 		loads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_model_loads_total",
 			Help: "Model version loads (fetch, verify, session, warm-up), by result.",
@@ -45,7 +55,7 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.loads, m.failures, m.loadTime, m.sessions, ready)
+	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.loadTime, m.sessions, ready)
 	return m
 }
 
@@ -92,4 +102,8 @@ func failureReason(err error) string {
 		return "warmup"
 	}
 	return "other"
+}
+
+func (m *metrics) registryOK(now time.Time) {
+	m.registrySuccess.Set(float64(now.UnixNano()) / 1e9)
 }

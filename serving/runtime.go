@@ -148,8 +148,10 @@ func acquireEnv(lib string) error {
 	env.Lock()
 	defer env.Unlock()
 	if env.users == 0 && !ort.IsInitialized() {
+		// ONNX Runtime's own log goes to stderr unstructured; every error it
+		// reports comes back to us as an error value, so keep it quiet.
 		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(ort.WithLogLevelError()); err != nil {
+		if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
 			return fmt.Errorf("initialising ONNX Runtime from %s: %w", lib, err)
 		}
 		env.library = lib
