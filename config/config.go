@@ -39,6 +39,10 @@ type Config struct {
 	// requests (least recently used unloaded first); 0 disables pinning
 	// versions that are not loaded.
 	MaxPinnedVersions int `mapstructure:"max_pinned_versions"`
+	// MaxPinnedBytes caps the summed model size of those versions; 0: no cap.
+	MaxPinnedBytes int64 `mapstructure:"max_pinned_bytes"`
+	// CacheDir keeps verified copies of downloaded models, by sha256.
+	CacheDir string `mapstructure:"cache_dir"`
 
 	HTTP HTTP `mapstructure:"http"`
 	ORT  ORT  `mapstructure:"ort"`
@@ -94,6 +98,8 @@ func Default() Config {
 		Registry:          ".modelgate/registry",
 		PollInterval:      5 * time.Second,
 		MaxPinnedVersions: 4,
+		MaxPinnedBytes:    2 << 30,
+		CacheDir:          ".modelgate/cache",
 		HTTP: HTTP{
 			MaxBodyBytes:      64 << 20,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -241,6 +247,12 @@ func (c Config) Validate() error {
 	}
 	if c.PollInterval < 100*time.Millisecond {
 		bad("poll_interval", "%s is too short (at least 100ms)", c.PollInterval)
+	}
+	if c.MaxPinnedBytes < 0 {
+		bad("max_pinned_bytes", "must be 0 (no cap) or more, got %d", c.MaxPinnedBytes)
+	}
+	if c.CacheDir == "" {
+		bad("cache_dir", "must be set: a writable directory for verified model downloads")
 	}
 	if c.MaxPinnedVersions < 0 {
 		bad("max_pinned_versions", "must be 0 or more, got %d", c.MaxPinnedVersions)

@@ -42,7 +42,7 @@ func TestGoodFile(t *testing.T) {
 	want := Config{
 		Listen: "127.0.0.1:9090", Registry: "file:///var/lib/modelgate/registry",
 		Models: []string{"breast-cancer", "iris"}, DefaultModel: "breast-cancer",
-		PollInterval: 10 * time.Second, MaxPinnedVersions: 2,
+		PollInterval: 10 * time.Second, MaxPinnedVersions: 2, MaxPinnedBytes: 1 << 30, CacheDir: "/var/cache/modelgate",
 		HTTP: HTTP{MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, DrainDelay: 5 * time.Second, ShutdownTimeout: 25 * time.Second},
 		ORT: ORT{Providers: []string{"cpu"}, IntraOpThreads: 2, InterOpThreads: 1},

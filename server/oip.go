@@ -27,9 +27,13 @@ type modelMetadataResponse struct {
 	Platform string           `json:"platform"`
 	Inputs   []tensorMetadata `json:"inputs"`
 	Outputs  []tensorMetadata `json:"outputs"`
-	// modelgate's additions: the version answering and where it runs.
-	Version  string `json:"version"`
-	Provider string `json:"provider"`
+	// modelgate's additions: the version answering and where it runs, and
+	// when the registry's stable version could not be swapped in, which
+	// version that is and why.
+	Version       string `json:"version"`
+	Provider      string `json:"provider"`
+	WantedVersion string `json:"wanted_version,omitempty"`
+	LoadError     string `json:"load_error,omitempty"`
 }
 
 func (s *Server) serverMetadata(c echo.Context) error {
@@ -71,7 +75,7 @@ func (s *Server) modelMetadata(c echo.Context) error {
 	if err != nil {
 		s.log.Warn("listing versions", "model", sess.Name(), "err", err)
 	}
-	return c.JSON(http.StatusOK, modelMetadataResponse{
+	resp := modelMetadataResponse{
 		Name:     sess.Name(),
 		Versions: versions,
 		Platform: "onnx_onnxv1",
@@ -79,7 +83,13 @@ func (s *Server) modelMetadata(c echo.Context) error {
 		Outputs:  specsMetadata(sess.Outputs()),
 		Version:  sess.Version(),
 		Provider: sess.Provider(),
-	})
+	}
+	for _, ms := range s.opts.Catalog.Status().Models {
+		if ms.Name == sess.Name() {
+			resp.WantedVersion, resp.LoadError = ms.Wanted, ms.Error
+		}
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 func (s *Server) modelReady(c echo.Context) error {

@@ -447,3 +447,35 @@ func TestConcurrentClientsAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A version that cannot be swapped in leaves the old one serving, and the
+// reason shows in the model metadata, /readyz and the metrics.
+func TestFailedSwapIsVisible(t *testing.T) {
+	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}})
+	g.push("lin", "2", testmodels.Scaled(2))
+	dir := strings.TrimPrefix(g.reg.Describe(), "file://")
+	if err := os.WriteFile(dir+"/models/lin/versions/2/model.onnx", []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.reg.SetStable(context.Background(), "lin", "2", false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.cat.Sync(context.Background()); err == nil {
+		t.Fatal("sync of a corrupt version succeeded")
+	}
+	code, m := g.do("GET", "/v2/models/lin", nil)
+	if code != 200 || m["version"] != "1" || m["wanted_version"] != "2" || !strings.Contains(fmt.Sprint(m["load_error"]), "digest") {
+		t.Fatalf("metadata: %d %v", code, m)
+	}
+	code, m = g.do("GET", "/readyz", nil)
+	if code != 200 || !strings.Contains(fmt.Sprint(m["models"]), "digest") {
+		t.Fatalf("readyz: %d %v", code, m)
+	}
+	if code, m := g.do("POST", "/predict", `{"features":[1,2,3,4]}`); code != 200 || m["version"] != "1" {
+		t.Fatalf("predict: %d %v", code, m)
+	}
+	_, raw := g.raw("GET", "/metrics", nil)
+	if !strings.Contains(string(raw), `modelgate_model_load_failures_total{model="lin",reason="digest"} 1`) {
+		t.Fatal("load failure not counted")
+	}
+}

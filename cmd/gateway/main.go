@@ -85,7 +85,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	defer rt.Close()
 
-	reg, err := registry.Open(ctx, cfg.Registry, registry.Options{Logger: log})
+	reg, err := registry.Open(ctx, cfg.Registry, registry.Options{Logger: log, CacheDir: cfg.CacheDir})
 	if err != nil {
 		return fmt.Errorf("registry: %w", err)
 	}
@@ -95,14 +95,15 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		maxPinned = -1 // disabled
 	}
 	cat := catalog.New(catalog.Options{
-		Source:       reg,
-		Loader:       rt,
-		Models:       cfg.Models,
-		DefaultModel: cfg.DefaultModel,
-		MaxPinned:    maxPinned,
-		PollInterval: cfg.PollInterval,
-		Logger:       log,
-		Registerer:   metrics,
+		Source:         reg,
+		Loader:         rt,
+		Models:         cfg.Models,
+		DefaultModel:   cfg.DefaultModel,
+		MaxPinned:      maxPinned,
+		MaxPinnedBytes: cfg.MaxPinnedBytes,
+		PollInterval:   cfg.PollInterval,
+		Logger:         log,
+		Registerer:     metrics,
 	})
 	defer cat.Close()
 	srv := server.New(server.Options{
