@@ -1,7 +1,9 @@
 // Package registry stores versioned models and their release state.
 //
-// A registry lives in a Bucket: a local directory now, S3-compatible object
-// storage later. Both hold the same keys:
+// A registry lives in a Bucket: a local directory (LocalBucket) or
+// S3-compatible object storage (S3Bucket, minio-go; Open("s3://bucket/prefix")
+// reads the endpoint and credentials from the environment). Both hold the
+// same keys and pass the same acceptance suite (registrytest):
 //
 //	models/<name>/versions/<version>/model.onnx
 //	models/<name>/versions/<version>/manifest.json

@@ -26,6 +26,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for manifests and release events; nil is time.Now.
 	Now func() time.Time
+	// CacheDir, when set, keeps a verified copy of every model and holdout
+	// that Fetch and FetchHoldout read, at <CacheDir>/sha256/<hex digest>,
+	// so that a version is downloaded once and a broken download is
+	// retried. See cache.go. Empty reads from the bucket every time.
+	CacheDir string
 }
 
 // Registry stores model versions and release states in a Bucket. It is safe
@@ -35,11 +40,12 @@ type Registry struct {
 	bucket Bucket
 	log    *slog.Logger
 	now    func() time.Time
+	cache  string // Options.CacheDir
 }
 
 // New returns a registry on b.
 func New(b Bucket, opts Options) *Registry {
-	r := &Registry{bucket: b, log: opts.Logger, now: opts.Now}
+	r := &Registry{bucket: b, log: opts.Logger, now: opts.Now, cache: opts.CacheDir}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
@@ -52,14 +58,16 @@ func New(b Bucket, opts Options) *Registry {
 
 // Open returns a registry on the backend that location names: a directory
 // path or a file:///absolute/path URL opens a LocalBucket (creating the
-// directory if missing). s3:// locations are refused with an error wrapping
-// errors.ErrUnsupported until the S3 backend is part of the build. Any other
-// "scheme:" prefix is an error rather than a directory name.
+// directory if missing); s3://bucket or s3://bucket/prefix opens an
+// S3Bucket configured by the MODELGATE_S3_* environment variables (see
+// EnvS3Endpoint) with the credentials of DefaultS3Credentials. Opening an
+// s3:// location sends no request. Any other "scheme:" prefix is an error
+// rather than a directory name.
 func Open(ctx context.Context, location string, opts Options) (*Registry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, err := openBucket(location)
+	b, err := openBucket(ctx, location)
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +75,7 @@ func Open(ctx context.Context, location string, opts Options) (*Registry, error)
 }
 
 // openBucket picks a backend from a location.
-func openBucket(location string) (Bucket, error) {
+func openBucket(ctx context.Context, location string) (Bucket, error) {
 	if location == "" {
 		return nil, errors.New("registry: empty location: want a directory, a file:// URL or an s3:// URL")
 	}
@@ -91,7 +99,8 @@ func openBucket(location string) (Bucket, error) {
 		}
 		return NewLocal(filepath.FromSlash(u.Path))
 	case "s3":
-		return nil, fmt.Errorf("registry: location %q: the S3 backend is not available in this build: %w", location, errors.ErrUnsupported)
+		// The S3 backend (s3.go) parses and validates the URL itself.
+		return openS3(ctx, location)
 	default:
 		return nil, fmt.Errorf("registry: location %q: unsupported scheme %q: want a directory, a file:// URL or an s3:// URL", location, scheme)
 	}
@@ -476,6 +485,11 @@ func (r *Registry) FetchHoldout(ctx context.Context, name, version string) ([]by
 // readVerified reads an object of a version and checks its size and
 // digest.
 func (r *Registry) readVerified(ctx context.Context, name, version, object, wantSum string, wantSize int64) ([]byte, error) {
+	// With a cache directory, the object comes from the digest-verified
+	// local cache, which downloads it on a miss (cache.go).
+	if r.cache != "" {
+		return r.readCached(ctx, name, version, object, wantSum, wantSize)
+	}
 	rc, err := r.bucket.Get(ctx, versionKey(name, version, object))
 	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("%w: model %q version %q: %s", ErrNotFound, name, version, object)

@@ -23,7 +23,7 @@ func TestOpen(t *testing.T) {
 		{"absolute path", filepath.Join(dir, "abs"), "file://" + filepath.ToSlash(filepath.Join(dir, "abs")), "", nil},
 		{"file URL", "file://" + filepath.ToSlash(filepath.Join(dir, "url")), "file://" + filepath.ToSlash(filepath.Join(dir, "url")), "", nil},
 		{"file URL with localhost", "file://localhost" + filepath.ToSlash(filepath.Join(dir, "lh")), "file://" + filepath.ToSlash(filepath.Join(dir, "lh")), "", nil},
-		{"s3", "s3://models/prod", "", "S3 backend is not available", errors.ErrUnsupported},
+		{"s3 with a bad bucket name", "s3://Models/prod", "", `bucket "Models"`, nil},
 		{"other scheme", "https://example.com/models", "", `unsupported scheme "https"`, nil},
 		{"scheme without slashes", "gs:models", "", `unsupported scheme "gs"`, nil},
 		{"file URL with a host", "file://server/models", "", "not host", nil},

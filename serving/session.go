@@ -243,6 +243,7 @@ func (s *Session) InFlight() int {
 
 func (s *Session) destroy() {
 	s.sess.Destroy()
+	releaseFreedMemory()
 	close(s.done)
 }
 
