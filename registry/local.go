@@ -162,6 +162,9 @@ func (b *LocalBucket) WriteIf(ctx context.Context, key string, data []byte, etag
 		}
 		return "", fmt.Errorf("registry: write %q: %w", key, err)
 	}
+	if f := progressFrom(ctx); f != nil {
+		f(key, int64(len(data)), int64(len(data)))
+	}
 	return newTag, nil
 }
 

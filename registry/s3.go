@@ -435,6 +435,9 @@ func (b *S3Bucket) WriteIf(ctx context.Context, key string, data []byte, etag st
 	} else {
 		opts.SetMatchETag(trimETag(etag))
 	}
+	if f := progressFrom(ctx); f != nil {
+		opts.Progress = &progressReader{key: key, total: int64(len(data)), f: f}
+	}
 	puts := new(atomic.Int32)
 	info, err := b.client.PutObject(context.WithValue(ctx, putsKey{}, puts), b.bucket, b.prefix+key, bytes.NewReader(data), int64(len(data)), opts)
 	if err != nil {

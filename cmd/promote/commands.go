@@ -132,7 +132,14 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			if err != nil {
 				return err
 			}
-			m, created, err := r.Push(cmd.Context(), registry.PushRequest{
+			if err := r.EnsureStorage(cmd.Context()); err != nil {
+				return fmt.Errorf("registry %s: %w", r.Describe(), err)
+			}
+			ctx := cmd.Context()
+			if isTerminal(a.stderr) {
+				ctx = registry.WithProgress(ctx, terminalProgress(a.stderr))
+			}
+			m, created, err := r.Push(ctx, registry.PushRequest{
 				Name: name, Version: version, Model: model, Inputs: ins, Outputs: outs, Metadata: md, Holdout: hold,
 			})
 			if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/modelgate/modelgate/internal/miniotest"
 )
 
 const demo = "../../examples/breast-cancer/model.onnx"
@@ -112,7 +114,7 @@ func TestRefusals(t *testing.T) {
 		{"reason without force", []string{"stable", "m", "1", "--reason", "x"}, 2, "--reason goes with --force"},
 		{"unknown model status", []string{"status", "nope"}, 1, "not found"},
 		{"unknown version stable", []string{"stable", "m", "9"}, 1, "not found"},
-		{"s3 not yet", []string{"--registry", "s3://bucket/models", "list"}, 1, "s3"},
+		{"bad s3 bucket", []string{"--registry", "s3://Bad_Bucket/models", "list"}, 1, "Bad_Bucket"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -125,5 +127,33 @@ func TestRefusals(t *testing.T) {
 	// Nothing was stored by the refused pushes.
 	if r := promote(t, reg, "list", "--output", "json"); strings.TrimSpace(r.stdout) != "[]" {
 		t.Fatalf("registry not empty after refusals: %q", r.stdout)
+	}
+}
+
+func TestTerminalProgress(t *testing.T) {
+	var b bytes.Buffer
+	f := terminalProgress(&b)
+	f("models/m/versions/1/model.onnx", 0, 2048)
+	f("models/m/versions/1/model.onnx", 2048, 2048)
+	out := b.String()
+	if !strings.Contains(out, "uploading model.onnx") || !strings.Contains(out, "100.0%") || !strings.HasSuffix(out, "\n") {
+		t.Fatalf("progress line %q", out)
+	}
+	if isTerminal(&b) {
+		t.Fatal("a buffer is not a terminal")
+	}
+}
+
+// promote push against a real MinIO creates the bucket and stores the
+// version; promote stable moves it.
+func TestPushToMinIO(t *testing.T) {
+	srv := miniotest.Start(t)
+	srv.Setenv(t)
+	reg := "s3://fresh-bucket/team/models"
+	if r := promote(t, reg, "push", "breast-cancer", "1", demo); r.code != 0 || !strings.Contains(r.stdout, "pushed breast-cancer version 1") {
+		t.Fatalf("push to a bucket that does not exist yet: %+v", r)
+	}
+	if r := promote(t, reg, "status", "breast-cancer", "--output", "json"); r.code != 0 || !strings.Contains(r.stdout, `"stable": "1"`) {
+		t.Fatalf("status: %+v", r)
 	}
 }
