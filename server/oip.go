@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -201,7 +202,7 @@ func tensorsFromInfer(req *inferRequest, sess *serving.Session) ([]serving.Tenso
 			return nil, fmt.Errorf("input %q: %w", in.Name, err)
 		}
 		n := int64(lenOf(data))
-		if len(nest) > 1 && !equalShape(nest, in.Shape) {
+		if len(nest) > 1 && !slices.Equal(nest, in.Shape) {
 			return nil, badRequest("input %q: nested data has shape %v but \"shape\" says %v", in.Name, nest, in.Shape)
 		}
 		if n != size {
@@ -289,18 +290,6 @@ func quoteNames(specs []serving.TensorSpec) string {
 }
 
 func lenOf(data any) int { return serving.Tensor{Data: data}.Len() }
-
-func equalShape(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // jsonErr shortens encoding/json's messages.
 func jsonErr(err error) string {

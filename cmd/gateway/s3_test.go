@@ -26,21 +26,7 @@ const outage = 30 * time.Second
 // requests, readiness unaffected), and picks up a new stable version once
 // MinIO is back.
 func TestMinIOOutageUnderLoad(t *testing.T) {
-	srv := miniotest.Start(t)
-	srv.Setenv(t)
-	bucket := srv.NewBucket(t)
-	location := "s3://" + bucket + "/registry"
-	reg, err := registry.Open(context.Background(), location, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{"cpu"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	pushModel(t, reg, rt, "m", "1", testmodels.Scaled(1))
-	pushModel(t, reg, rt, "m", "2", testmodels.Scaled(-4))
+	srv, reg, location := minioRegistry(t, testmodels.Scaled(1), testmodels.Scaled(-4))
 
 	cfg := config.Default()
 	cfg.Registry = location
@@ -120,20 +106,7 @@ func TestMinIOOutageUnderLoad(t *testing.T) {
 // TestStartWhileRegistryDown: a gateway started while MinIO is down is
 // alive but not ready, keeps retrying, and becomes ready once MinIO is up.
 func TestStartWhileRegistryDown(t *testing.T) {
-	srv := miniotest.Start(t)
-	srv.Setenv(t)
-	bucket := srv.NewBucket(t)
-	location := "s3://" + bucket + "/registry"
-	reg, err := registry.Open(context.Background(), location, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{"cpu"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	pushModel(t, reg, rt, "m", "1", testmodels.Scaled(1))
+	srv, _, location := minioRegistry(t, testmodels.Scaled(1))
 	srv.Stop()
 
 	cfg := config.Default()
@@ -152,6 +125,28 @@ func TestStartWhileRegistryDown(t *testing.T) {
 	}
 	srv.Restart(t)
 	waitFor(t, 60*time.Second, "ready once MinIO is up", func() bool { return get(t, base+"/readyz") == 200 })
+}
+
+// minioRegistry starts a MinIO, points the S3 settings at it, and pushes
+// models as versions 1, 2, ... of model "m" into a fresh bucket.
+func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, *registry.Registry, string) {
+	t.Helper()
+	srv := miniotest.Start(t)
+	srv.Setenv(t)
+	location := "s3://" + srv.NewBucket(t) + "/registry"
+	reg, err := registry.Open(context.Background(), location, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := serving.NewRuntime(serving.Options{Providers: []string{"cpu"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	for i, m := range models {
+		pushModel(t, reg, rt, "m", fmt.Sprint(i+1), m)
+	}
+	return srv, reg, location
 }
 
 func get(t *testing.T, url string) int {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,15 +79,27 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func outputFlag(cmd *cobra.Command, out *string) {
-	cmd.Flags().StringVarP(out, "output", "o", "text", "output format: text or json")
-}
-
-func checkOutput(out string) error {
-	if out != "text" && out != "json" {
-		return usageError("--output must be text or json, got %q", out)
+// readCommand builds a command that only reads the registry: it takes
+// --output text|json and opens the registry before run.
+func (a *app) readCommand(use, short string, nargs cobra.PositionalArgs, run func(ctx context.Context, r *registry.Registry, args []string, asJSON bool) error) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  nargs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out != "text" && out != "json" {
+				return usageError("--output must be text or json, got %q", out)
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), r, args, out == "json")
+		},
 	}
-	return nil
+	cmd.Flags().StringVarP(&out, "output", "o", "text", "output format: text or json")
+	return cmd
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -132,10 +145,10 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			if err != nil {
 				return err
 			}
-			if err := r.EnsureStorage(cmd.Context()); err != nil {
+			ctx := cmd.Context()
+			if err := r.EnsureStorage(ctx); err != nil {
 				return fmt.Errorf("registry %s: %w", r.Describe(), err)
 			}
-			ctx := cmd.Context()
 			if isTerminal(a.stderr) {
 				ctx = registry.WithProgress(ctx, terminalProgress(a.stderr))
 			}
@@ -149,7 +162,7 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 				fmt.Fprintf(a.stdout, "%s version %s is already in the registry with the same bytes (sha256 %s); nothing changed\n", name, version, m.SHA256[:12])
 				return nil
 			}
-			rel, err := r.Release(cmd.Context(), name)
+			rel, err := r.Release(ctx, name)
 			stable := ""
 			if err == nil {
 				stable = rel.Stable
@@ -180,20 +193,8 @@ func (a *app) signature(model []byte) ([]registry.TensorSpec, []registry.TensorS
 }
 
 func (a *app) listCmd() *cobra.Command {
-	var out string
-	cmd := &cobra.Command{
-		Use:   "list [MODEL]",
-		Short: "List models, or one model's versions",
-		Args:  args(0, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out); err != nil {
-				return err
-			}
-			r, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+	return a.readCommand("list [MODEL]", "List models, or one model's versions", args(0, 1),
+		func(ctx context.Context, r *registry.Registry, args []string, asJSON bool) error {
 			if len(args) == 0 {
 				names, err := r.Models(ctx)
 				if err != nil {
@@ -216,7 +217,7 @@ func (a *app) listCmd() *cobra.Command {
 					}
 					rows = append(rows, row{n, rel.Stable, len(vs)})
 				}
-				if out == "json" {
+				if asJSON {
 					return a.printJSON(rows)
 				}
 				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -234,7 +235,7 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
-			if out == "json" {
+			if asJSON {
 				return a.printJSON(vs)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
@@ -247,41 +248,27 @@ func (a *app) listCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Version, m.Created.UTC().Format(time.RFC3339), m.SHA256[:12], humanBytes(m.Size), role)
 			}
 			return tw.Flush()
-		},
-	}
-	outputFlag(cmd, &out)
-	return cmd
+		})
 }
 
 func (a *app) showCmd() *cobra.Command {
-	var out string
-	cmd := &cobra.Command{
-		Use:   "show MODEL [VERSION]",
-		Short: "Show a version's manifest (default: the stable version)",
-		Args:  args(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out); err != nil {
-				return err
-			}
-			r, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
+	return a.readCommand("show MODEL [VERSION]", "Show a version's manifest (default: the stable version)", args(1, 2),
+		func(ctx context.Context, r *registry.Registry, args []string, asJSON bool) error {
 			name, version := args[0], ""
 			if len(args) == 2 {
 				version = args[1]
 			} else {
-				rel, err := r.Release(cmd.Context(), name)
+				rel, err := r.Release(ctx, name)
 				if err != nil {
 					return err
 				}
 				version = rel.Stable
 			}
-			m, err := r.Manifest(cmd.Context(), name, version)
+			m, err := r.Manifest(ctx, name, version)
 			if err != nil {
 				return err
 			}
-			if out == "json" {
+			if asJSON {
 				return a.printJSON(m)
 			}
 			w := a.stdout
@@ -309,10 +296,7 @@ func (a *app) showCmd() *cobra.Command {
 				}
 			}
 			return nil
-		},
-	}
-	outputFlag(cmd, &out)
-	return cmd
+		})
 }
 
 func (a *app) stableCmd() *cobra.Command {
@@ -334,11 +318,12 @@ needs both).`,
 			if err != nil {
 				return err
 			}
-			before, err := r.Release(cmd.Context(), args[0])
+			ctx := cmd.Context()
+			before, err := r.Release(ctx, args[0])
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
-			rel, err := r.SetStable(cmd.Context(), args[0], args[1], force, reason)
+			rel, err := r.SetStable(ctx, args[0], args[1], force, reason)
 			if err != nil {
 				return err
 			}
@@ -356,24 +341,13 @@ needs both).`,
 }
 
 func (a *app) statusCmd() *cobra.Command {
-	var out string
-	cmd := &cobra.Command{
-		Use:   "status MODEL",
-		Short: "Show a model's release state: stable, candidate and history",
-		Args:  args(1, 1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(out); err != nil {
-				return err
-			}
-			r, err := a.open(cmd)
+	return a.readCommand("status MODEL", "Show a model's release state: stable, candidate and history", args(1, 1),
+		func(ctx context.Context, r *registry.Registry, args []string, asJSON bool) error {
+			rel, err := r.Release(ctx, args[0])
 			if err != nil {
 				return err
 			}
-			rel, err := r.Release(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if out == "json" {
+			if asJSON {
 				return a.printJSON(rel)
 			}
 			w := a.stdout
@@ -396,10 +370,7 @@ func (a *app) statusCmd() *cobra.Command {
 				fmt.Fprintln(w, line)
 			}
 			return nil
-		},
-	}
-	outputFlag(cmd, &out)
-	return cmd
+		})
 }
 
 func humanBytes(n int64) string {
