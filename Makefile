@@ -24,7 +24,6 @@ LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSIO
 
 DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
-export MODELGATE_REGISTRY ?= $(CURDIR)/.modelgate/registry
 
 .PHONY: build run test vet fmt-check ort minio-bin minio demo-model fuzz clean tidy-check
 

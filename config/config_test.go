@@ -11,6 +11,17 @@ import (
 	"github.com/spf13/pflag"
 )
 
+// TestMain runs the tests without the caller's MODELGATE_* settings, so
+// that they do not depend on the environment they run in.
+func TestMain(m *testing.M) {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "MODELGATE_") {
+			os.Unsetenv(k)
+		}
+	}
+	os.Exit(m.Run())
+}
+
 func load(t *testing.T, args ...string) (Config, error) {
 	t.Helper()
 	fs := pflag.NewFlagSet("gateway", pflag.ContinueOnError)
