@@ -16,6 +16,10 @@ TOOLS_BIN     := $(CURDIR)/.cache/tools/bin
 MINIO         := $(TOOLS_BIN)/minio
 export MODELGATE_MINIO_BIN ?= $(MINIO)
 MINIO_PORT    ?= 9000
+# actionlint checks the GitHub Actions workflows (a test runs it).
+ACTIONLINT_VERSION := v1.7.12
+ACTIONLINT    := $(TOOLS_BIN)/actionlint
+export MODELGATE_ACTIONLINT ?= $(ACTIONLINT)
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GIT_SHA ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -25,7 +29,7 @@ LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSIO
 DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
 
-.PHONY: build run test vet fmt-check ort minio-bin minio demo-model fuzz clean tidy-check
+.PHONY: build run test vet fmt-check ort minio-bin minio actionlint demo-model train-promote fuzz clean tidy-check
 
 ## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
 ort: $(ORT_LIB)
@@ -57,6 +61,15 @@ minio: minio-bin
 	MINIO_ROOT_USER=modelgate MINIO_ROOT_PASSWORD=modelgate-secret MINIO_BROWSER=off \
 	  $(MINIO) server --quiet --address 127.0.0.1:$(MINIO_PORT) --console-address 127.0.0.1:$$(($(MINIO_PORT)+1)) .modelgate/minio
 
+## actionlint: install the workflow linter (rebuilt when ACTIONLINT_VERSION changes); shellcheck too where apt can.
+actionlint: $(ACTIONLINT).$(ACTIONLINT_VERSION)
+$(ACTIONLINT).$(ACTIONLINT_VERSION):
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	@touch $@
+	@command -v shellcheck >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q shellcheck >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q shellcheck >/dev/null)) \
+	  || echo "shellcheck not installed: actionlint will not check run: scripts"; }
+
 ## build: bin/gateway and bin/promote.
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gateway ./cmd/gateway
@@ -71,7 +84,7 @@ run: ort build
 	bin/gateway
 
 ## test: vet and the race-enabled test suite against the real ONNX Runtime.
-test: ort minio-bin vet fmt-check
+test: ort minio-bin actionlint vet fmt-check
 	$(GO) test -race -count=1 ./...
 	@# RSS over 500 model swaps, measured without the race detector's shadow memory.
 	@set -o pipefail; $(GO) test -count=1 -run '^TestSwapMemory$$' -v ./catalog | grep -E 'RSS|^(ok|FAIL|---)'
@@ -89,6 +102,14 @@ tidy-check:
 ## demo-model: retrain the demo model and rewrite its holdout split.
 demo-model: ort
 	$(GO) run ./examples/train -data examples/breast-cancer/data.csv -out examples/breast-cancer
+
+## train-promote: the CI flow on this machine: train, push a new version, gate it against stable.
+TRAIN_DIR ?= .modelgate/train
+TRAIN_VERSION ?= local-$(shell date +%Y%m%d%H%M%S)
+train-promote: ort build
+	$(GO) run ./examples/train -data examples/breast-cancer/data.csv -out $(TRAIN_DIR)
+	bin/promote push breast-cancer $(TRAIN_VERSION) $(TRAIN_DIR)/model.onnx --holdout $(TRAIN_DIR)/holdout.csv --meta source=make-train-promote
+	bin/promote gate breast-cancer $(TRAIN_VERSION) --min-accuracy 0.93 --max-regression 0.01 --max-latency-ratio 2 --report-dir $(TRAIN_DIR)/report
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s by default).
 FUZZTIME ?= 30s
