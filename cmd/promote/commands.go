@@ -46,7 +46,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.registry, "registry", reg, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
-	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.statusCmd())
+	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd())
 	return root
 }
 
@@ -284,6 +284,16 @@ func (a *app) showCmd() *cobra.Command {
 			if m.Holdout != nil {
 				fmt.Fprintf(w, "holdout:  %s (%s, sha256 %s)\n", m.Holdout.File, humanBytes(m.Holdout.Size), m.Holdout.SHA256[:12])
 			}
+			switch passed, err := r.GatePassed(ctx, name, version); {
+			case errors.Is(err, registry.ErrNotFound):
+				fmt.Fprintln(w, "gates:    not run (promote gate)")
+			case err != nil:
+				return err
+			case passed:
+				fmt.Fprintln(w, "gates:    pass")
+			default:
+				fmt.Fprintln(w, "gates:    fail")
+			}
 			if len(m.Metadata) > 0 {
 				fmt.Fprintln(w, "metadata:")
 				keys := make([]string, 0, len(m.Metadata))
@@ -304,39 +314,81 @@ func (a *app) stableCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use:   "stable MODEL VERSION",
-		Short: "Make VERSION the stable version that gateways serve",
+		Short: "Make VERSION the stable version that gateways serve (it must have passed its gates)",
 		Long: `Make VERSION the stable version. Gateways following the registry load it,
-warm it up and switch to it without dropping requests. --force and --reason
-are recorded in the release history (once gates exist, an ungated version
-needs both).`,
+warm it up and switch to it without dropping requests. The version must have
+a passed gate report (promote gate); --force --reason TEXT overrides that, and
+the reason goes into the release history.`,
 		Args: args(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if reason != "" && !force {
-				return usageError("--reason goes with --force")
+			if force != (reason != "") {
+				return usageError("--force and --reason TEXT go together: say why the gates are overridden")
 			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return err
 			}
 			ctx := cmd.Context()
-			before, err := r.Release(ctx, args[0])
+			name, version := args[0], args[1]
+			if !force {
+				passed, err := r.GatePassed(ctx, name, version)
+				switch {
+				case errors.Is(err, registry.ErrNotFound):
+					if _, merr := r.Manifest(ctx, name, version); merr != nil {
+						return merr
+					}
+					return fmt.Errorf("%s version %s has not been gated: run `promote gate %s %s --holdout CSV` first, or override with --force --reason TEXT", name, version, name, version)
+				case err != nil:
+					return err
+				case !passed:
+					return fmt.Errorf("%s version %s failed its gates (see `promote show %s %s`); fix the model, or override with --force --reason TEXT", name, version, name, version)
+				}
+			}
+			before, err := r.Release(ctx, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
-			rel, err := r.SetStable(ctx, args[0], args[1], force, reason)
+			rel, err := r.SetStable(ctx, name, version, force, reason)
 			if err != nil {
 				return err
 			}
 			if before.Stable == rel.Stable {
-				fmt.Fprintf(a.stdout, "%s version %s is already stable; nothing changed\n", args[0], rel.Stable)
+				fmt.Fprintf(a.stdout, "%s version %s is already stable; nothing changed\n", name, rel.Stable)
 				return nil
 			}
-			fmt.Fprintf(a.stdout, "%s: stable is now %s (was %s)\n", args[0], rel.Stable, before.Stable)
+			fmt.Fprintf(a.stdout, "%s: stable is now %s (was %s)\n", name, rel.Stable, before.Stable)
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "override the gate requirement (recorded in the history)")
-	cmd.Flags().StringVar(&reason, "reason", "", "why the version is forced (recorded in the history)")
+	cmd.Flags().BoolVar(&force, "force", false, "make an ungated or failed version stable (needs --reason; recorded in the history)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
+	return cmd
+}
+
+func (a *app) rollbackCmd() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "rollback MODEL",
+		Short: "Put back the previous stable version at once",
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			if reason == "" {
+				reason = "promote rollback"
+			}
+			rel, err := r.Rollback(cmd.Context(), args[0], reason)
+			if err != nil {
+				return err
+			}
+			last := rel.History[len(rel.History)-1]
+			fmt.Fprintf(a.stdout, "%s: rolled back to %s (was %s)\n", args[0], rel.Stable, last.From)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the history)")
 	return cmd
 }
 

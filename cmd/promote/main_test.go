@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/internal/miniotest"
+	"github.com/modelgate/modelgate/internal/testmodels"
+	"github.com/modelgate/modelgate/onnx"
 )
 
 const demo = "../../examples/breast-cancer/model.onnx"
@@ -111,9 +113,12 @@ func TestRefusals(t *testing.T) {
 		{"unknown command", []string{"deploy"}, 2, "unknown command"},
 		{"unknown flag", []string{"list", "--colour"}, 2, "unknown flag"},
 		{"bad output", []string{"status", "m", "--output", "yaml"}, 2, "--output must be text or json"},
-		{"reason without force", []string{"stable", "m", "1", "--reason", "x"}, 2, "--reason goes with --force"},
+		{"reason without force", []string{"stable", "m", "1", "--reason", "x"}, 2, "--force and --reason TEXT go together"},
+		{"force without reason", []string{"stable", "m", "1", "--force"}, 2, "--force and --reason TEXT go together"},
 		{"unknown model status", []string{"status", "nope"}, 1, "not found"},
-		{"unknown version stable", []string{"stable", "m", "9"}, 1, "not found"},
+		{"unknown version stable", []string{"stable", "m", "9", "--force", "--reason", "x"}, 1, "not found"},
+		{"unknown version gated stable", []string{"stable", "m", "9"}, 1, "not found"},
+		{"rollback unknown model", []string{"rollback", "nope"}, 1, "not found"},
 		{"bad s3 bucket", []string{"--registry", "s3://Bad_Bucket/models", "list"}, 1, "Bad_Bucket"},
 	}
 	for _, c := range cases {
@@ -155,5 +160,71 @@ func TestPushToMinIO(t *testing.T) {
 	}
 	if r := promote(t, reg, "status", "breast-cancer", "--output", "json"); r.code != 0 || !strings.Contains(r.stdout, `"stable": "1"`) {
 		t.Fatalf("status: %+v", r)
+	}
+}
+
+// The CI flow: push, gate (exit 0 or 1, reports written and stored),
+// stable only for a passed gate unless forced, rollback.
+func TestGateStableRollback(t *testing.T) {
+	reg := t.TempDir()
+	holdout := "../../examples/breast-cancer/holdout.csv"
+	if r := promote(t, reg, "push", "breast-cancer", "1", demo, "--holdout", holdout); r.code != 0 {
+		t.Fatalf("push: %+v", r)
+	}
+	// Version 2: the same network (an extra, unknown protobuf field makes other bytes).
+	b, _ := os.ReadFile(demo)
+	v2 := filepath.Join(t.TempDir(), "v2.onnx")
+	os.WriteFile(v2, append(b, 0x52, 0x00), 0o644)
+	if r := promote(t, reg, "push", "breast-cancer", "2", v2); r.code != 0 {
+		t.Fatalf("push v2: %+v", r)
+	}
+	if r := promote(t, reg, "stable", "breast-cancer", "2"); r.code != 1 || !strings.Contains(r.stderr, "has not been gated") {
+		t.Fatalf("stable before gating: %+v", r)
+	}
+	dir := t.TempDir()
+	r := promote(t, reg, "gate", "breast-cancer", "2", "--holdout", holdout, "--min-accuracy", "0.93", "--max-latency-ratio", "0", "--report-dir", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "PASS breast-cancer version 2") {
+		t.Fatalf("gate: %+v", r)
+	}
+	for _, f := range []string{"report.json", "report.md"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Fatalf("%s not written: %v", f, err)
+		}
+	}
+	if r := promote(t, reg, "show", "breast-cancer", "2"); !strings.Contains(r.stdout, "gates:    pass") {
+		t.Fatalf("show: %q", r.stdout)
+	}
+	if r := promote(t, reg, "stable", "breast-cancer", "2"); r.code != 0 || !strings.Contains(r.stdout, "stable is now 2 (was 1)") {
+		t.Fatalf("stable after a passed gate: %+v", r)
+	}
+
+	// Version 3 renames an output: the contract gate fails, exit 1.
+	renamed := filepath.Join(t.TempDir(), "renamed.onnx")
+	os.WriteFile(renamed, testmodels.Identity(onnx.Float, -1, 30), 0o644)
+	if r := promote(t, reg, "push", "breast-cancer", "3", renamed); r.code != 0 {
+		t.Fatalf("push v3: %+v", r)
+	}
+	r = promote(t, reg, "gate", "breast-cancer", "3", "--holdout", holdout, "--output", "json")
+	if r.code != 1 || !strings.Contains(r.stdout, `"verdict": "fail"`) {
+		t.Fatalf("gate of a broken contract: %+v", r)
+	}
+	if r := promote(t, reg, "stable", "breast-cancer", "3"); r.code != 1 || !strings.Contains(r.stderr, "failed its gates") {
+		t.Fatalf("stable of a failed version: %+v", r)
+	}
+	if r := promote(t, reg, "stable", "breast-cancer", "3", "--force", "--reason", "incident 42"); r.code != 0 {
+		t.Fatalf("forced stable: %+v", r)
+	}
+	if r := promote(t, reg, "rollback", "breast-cancer"); r.code != 0 || !strings.Contains(r.stdout, "rolled back to 2 (was 3)") {
+		t.Fatalf("rollback: %+v", r)
+	}
+	// Usage and infrastructure errors exit 2.
+	if r := promote(t, reg, "gate", "breast-cancer", "9"); r.code != 2 {
+		t.Fatalf("gate of a missing version: %+v", r)
+	}
+	if r := promote(t, reg, "gate", "breast-cancer", "2", "--holdout", "/nonexistent.csv"); r.code != 2 {
+		t.Fatalf("gate with a missing holdout: %+v", r)
+	}
+	if r := promote(t, reg, "gate", "breast-cancer", "2", "--metric", "f1_macro"); r.code != 2 {
+		t.Fatalf("--metric without --min: %+v", r)
 	}
 }

@@ -2,7 +2,7 @@
 // the breast-cancer (Wisconsin diagnostic) data set with gorgonia, and
 // exports it to ONNX with the project's own writer (package onnx).
 //
-// It holds out a stratified 20% of the rows, chosen by -seed, writes them to
+// It holds out a stratified 20% of the rows, chosen by -split-seed, writes them to
 // holdout.csv, trains on the rest with full-batch Adam, reports the holdout
 // accuracy, and writes model.onnx. The input standardisation (mean and
 // standard deviation of the training rows) is part of the ONNX graph, so the
@@ -49,7 +49,8 @@ func run(args []string, stdout io.Writer) error {
 	out := fs.String("out", "examples/breast-cancer", "`directory` to write model.onnx and holdout.csv to")
 	epochs := fs.Int("epochs", defaultEpochs, "number of full-batch training steps")
 	hidden := fs.Int("hidden", defaultHidden, "width of the hidden layer")
-	seed := fs.Uint64("seed", defaultSeed, "seed of the holdout split and of the initial weights")
+	seed := fs.Uint64("seed", defaultSeed, "seed of the initial weights (a retrain with another seed is another model on the same split)")
+	splitSeed := fs.Uint64("split-seed", defaultSeed, "seed of the holdout split; keep it fixed so that versions are compared on the same held-out rows")
 	lr := fs.Float64("lr", defaultLearnRate, "Adam learning rate")
 	l2 := fs.Float64("l2", defaultL2, "L2 weight decay (0 for none)")
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +62,7 @@ func run(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	cfg := TrainConfig{Hidden: *hidden, Epochs: *epochs, LearnRate: *lr, L2: *l2, Seed: *seed, Log: stdout}
+	cfg := TrainConfig{Hidden: *hidden, Epochs: *epochs, LearnRate: *lr, L2: *l2, Seed: *seed, SplitSeed: *splitSeed, Log: stdout}
 	res, err := Build(*data, cfg)
 	if err != nil {
 		return err
@@ -102,7 +103,7 @@ func Build(dataPath string, cfg TrainConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	train, holdout := Split(d, holdoutFraction, cfg.Seed)
+	train, holdout := Split(d, holdoutFraction, cfg.SplitSeed)
 	p, err := Train(train, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("training: %w", err)

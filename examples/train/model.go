@@ -29,6 +29,7 @@ type TrainConfig struct {
 	LearnRate float64   // Adam step size
 	L2        float64   // L2 weight decay added to the gradients (0: none)
 	Seed      uint64    // seeds the weight initialisation
+	SplitSeed uint64    // seeds the holdout split (Build); fixed, so versions share held-out rows
 	Log       io.Writer // receives the loss progress; nil discards it
 	LogEvery  int       // epochs between two progress lines (0: 10 lines in all)
 }

@@ -164,7 +164,7 @@ var testBuild = sync.OnceValues(func() (*Result, error) {
 })
 
 func testConfig() TrainConfig {
-	return TrainConfig{Hidden: defaultHidden, Epochs: testEpochs, LearnRate: defaultLearnRate, L2: defaultL2, Seed: defaultSeed}
+	return TrainConfig{Hidden: defaultHidden, Epochs: testEpochs, LearnRate: defaultLearnRate, L2: defaultL2, Seed: defaultSeed, SplitSeed: defaultSeed}
 }
 
 // TestCommittedModelAccuracy scores the committed model.onnx with ONNX
