@@ -16,7 +16,7 @@ import (
 
 func (a *app) gateCmd() *cobra.Command {
 	var (
-		holdout, labelColumn, metric, reportDir, output string
+		holdout, labelColumn, metric, reportDir, output        string
 		minAccuracy, minMetric, maxRegression, maxLatencyRatio float64
 		latencyBudget                                          time.Duration
 		latencyRuns, largeBatch                                int
