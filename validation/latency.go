@@ -28,13 +28,15 @@ const (
 // sessions' execution provider, and holds the candidate to the budget and
 // the ratio. The error is only for a cancelled context.
 //
-// A p99 ratio over the limit fails only when the p50 ratio is over it too.
-// On a busy machine the p99 of sub-millisecond runs is set by the
-// scheduler preempting the process, which hits whichever model happens to
-// be running: with two CPU-bound processes beside the tests, models of
-// equal cost showed p99 ratios of 40x in both directions while their
-// medians agreed. A model that is really slower is slower in the median
-// as well.
+// The ratio check decides on the p50 ratio and reports the p99 ratio
+// beside it. The p99 of short runs cannot be compared reliably on a machine
+// that does anything else: the scheduler preempting the process for a few
+// milliseconds hits whichever model happens to be running, on either side.
+// With two CPU-bound processes beside the tests, models of equal cost
+// showed p99 ratios of 40x, and a model 38x slower in the median showed a
+// p99 ratio of 1.4x because noise had inflated the baseline's p99; the
+// medians told the truth both times. A p99 ratio over the limit with the
+// p50 within it is noted in the message.
 func latencyGate(ctx context.Context, o Options, cand, base *serving.Session) (GateResult, error) {
 	g := GateResult{Name: GateLatency, Metrics: map[string]float64{}}
 	var problems, notes []string
@@ -94,11 +96,11 @@ func latencyGate(ctx context.Context, o Options, cand, base *serving.Session) (G
 		if o.MaxLatencyRatio <= 0 {
 			continue
 		}
-		thresholds[key("p99_ratio")] = "<= " + formatLimit(o.MaxLatencyRatio)
+		thresholds[key("p50_ratio")] = "<= " + formatLimit(o.MaxLatencyRatio)
 		switch {
-		case r99 > o.MaxLatencyRatio && r50 > o.MaxLatencyRatio:
-			problems = append(problems, fmt.Sprintf("p99 at batch %d is %sx the baseline's (%v vs %v; p50 %sx: %v vs %v), more than the allowed %sx",
-				size, formatValue(r99), roundDuration(cp99), roundDuration(bp99), formatValue(r50), roundDuration(cp50), roundDuration(bp50), formatLimit(o.MaxLatencyRatio)))
+		case r50 > o.MaxLatencyRatio:
+			problems = append(problems, fmt.Sprintf("p50 at batch %d is %sx the baseline's (%v vs %v; p99 %sx: %v vs %v), more than the allowed %sx",
+				size, formatValue(r50), roundDuration(cp50), roundDuration(bp50), formatValue(r99), roundDuration(cp99), roundDuration(bp99), formatLimit(o.MaxLatencyRatio)))
 		case r99 > o.MaxLatencyRatio:
 			notes = append(notes, fmt.Sprintf("p99 at batch %d is %sx the baseline's but the p50 only %sx: taken for noise on the machine, not a slower model", size, formatValue(r99), formatValue(r50)))
 		}

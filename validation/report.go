@@ -397,7 +397,7 @@ func metricRank(name string) (group int, num int64, sub int) {
 	}
 	if m := latencyMetric.FindStringSubmatch(name); m != nil {
 		n, _ := strconv.ParseInt(m[1], 10, 64)
-		i := slices.Index([]string{"p50_ms", "p99_ms", "p99_ratio", "p50_ratio", "runs"}, m[2])
+		i := slices.Index([]string{"p50_ms", "p99_ms", "p50_ratio", "p99_ratio", "runs"}, m[2])
 		if i < 0 {
 			i = 99
 		}

@@ -20,6 +20,7 @@ func (a *app) gateCmd() *cobra.Command {
 		minAccuracy, minMetric, maxRegression, maxLatencyRatio float64
 		latencyBudget                                          time.Duration
 		latencyRuns, largeBatch                                int
+		skipAccuracy                                           bool
 		providers                                              []string
 	)
 	cmd := &cobra.Command{
@@ -90,6 +91,7 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 				MaxLatencyRatio: maxLatencyRatio,
 				LatencyRuns:     latencyRuns,
 				LargeBatch:      largeBatch,
+				SkipAccuracy:    skipAccuracy,
 			})
 			if err != nil {
 				return infra(err)
@@ -120,12 +122,13 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 	}
 	f := cmd.Flags()
 	f.StringVar(&holdout, "holdout", "", "holdout CSV (default: the one pushed with the version)")
+	f.BoolVar(&skipAccuracy, "skip-accuracy", false, "report the accuracy gate as skipped when there is no holdout (instead of failing it)")
 	f.StringVar(&labelColumn, "label-column", "", "label column: header name or 0-based index (default: the last)")
 	f.Float64Var(&minAccuracy, "min-accuracy", 0, "fail below this accuracy (0: no absolute threshold)")
 	f.StringVar(&metric, "metric", "", "a metric with an absolute threshold, e.g. f1_macro, roc_auc, r2 (with --min)")
 	f.Float64Var(&minMetric, "min", 0, "the threshold for --metric")
-	f.Float64Var(&maxRegression, "max-regression", 0.01, "largest allowed drop of the primary metric against the stable version on the same rows (negative: off)")
-	f.Float64Var(&maxLatencyRatio, "max-latency-ratio", 2, "largest allowed p99 latency ratio to the stable version (0: off)")
+	f.Float64Var(&maxRegression, "max-regression", validation.DefaultMaxRegression, "largest allowed drop of the primary metric against the stable version on the same rows (negative: off)")
+	f.Float64Var(&maxLatencyRatio, "max-latency-ratio", validation.DefaultMaxLatencyRatio, "largest allowed ratio of the median (p50) latency to the stable version's, at batch 1 and the large batch (0: off)")
 	f.DurationVar(&latencyBudget, "latency-budget", 0, "largest allowed p99 latency at batch 1 (0: none)")
 	f.IntVar(&latencyRuns, "latency-runs", 0, "runs per latency measurement (0: the default)")
 	f.IntVar(&largeBatch, "large-batch", 0, "the larger batch size measured (0: the default)")
