@@ -3,7 +3,6 @@ package catalog_test
 import (
 	"context"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -20,18 +20,7 @@ import (
 
 var testRT *serving.Runtime
 
-func TestMain(m *testing.M) {
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
-	if err != nil {
-		// Never skip: `make test` installs ONNX Runtime.
-		println("catalog tests need ONNX Runtime:", err.Error())
-		os.Exit(1)
-	}
-	testRT = rt
-	code := m.Run()
-	rt.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
 
 // seeds gives each test version its own weights, so that versions answer
 // differently: with the input below, seed 1 says label 0 and seed -1 label 1.

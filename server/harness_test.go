@@ -7,11 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,18 +19,7 @@ import (
 
 var testRT *serving.Runtime
 
-func TestMain(m *testing.M) {
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
-	if err != nil {
-		// Never skip: `make test` installs ONNX Runtime.
-		println("server tests need ONNX Runtime:", err.Error())
-		os.Exit(1)
-	}
-	testRT = rt
-	code := m.Run()
-	rt.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
 
 // gateway is a real router over a real catalog, registry and ONNX Runtime.
 type gateway struct {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -20,18 +21,7 @@ import (
 
 var testRT *serving.Runtime
 
-func TestMain(m *testing.M) {
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
-	if err != nil {
-		// Never skip: `make test` installs ONNX Runtime.
-		println("validation tests need ONNX Runtime:", err.Error())
-		os.Exit(1)
-	}
-	testRT = rt
-	code := m.Run()
-	rt.Close()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
 
 // The committed demo model and its holdout, relative to this package.
 const (
