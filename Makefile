@@ -29,7 +29,7 @@ LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSIO
 DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
 
-.PHONY: build run test vet fmt-check ort minio-bin minio actionlint demo-model train-promote fuzz clean tidy-check
+.PHONY: build run test vet fmt-check ort minio-bin minio actionlint image-check demo-model train-promote fuzz clean tidy-check
 
 ## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
 ort: $(ORT_LIB)
@@ -110,6 +110,11 @@ train-promote: ort build
 	$(GO) run ./examples/train -data examples/breast-cancer/data.csv -out $(TRAIN_DIR)
 	bin/promote push breast-cancer $(TRAIN_VERSION) $(TRAIN_DIR)/model.onnx --holdout $(TRAIN_DIR)/holdout.csv --meta source=make-train-promote
 	bin/promote gate breast-cancer $(TRAIN_VERSION) --min-accuracy 0.93 --max-regression 0.01 --max-latency-ratio 2 --report-dir $(TRAIN_DIR)/report
+
+## image-check: build the Dockerfile with podman (local debootstrap bases, demo model baked), then
+## run the gateway from the image's root filesystem and check /readyz, /predict and /v2.
+image-check:
+	VERSION=$(VERSION) GIT_SHA=$(GIT_SHA) scripts/image-check.sh
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s by default).
 FUZZTIME ?= 30s

@@ -153,3 +153,15 @@ func TestExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An empty MODELGATE_* variable counts as unset: the Kubernetes manifests
+// blank the image's defaults this way so that the mounted gateway.yaml
+// decides.
+func TestEmptyEnvironmentIsUnset(t *testing.T) {
+	t.Setenv("MODELGATE_REGISTRY", "")
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "")
+	c, err := load(t, "--config", "testdata/good.yaml")
+	if err != nil || c.Registry != "file:///var/lib/modelgate/registry" || !reflect.DeepEqual(c.ORT.Providers, []string{"cpu"}) {
+		t.Fatalf("%+v %v", c, err)
+	}
+}
