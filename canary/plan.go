@@ -1,0 +1,112 @@
+// Package canary holds the release logic that moves traffic from the
+// stable version of a model to a candidate in steps: the declarative Plan,
+// the typed Phases, and Decide, a pure function of (plan, state,
+// observations, now) that returns the next state and why. Persisting the
+// state (in the registry's release state, with compare-and-swap), routing
+// requests by weight and collecting observations are the callers' part.
+//
+// The rules: too few samples hold a step and never pass it; an analysis
+// query that fails counts as a failed check; a step passes only when every
+// check passed and the step's interval has elapsed; FailureLimit failed
+// checks in a row roll the candidate back.
+package canary
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Thresholds are the limits each step's observations are checked against.
+// A zero limit disables its check.
+type Thresholds struct {
+	// MaxErrorRateIncrease: candidate error rate minus stable error rate
+	// (fractions, e.g. 0.01 for one point).
+	MaxErrorRateIncrease float64 `json:"max_error_rate_increase"`
+	// MaxP99LatencyRatio: candidate p99 latency over stable p99.
+	MaxP99LatencyRatio float64 `json:"max_p99_latency_ratio"`
+	// MaxNonFiniteRate: the fraction of candidate answers with NaN or Inf.
+	MaxNonFiniteRate float64 `json:"max_nonfinite_rate"`
+	// MaxDisagreement: the fraction of requests scored by both versions on
+	// which they disagree (top-1 label for classifiers, relative error for
+	// regressors).
+	MaxDisagreement float64 `json:"max_disagreement"`
+}
+
+// Plan is a declarative canary release: the weights of the steps, how long
+// each lasts, how many samples a step needs, and the thresholds.
+type Plan struct {
+	// Steps are candidate weights in percent, increasing, ending at 100.
+	Steps []float64 `json:"steps"`
+	// Interval is the least time a step lasts.
+	Interval time.Duration `json:"interval"`
+	// MinSamples is the least number of candidate requests a step needs
+	// before it can pass.
+	MinSamples int64 `json:"min_samples"`
+	// FailureLimit is how many failed checks in a row roll back.
+	FailureLimit int `json:"failure_limit"`
+	Thresholds
+}
+
+// DefaultPlan is 5, 25, 50 and 100 % a minute each, 200 samples per step,
+// rollback after 2 failed checks.
+func DefaultPlan() Plan {
+	return Plan{
+		Steps:        []float64{5, 25, 50, 100},
+		Interval:     time.Minute,
+		MinSamples:   200,
+		FailureLimit: 2,
+		Thresholds: Thresholds{
+			MaxErrorRateIncrease: 0.01,
+			MaxP99LatencyRatio:   1.5,
+			MaxNonFiniteRate:     0,
+			MaxDisagreement:      0.05,
+		},
+	}
+}
+
+// ErrInvalidPlan wraps every plan validation error.
+var ErrInvalidPlan = errors.New("invalid canary plan")
+
+// Validate reports every problem of the plan at once.
+func (p Plan) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrInvalidPlan, fmt.Sprintf(format, args...)))
+	}
+	if len(p.Steps) == 0 {
+		bad("steps: at least one step is needed (e.g. 5,25,50,100)")
+	}
+	for i, w := range p.Steps {
+		if w <= 0 || w > 100 {
+			bad("steps: weight %g is not in (0, 100]", w)
+		}
+		if i > 0 && w <= p.Steps[i-1] {
+			bad("steps: weights must increase, but %g follows %g", w, p.Steps[i-1])
+		}
+	}
+	if n := len(p.Steps); n > 0 && p.Steps[n-1] != 100 {
+		bad("steps: the last step must be 100, not %g", p.Steps[n-1])
+	}
+	if p.Interval <= 0 {
+		bad("interval: must be positive, got %s", p.Interval)
+	}
+	if p.MinSamples < 1 {
+		bad("min_samples: must be at least 1, got %d", p.MinSamples)
+	}
+	if p.FailureLimit < 1 {
+		bad("failure_limit: must be at least 1, got %d", p.FailureLimit)
+	}
+	t := p.Thresholds
+	for name, v := range map[string]float64{
+		"max_error_rate_increase": t.MaxErrorRateIncrease, "max_nonfinite_rate": t.MaxNonFiniteRate, "max_disagreement": t.MaxDisagreement,
+	} {
+		if v < 0 || v > 1 {
+			bad("%s: must be a fraction in [0, 1], got %g", name, v)
+		}
+	}
+	if t.MaxP99LatencyRatio < 0 {
+		bad("max_p99_latency_ratio: must not be negative, got %g", t.MaxP99LatencyRatio)
+	}
+	return errors.Join(errs...)
+}
