@@ -36,12 +36,20 @@ func pushDemo(t *testing.T, dir string) {
 	}
 }
 
+// testConfig is the default configuration with the download cache in the
+// test's temporary directory, so that no test writes into the source tree.
+func testConfig(t *testing.T) config.Config {
+	cfg := config.Default()
+	cfg.CacheDir = t.TempDir()
+	return cfg
+}
+
 // TestServeEndToEnd starts the gateway as main does, on a free port, with
 // the demo model, answers a prediction, and shuts down cleanly on cancel.
 func TestServeEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	pushDemo(t, dir)
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Registry = "file://" + dir
 	cfg.ORT.Providers = []string{"cpu"}
@@ -103,7 +111,7 @@ func TestServeEndToEnd(t *testing.T) {
 }
 
 func TestMissingLibraryIsOneClearLine(t *testing.T) {
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Registry = t.TempDir()
 	cfg.ORT.LibraryPath = filepath.Join(t.TempDir(), "libonnxruntime.so")
 	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
@@ -113,7 +121,7 @@ func TestMissingLibraryIsOneClearLine(t *testing.T) {
 }
 
 func TestRequireGPUFailsAtStartup(t *testing.T) {
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Registry = t.TempDir()
 	cfg.ORT.RequireGPU = true
 	cfg.ORT.CUDAPlugin = "/nonexistent/libonnxruntime_providers_cuda.so"

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/internal/miniotest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
@@ -28,9 +27,8 @@ const outage = 30 * time.Second
 func TestMinIOOutageUnderLoad(t *testing.T) {
 	srv, reg, location := minioRegistry(t, testmodels.Scaled(1), testmodels.Scaled(-4))
 
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Registry = location
-	cfg.CacheDir = t.TempDir()
 	cfg.ORT.Providers = []string{"cpu"}
 	cfg.ORT.IntraOpThreads = 1
 	cfg.PollInterval = 200 * time.Millisecond
@@ -109,9 +107,8 @@ func TestStartWhileRegistryDown(t *testing.T) {
 	srv, _, location := minioRegistry(t, testmodels.Scaled(1))
 	srv.Stop()
 
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Registry = location
-	cfg.CacheDir = t.TempDir()
 	cfg.ORT.Providers = []string{"cpu"}
 	cfg.PollInterval = 200 * time.Millisecond
 	base := startGateway(t, cfg)

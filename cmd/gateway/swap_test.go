@@ -113,7 +113,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	pushModel(t, reg, rt, "m", "1", testmodels.Scaled(1))
 	pushModel(t, reg, rt, "m", "2", testmodels.Scaled(-4))
 
-	cfg := config.Default()
+	cfg := testConfig(t)
 	cfg.Registry = dir
 	cfg.ORT.Providers = []string{"cpu"}
 	cfg.ORT.IntraOpThreads = 1
