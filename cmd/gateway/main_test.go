@@ -36,11 +36,14 @@ func pushDemo(t *testing.T, dir string) {
 	}
 }
 
-// testConfig is the default configuration with the download cache in the
-// test's temporary directory, so that no test writes into the source tree.
+// testConfig is the default configuration on the CPU provider with one
+// intra-op thread per session, and the download cache in the test's
+// temporary directory, so that no test writes into the source tree.
 func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.CacheDir = t.TempDir()
+	cfg.ORT.Providers = []string{"cpu"}
+	cfg.ORT.IntraOpThreads = 1
 	return cfg
 }
 
@@ -52,7 +55,6 @@ func TestServeEndToEnd(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Registry = "file://" + dir
-	cfg.ORT.Providers = []string{"cpu"}
 	cfg.PollInterval = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
@@ -123,6 +125,7 @@ func TestMissingLibraryIsOneClearLine(t *testing.T) {
 func TestRequireGPUFailsAtStartup(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Registry = t.TempDir()
+	cfg.ORT.Providers = []string{"cuda", "cpu"}
 	cfg.ORT.RequireGPU = true
 	cfg.ORT.CUDAPlugin = "/nonexistent/libonnxruntime_providers_cuda.so"
 	err := serve(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)

@@ -29,8 +29,6 @@ func TestMinIOOutageUnderLoad(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.Registry = location
-	cfg.ORT.Providers = []string{"cpu"}
-	cfg.ORT.IntraOpThreads = 1
 	cfg.PollInterval = 200 * time.Millisecond
 	base := startGateway(t, cfg)
 	waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(base, "m") == "1" })
@@ -109,7 +107,6 @@ func TestStartWhileRegistryDown(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.Registry = location
-	cfg.ORT.Providers = []string{"cpu"}
 	cfg.PollInterval = 200 * time.Millisecond
 	base := startGateway(t, cfg)
 	for i := 0; i < 5; i++ {

@@ -115,8 +115,6 @@ func TestHotSwapUnderLoad(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.Registry = dir
-	cfg.ORT.Providers = []string{"cpu"}
-	cfg.ORT.IntraOpThreads = 1
 	cfg.PollInterval = 100 * time.Millisecond
 	base := startGateway(t, cfg)
 	waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(base, "m") == "1" })
