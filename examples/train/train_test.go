@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/modelgate/modelgate/serving"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
@@ -24,10 +24,6 @@ const (
 // testEpochs keeps the training done by the tests short; the code path is the
 // one the command uses.
 const testEpochs = 60
-
-// ortLibRel is where `make ort` puts the ONNX Runtime library, relative to
-// the module root.
-const ortLibRel = ".cache/onnxruntime/1.30.0/libonnxruntime.so.1"
 
 var (
 	ortOnce    sync.Once
@@ -53,7 +49,7 @@ func TestMain(m *testing.M) {
 func requireORT(t *testing.T) {
 	t.Helper()
 	ortOnce.Do(func() {
-		lib, err := findORTLib()
+		lib, err := serving.ResolveLibrary("") // $ONNXRUNTIME_LIB, else the Makefile's cache
 		if err != nil {
 			ortErr = err
 			return
@@ -67,36 +63,6 @@ func requireORT(t *testing.T) {
 	})
 	if ortErr != nil {
 		t.Fatal(ortErr)
-	}
-}
-
-// findORTLib returns $ONNXRUNTIME_LIB, or else the library under the module
-// root (the nearest ancestor holding go.mod).
-func findORTLib() (string, error) {
-	notFound := errors.New("ONNX Runtime library not found: run `make ort`")
-	if p := os.Getenv("ONNXRUNTIME_LIB"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return "", fmt.Errorf("%w (ONNXRUNTIME_LIB=%s: %v)", notFound, p, err)
-		}
-		return p, nil
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, ortLibRel)
-			if _, err := os.Stat(p); err != nil {
-				return "", fmt.Errorf("%w (looked for %s)", notFound, p)
-			}
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%w (no go.mod above the working directory)", notFound)
-		}
-		dir = parent
 	}
 }
 
