@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"bufio"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -41,10 +42,13 @@ func settledRSS(t *testing.T) int64 {
 	return rssBytes(t)
 }
 
-// TestSwapMemory swaps between two ~10 MB versions 500 times: the RSS after
-// the last swap stays within 10% of where it settled after the first 50.
-// ONNX Runtime sessions that are not destroyed after a swap would add about
-// 10 MB each and show here at once.
+// TestSwapMemory swaps between two ~10 MB versions 500 times: RSS over the
+// last 50 swaps stays within 10% of where it settled over swaps 50 to 100.
+// Single readings swing by tens of megabytes as the allocator's arenas fill
+// and empty, so each window is sampled every 5 swaps and the test compares
+// the lowest reading at the end with the highest at the start: with no
+// leak the end comes back down; sessions that are not destroyed would add
+// about 10 MB each, 4.5 GB over the run, and keep every reading high.
 //
 // Under the race detector RSS mostly measures the detector's shadow memory,
 // so that run skips; `make test` runs this test again without -race.
@@ -64,8 +68,8 @@ func TestSwapMemory(t *testing.T) {
 	f.push("big", "2", testmodels.Linear(n, k, w, b))
 	f.sync()
 
-	const swaps, settle = 500, 50
-	var settled int64
+	const swaps = 500
+	settledMax, finalMin := int64(0), int64(math.MaxInt64)
 	for i := 1; i <= swaps; i++ {
 		v := "2"
 		if i%2 == 0 {
@@ -73,15 +77,17 @@ func TestSwapMemory(t *testing.T) {
 		}
 		f.setStable("big", v)
 		f.sync()
-		if i == settle {
-			settled = settledRSS(t)
+		switch {
+		case i >= 50 && i <= 100 && i%5 == 0:
+			settledMax = max(settledMax, settledRSS(t))
+		case i > swaps-50 && i%5 == 0:
+			finalMin = min(finalMin, settledRSS(t))
 		}
 	}
-	final := settledRSS(t)
-	t.Logf("RSS after %d swaps of a 10 MB model: %.1f MiB (settled after %d: %.1f MiB, %+.1f%%)",
-		swaps, float64(final)/(1<<20), settle, float64(settled)/(1<<20), 100*(float64(final)/float64(settled)-1))
-	if float64(final) > 1.10*float64(settled) {
-		t.Fatalf("RSS grew from %d to %d bytes over %d swaps: sessions are leaking", settled, final, swaps-settle)
+	t.Logf("RSS over the last 50 of %d swaps of a 10 MB model: at least %.1f MiB (swaps 50-100: at most %.1f MiB, %+.1f%%)",
+		swaps, float64(finalMin)/(1<<20), float64(settledMax)/(1<<20), 100*(float64(finalMin)/float64(settledMax)-1))
+	if float64(finalMin) > 1.10*float64(settledMax) {
+		t.Fatalf("RSS never came back below %d bytes over the last 50 swaps (at most %d after settling): sessions are leaking", finalMin, settledMax)
 	}
 	if got := series(t, f.metrics, "modelgate_model_loads_total"); got["model=big,result=ok,version=1"]+got["model=big,result=ok,version=2"] != swaps+1 {
 		t.Fatalf("loads %v, want %d", got, swaps+1)
