@@ -22,7 +22,7 @@ type VersionStats struct {
 	Requests  int64         `json:"requests"`
 	Errors    int64         `json:"errors"`
 	NonFinite int64         `json:"nonfinite"`
-	P99       time.Duration `json:"p99"`
+	P99       time.Duration `json:"p99_ns"`
 }
 
 // Observations are what the analysis saw during the current step.
@@ -150,6 +150,9 @@ func evaluate(plan Plan, obs Observations) []Check {
 			ratio = float64(c.P99) / float64(s.P99)
 		}
 		add("p99_latency_ratio", ratio, t.MaxP99LatencyRatio, c.Requests >= min && s.Requests >= min && s.P99 > 0)
+		if ch := &checks[len(checks)-1]; !ch.Held && !ch.Passed && c.P99-s.P99 <= t.P99LatencySlack {
+			ch.Passed = true // within the slack: noise, not a regression
+		}
 	}
 	if t.MaxDisagreement > 0 {
 		add("disagreement", rate(obs.Disagreements, obs.Compared), t.MaxDisagreement, obs.Compared >= min)

@@ -31,6 +31,10 @@ type Thresholds struct {
 	// which they disagree (top-1 label for classifiers, relative error for
 	// regressors).
 	MaxDisagreement float64 `json:"max_disagreement"`
+	// P99LatencySlack: a candidate p99 at most this much above stable's
+	// passes the latency check whatever the ratio, so that noise on a
+	// sub-millisecond model does not roll it back.
+	P99LatencySlack time.Duration `json:"-"`
 }
 
 // Plan is a declarative canary release: the weights of the steps, how long
@@ -61,6 +65,7 @@ func DefaultPlan() Plan {
 			MaxP99LatencyRatio:   1.5,
 			MaxNonFiniteRate:     0,
 			MaxDisagreement:      0.05,
+			P99LatencySlack:      2 * time.Millisecond,
 		},
 	}
 }
@@ -104,6 +109,9 @@ func (p Plan) Validate() error {
 		if v < 0 || v > 1 {
 			bad("%s: must be a fraction in [0, 1], got %g", name, v)
 		}
+	}
+	if t.P99LatencySlack < 0 {
+		bad("p99_latency_slack: must not be negative, got %s", t.P99LatencySlack)
 	}
 	if t.MaxP99LatencyRatio < 0 {
 		bad("max_p99_latency_ratio: must not be negative, got %g", t.MaxP99LatencyRatio)

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +70,15 @@ type Options struct {
 	// After registry errors Run retries sooner, then backs off up to six
 	// intervals.
 	PollInterval time.Duration
+	// Recorder, when set, starts a new analysis window whenever a model's
+	// canary moves to a new step (see canary.Release.Epoch).
+	Recorder *canary.Recorder
+	// ShadowFraction is the fraction of stable-served requests that also
+	// run on the canary candidate in the background, for comparison.
+	ShadowFraction float64
+	// CompareSplit also scores candidate-served requests on stable, in the
+	// background, so that split traffic counts towards disagreement.
+	CompareSplit bool
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
 	Now          func() time.Time
@@ -104,6 +114,21 @@ type entry struct {
 	failedVersion string
 	failures      int
 	retryAt       time.Time
+
+	// The canary: the release as last read, its candidate once loaded,
+	// and the weight in effect (0 until the candidate is loaded).
+	canary    *canary.Release
+	candidate *serving.Session
+	weight    float64
+	cand      loadState // loading the candidate
+}
+
+// loadState is the failure backoff of a version being loaded.
+type loadState struct {
+	version  string
+	err      error
+	failures int
+	retryAt  time.Time
 }
 
 type pinned struct {
@@ -276,6 +301,17 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 		c.setModelErr(name, "", err)
 		return err
 	}
+	err = c.syncStable(ctx, name, rel)
+	c.ApplyRelease(rel)
+	if cerr := c.syncCandidate(ctx, name, rel); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	c.ApplyRelease(rel)
+	return err
+}
+
+// syncStable loads and swaps in the stable version rel names.
+func (c *Catalog) syncStable(ctx context.Context, name string, rel registry.ReleaseState) error {
 	c.mu.Lock()
 	e := c.models[name]
 	current := e.stable
@@ -295,12 +331,18 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 	c.mu.Unlock()
 	c.loadMu.Lock()
 	defer c.loadMu.Unlock()
-	// A pinned copy of the new stable version can be promoted as it is.
+	// A pinned copy or the canary candidate of the new stable version can
+	// be promoted as it is.
 	c.mu.Lock()
 	if p := e.pinned[rel.Stable]; p != nil {
 		delete(e.pinned, rel.Stable)
 		c.metrics.unloaded(name, p.sess)
 		c.swapStable(e, p.sess)
+		c.mu.Unlock()
+		return nil
+	}
+	if e.candidate != nil && e.candidate.Version() == rel.Stable {
+		c.promoteCandidateLocked(e)
 		c.mu.Unlock()
 		return nil
 	}
@@ -423,6 +465,8 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotReady, model, err)
 			}
 			sess = e.stable
+		} else if e.candidate != nil && e.candidate.Version() == version {
+			sess = e.candidate
 		} else if p := e.pinned[version]; p != nil {
 			p.lastUsed = c.now()
 			sess = p.sess
@@ -468,7 +512,8 @@ func (c *Catalog) loadPinned(ctx context.Context, model, version string) (*servi
 	defer c.loadMu.Unlock()
 	c.mu.RLock()
 	e := c.models[model]
-	loaded := e.pinned[version] != nil || (e.stable != nil && e.stable.Version() == version)
+	loaded := e.pinned[version] != nil || (e.stable != nil && e.stable.Version() == version) ||
+		(e.candidate != nil && e.candidate.Version() == version)
 	c.mu.RUnlock()
 	if loaded {
 		return nil, nil
@@ -593,6 +638,12 @@ type ModelStatus struct {
 	Wanted   string   `json:"wanted_version,omitempty"` // stable per the registry, when it differs from Version
 	Pinned   []string `json:"pinned_versions,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// The canary, while one is in progress: its candidate, the weight in
+	// effect here and the phase.
+	Candidate      string  `json:"candidate,omitempty"`
+	CandidateError string  `json:"candidate_error,omitempty"`
+	Weight         float64 `json:"candidate_weight,omitempty"`
+	Phase          string  `json:"canary_phase,omitempty"`
 }
 
 // Status is the catalog's readiness: Ready when at least one model is
@@ -636,6 +687,12 @@ func (c *Catalog) Status() Status {
 			ms.Pinned = append(ms.Pinned, v)
 		}
 		slices.Sort(ms.Pinned)
+		if e.canary.Active() {
+			ms.Candidate, ms.Weight, ms.Phase = e.canary.State.Candidate, e.weight, string(e.canary.State.Phase)
+			if e.cand.err != nil && e.cand.version == ms.Candidate {
+				ms.CandidateError = e.cand.err.Error()
+			}
+		}
 		st.Models = append(st.Models, ms)
 	}
 	return st
@@ -650,6 +707,10 @@ func (c *Catalog) Close() {
 		if e.stable != nil {
 			all = append(all, e.stable)
 			e.stable = nil
+		}
+		if e.candidate != nil {
+			all = append(all, e.candidate)
+			e.candidate, e.weight = nil, 0
 		}
 		for v, p := range e.pinned {
 			all = append(all, p.sess)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/modelgate/modelgate/canary"
 )
 
 // Gate reports live beside a version, under gate/, and unlike the version's
@@ -87,12 +89,26 @@ func verdictOf(reportJSON []byte) (string, error) {
 }
 
 // Rollback puts back the stable version that preceded the current one (the
-// From of the event that made it stable) at once, and records why.
+// From of the event that made it stable) at once, and records why. During
+// a canary it takes the candidate out instead: stable stays.
 func (r *Registry) Rollback(ctx context.Context, name, reason string) (ReleaseState, error) {
 	var from, to string
 	s, err := r.UpdateRelease(ctx, name, func(s *ReleaseState) error {
 		if s.Stable == "" {
 			return fmt.Errorf("%w: model %q has no stable version", ErrNotFound, name)
+		}
+		if s.Canary.Active() {
+			// During a canary, rolling back takes the candidate out.
+			next := *s.Canary
+			next.State.Phase, next.State.Weight = canary.RolledBack, 0
+			next.State.Reason = "rolled back by an operator"
+			if reason != "" {
+				next.State.Reason += ": " + reason
+			}
+			from, to = next.State.Candidate, s.Stable
+			s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionCanaryRollback, Version: s.Stable, From: next.State.Candidate, Reason: reason})
+			s.Canary, s.Candidate = &next, ""
+			return nil
 		}
 		prev := ""
 		for i := len(s.History) - 1; i >= 0; i-- {

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/modelgate/modelgate/canary"
 )
 
 // TensorSpec describes one input or output of a model.
@@ -65,7 +67,9 @@ type ReleaseState struct {
 	Model     string    `json:"model"`
 	Stable    string    `json:"stable"`
 	Candidate string    `json:"candidate,omitempty"`
-	Updated   time.Time `json:"updated"`
+	// Canary is the current or last canary release, if any.
+	Canary  *canary.Release `json:"canary,omitempty"`
+	Updated time.Time       `json:"updated"`
 	History   []Event   `json:"history"` // append-only
 
 	// Extra holds the JSON fields this version does not know, verbatim.

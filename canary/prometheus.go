@@ -1,0 +1,180 @@
+package canary
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	"github.com/prometheus/common/model"
+)
+
+// Source gives the observations of a canary's current step.
+type Source interface {
+	// Observations of model since the step started: stable and candidate
+	// name the versions, epoch the step (see Release.Epoch).
+	Observations(ctx context.Context, q Query) (Observations, error)
+	// Name is "in-process" or "prometheus".
+	Name() string
+}
+
+// Query is what a Source is asked about.
+type Query struct {
+	Model, Stable, Candidate, Epoch string
+	Since, Now                      time.Time
+}
+
+// InProcess adapts a Recorder: each replica judges the traffic it served.
+type InProcess struct{ Recorder *Recorder }
+
+// Observations returns the recorder's counts of the step.
+func (s InProcess) Observations(_ context.Context, q Query) (Observations, error) {
+	return s.Recorder.Observations(q.Model, q.Epoch), nil
+}
+
+// Name is "in-process".
+func (InProcess) Name() string { return "in-process" }
+
+// PromQueries are PromQL templates over modelgate's canary metrics. Each
+// sees .Model, .Version (the version asked about: stable for Stable*,
+// the candidate otherwise), .Candidate and .Window (the step so far, as a
+// range such as "90s"). Each must return one number (an empty result is 0).
+type PromQueries struct {
+	Requests      string `mapstructure:"requests"`
+	Errors        string `mapstructure:"errors"`
+	NonFinite     string `mapstructure:"nonfinite"`
+	P99           string `mapstructure:"p99"` // seconds
+	Compared      string `mapstructure:"compared"`
+	Disagreements string `mapstructure:"disagreements"`
+}
+
+// DefaultPromQueries sum the canary metrics of every replica.
+func DefaultPromQueries() PromQueries {
+	sel := `model="{{.Model}}",version="{{.Version}}"`
+	return PromQueries{
+		Requests:      `sum(increase(modelgate_canary_requests_total{` + sel + `}[{{.Window}}]))`,
+		Errors:        `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="error"}[{{.Window}}]))`,
+		NonFinite:     `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="nonfinite"}[{{.Window}}]))`,
+		P99:           `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{` + sel + `}[{{.Window}}])))`,
+		Compared:      `sum(increase(modelgate_canary_shadow_comparisons_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		Disagreements: `sum(increase(modelgate_canary_shadow_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+	}
+}
+
+// Prometheus queries a Prometheus server's HTTP API, so that a canary
+// served by many replicas is judged on all of their traffic.
+type Prometheus struct {
+	api     promv1.API
+	queries map[string]*template.Template
+}
+
+// NewPrometheus returns a source for the Prometheus at url; empty queries
+// take their defaults. Templates are checked here, not at the first tick.
+func NewPrometheus(url string, q PromQueries) (*Prometheus, error) {
+	c, err := api.NewClient(api.Config{Address: url})
+	if err != nil {
+		return nil, fmt.Errorf("canary: prometheus %s: %w", url, err)
+	}
+	d := DefaultPromQueries()
+	p := &Prometheus{api: promv1.NewAPI(c), queries: map[string]*template.Template{}}
+	for name, pair := range map[string][2]string{
+		"requests": {q.Requests, d.Requests}, "errors": {q.Errors, d.Errors}, "nonfinite": {q.NonFinite, d.NonFinite},
+		"p99": {q.P99, d.P99}, "compared": {q.Compared, d.Compared}, "disagreements": {q.Disagreements, d.Disagreements},
+	} {
+		text := pair[0]
+		if strings.TrimSpace(text) == "" {
+			text = pair[1]
+		}
+		t, err := template.New(name).Option("missingkey=error").Parse(text)
+		if err != nil {
+			return nil, fmt.Errorf("canary: prometheus query %s: %w", name, err)
+		}
+		p.queries[name] = t
+	}
+	return p, nil
+}
+
+// Name is "prometheus".
+func (*Prometheus) Name() string { return "prometheus" }
+
+// Observations runs the queries for stable and candidate over the step.
+func (p *Prometheus) Observations(ctx context.Context, q Query) (Observations, error) {
+	window := max(q.Now.Sub(q.Since), time.Second)
+	var obs Observations
+	ask := func(name, version string) (float64, error) {
+		var b bytes.Buffer
+		err := p.queries[name].Execute(&b, map[string]string{
+			"Model": q.Model, "Version": version, "Candidate": q.Candidate,
+			"Window": fmt.Sprintf("%ds", int64(math.Ceil(window.Seconds()))),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("query %s: %w", name, err)
+		}
+		v, _, _, err := p.api.Query(ctx, b.String(), q.Now)
+		if err != nil {
+			return 0, fmt.Errorf("query %s (%s): %w", name, b.String(), err)
+		}
+		return scalar(v)
+	}
+	for _, side := range []struct {
+		version string
+		stats   *VersionStats
+	}{{q.Stable, &obs.Stable}, {q.Candidate, &obs.Candidate}} {
+		for _, f := range []struct {
+			name string
+			dst  *int64
+		}{{"requests", &side.stats.Requests}, {"errors", &side.stats.Errors}, {"nonfinite", &side.stats.NonFinite}} {
+			v, err := ask(f.name, side.version)
+			if err != nil {
+				return Observations{}, err
+			}
+			*f.dst = int64(math.Round(v))
+		}
+		v, err := ask("p99", side.version)
+		if err != nil {
+			return Observations{}, err
+		}
+		side.stats.P99 = time.Duration(v * float64(time.Second))
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"compared", &obs.Compared}, {"disagreements", &obs.Disagreements}} {
+		v, err := ask(f.name, q.Candidate)
+		if err != nil {
+			return Observations{}, err
+		}
+		*f.dst = int64(math.Round(v))
+	}
+	return obs, nil
+}
+
+// scalar reads one number from a query result: a scalar, or a vector of
+// at most one sample (none is 0). NaN (no data) is 0.
+func scalar(v model.Value) (float64, error) {
+	var f float64
+	switch x := v.(type) {
+	case *model.Scalar:
+		f = float64(x.Value)
+	case model.Vector:
+		switch len(x) {
+		case 0:
+			return 0, nil
+		case 1:
+			f = float64(x[0].Value)
+		default:
+			return 0, fmt.Errorf("query returned %d series, want one number (aggregate with sum)", len(x))
+		}
+	default:
+		return 0, fmt.Errorf("query returned a %s, want a scalar or an instant vector", v.Type())
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, nil
+	}
+	return f, nil
+}

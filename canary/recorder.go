@@ -1,0 +1,207 @@
+package canary
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Roles of a version in a request, for the Recorder and the metrics.
+const (
+	// RoleStable: stable served the request.
+	RoleStable = "stable"
+	// RoleCandidate: the candidate served the request.
+	RoleCandidate = "candidate"
+	// RoleShadow: the candidate ran a copy of a stable-served request in
+	// the background; its answer was only compared, never sent.
+	RoleShadow = "shadow"
+)
+
+// Outcomes of a run, for the Recorder and the metrics.
+const (
+	OutcomeOK        = "ok"
+	OutcomeError     = "error"     // the model failed to run (a server error)
+	OutcomeNonFinite = "nonfinite" // it answered NaN or Inf
+)
+
+// Latency histogram of the in-process source: latBuckets buckets whose
+// upper bounds grow by a quarter from 50 µs (the last is about 60 s), so a
+// p99 is known within 25 %.
+const (
+	latBuckets = 64
+	latFirst   = 50 * time.Microsecond
+	latGrowth  = 1.25
+)
+
+func latBucket(d time.Duration) int {
+	if d <= latFirst {
+		return 0
+	}
+	i := int(math.Ceil(math.Log(float64(d)/float64(latFirst)) / math.Log(latGrowth)))
+	return min(i, latBuckets-1)
+}
+
+func latBound(i int) time.Duration {
+	return time.Duration(float64(latFirst) * math.Pow(latGrowth, float64(i)))
+}
+
+// Recorder is the in-process analysis source: per served model, counters
+// of the current canary step (its epoch) for stable and candidate, and the
+// comparisons between them. It also exports the same figures as
+// Prometheus metrics, which the Prometheus source queries when many
+// replicas share the traffic. Memory is fixed per model. Safe for
+// concurrent use; recording takes no lock on the hot path beyond a read
+// lock of the model table.
+type Recorder struct {
+	mu     sync.RWMutex
+	models map[string]*window
+
+	requests    *prometheus.CounterVec
+	latency     *prometheus.HistogramVec
+	comparisons *prometheus.CounterVec
+	disagree    *prometheus.CounterVec
+}
+
+type window struct {
+	epoch         string
+	stable, cand  roleStats
+	compared      atomic.Int64
+	disagreements atomic.Int64
+}
+
+type roleStats struct {
+	requests, errors, nonFinite atomic.Int64
+	lat                         [latBuckets]atomic.Int64
+}
+
+// NewRecorder registers the canary request metrics on reg.
+func NewRecorder(reg prometheus.Registerer) *Recorder {
+	r := &Recorder{
+		models: map[string]*window{},
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_canary_requests_total",
+			Help: "Runs of a model version by role (stable, candidate, shadow) and outcome (ok, error, nonfinite), for canary analysis.",
+		}, []string{"model", "version", "role", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "modelgate_canary_request_duration_seconds",
+			Help:    "Time to serve a request (decode, run, encode) by model version and role, for canary analysis.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"model", "version", "role"}),
+		comparisons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_canary_shadow_comparisons_total",
+			Help: "Requests scored by both stable and the candidate (shadow copies and compared split traffic), by candidate version.",
+		}, []string{"model", "version"}),
+		disagree: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_canary_shadow_disagreements_total",
+			Help: "Compared requests on which the candidate disagreed with stable (top-1 label, or relative error for regressors).",
+		}, []string{"model", "version"}),
+	}
+	reg.MustRegister(r.requests, r.latency, r.comparisons, r.disagree)
+	return r
+}
+
+// Begin starts a new window for model when epoch differs from the current
+// one (a new step, a new candidate); the same epoch keeps the counts.
+func (r *Recorder) Begin(model, epoch string) {
+	r.mu.RLock()
+	w := r.models[model]
+	r.mu.RUnlock()
+	if w != nil && w.epoch == epoch {
+		return
+	}
+	r.mu.Lock()
+	if w := r.models[model]; w == nil || w.epoch != epoch {
+		r.models[model] = &window{epoch: epoch}
+	}
+	r.mu.Unlock()
+}
+
+func (r *Recorder) window(model string) *window {
+	r.mu.RLock()
+	w := r.models[model]
+	r.mu.RUnlock()
+	return w
+}
+
+// Observe records one run of version in role. served is false for runs
+// nobody waited for (shadow copies): they count towards the version's
+// errors and non-finite answers, not its latency.
+func (r *Recorder) Observe(model, version, role, outcome string, took time.Duration, served bool) {
+	r.requests.WithLabelValues(model, version, role, outcome).Inc()
+	if served {
+		r.latency.WithLabelValues(model, version, role).Observe(took.Seconds())
+	}
+	w := r.window(model)
+	if w == nil {
+		return
+	}
+	s := &w.stable
+	if role != RoleStable {
+		s = &w.cand
+	}
+	s.requests.Add(1)
+	switch outcome {
+	case OutcomeError:
+		s.errors.Add(1)
+	case OutcomeNonFinite:
+		s.nonFinite.Add(1)
+	}
+	if served {
+		s.lat[latBucket(took)].Add(1)
+	}
+}
+
+// Compare records one request scored by both versions.
+func (r *Recorder) Compare(model, candidate string, disagreed bool) {
+	r.comparisons.WithLabelValues(model, candidate).Inc()
+	if disagreed {
+		r.disagree.WithLabelValues(model, candidate).Inc()
+	}
+	if w := r.window(model); w != nil {
+		w.compared.Add(1)
+		if disagreed {
+			w.disagreements.Add(1)
+		}
+	}
+}
+
+// Observations returns model's counts in epoch; none when the current
+// window is another epoch's.
+func (r *Recorder) Observations(model, epoch string) Observations {
+	w := r.window(model)
+	if w == nil || w.epoch != epoch {
+		return Observations{}
+	}
+	return Observations{
+		Stable:        w.stable.stats(),
+		Candidate:     w.cand.stats(),
+		Compared:      w.compared.Load(),
+		Disagreements: w.disagreements.Load(),
+	}
+}
+
+func (s *roleStats) stats() VersionStats {
+	v := VersionStats{Requests: s.requests.Load(), Errors: s.errors.Load(), NonFinite: s.nonFinite.Load()}
+	var counts [latBuckets]int64
+	var n int64
+	for i := range s.lat {
+		counts[i] = s.lat[i].Load()
+		n += counts[i]
+	}
+	if n == 0 {
+		return v
+	}
+	rank := int64(math.Ceil(0.99 * float64(n)))
+	var cum int64
+	for i, c := range counts {
+		cum += c
+		if cum >= rank {
+			v.P99 = latBound(i)
+			break
+		}
+	}
+	return v
+}

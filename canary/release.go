@@ -1,0 +1,84 @@
+package canary
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Release is the canary part of a model's release state (the "canary"
+// field of release.json): the plan, where the release stands, and the last
+// analysis. It is written with compare-and-swap, so that any replica may
+// tick and exactly one transition per tick wins.
+type Release struct {
+	Plan  Plan  `json:"plan"`
+	State State `json:"state"`
+	// Started is when the canary began, and who asked for it how.
+	Started time.Time `json:"started"`
+	Forced  bool      `json:"forced,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	// Analysis is the last tick's, whichever replica took it.
+	Analysis *Analysis `json:"analysis,omitempty"`
+}
+
+// Active reports whether the release routes traffic to its candidate.
+func (r *Release) Active() bool {
+	return r != nil && r.State.Candidate != "" && (r.State.Phase == Progressing || r.State.Phase == Paused)
+}
+
+// Epoch names the current step of the release: observations are kept per
+// epoch and start afresh when it changes.
+func (r *Release) Epoch() string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%d/%d", r.State.Candidate, r.State.Step, r.State.StepStart.UnixNano())
+}
+
+// Analysis is what one tick saw and decided.
+type Analysis struct {
+	Time         time.Time    `json:"time"`
+	Source       string       `json:"source"`            // "in-process" or "prometheus"
+	Replica      string       `json:"replica,omitempty"` // the gateway that ticked
+	Observations Observations `json:"observations"`
+	Error        string       `json:"error,omitempty"` // the analysis query error, if any
+	Checks       []Check      `json:"checks,omitempty"`
+	Reason       string       `json:"reason"`
+}
+
+// planJSON is Plan with the interval as a Go duration string ("1m0s").
+type planJSON struct {
+	Steps        []float64 `json:"steps"`
+	Interval     string    `json:"interval"`
+	MinSamples   int64     `json:"min_samples"`
+	FailureLimit int       `json:"failure_limit"`
+	Thresholds
+	P99LatencySlack string `json:"p99_latency_slack"`
+}
+
+// MarshalJSON writes the interval as a duration string.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(planJSON{Steps: p.Steps, Interval: p.Interval.String(), MinSamples: p.MinSamples, FailureLimit: p.FailureLimit,
+		Thresholds: p.Thresholds, P99LatencySlack: p.P99LatencySlack.String()})
+}
+
+// UnmarshalJSON reads the interval as a duration string.
+func (p *Plan) UnmarshalJSON(data []byte) error {
+	var v planJSON
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	d, err := time.ParseDuration(v.Interval)
+	if err != nil {
+		return fmt.Errorf("canary plan: interval: %w", err)
+	}
+	slack := time.Duration(0)
+	if v.P99LatencySlack != "" {
+		if slack, err = time.ParseDuration(v.P99LatencySlack); err != nil {
+			return fmt.Errorf("canary plan: p99_latency_slack: %w", err)
+		}
+	}
+	*p = Plan{Steps: v.Steps, Interval: d, MinSamples: v.MinSamples, FailureLimit: v.FailureLimit, Thresholds: v.Thresholds}
+	p.P99LatencySlack = slack
+	return nil
+}

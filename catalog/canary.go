@@ -1,0 +1,191 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/serving"
+)
+
+// syncCandidate loads the candidate of an active canary, with the same
+// backoff as stable versions when it fails. It does not route traffic to
+// it: ApplyRelease does, once it is loaded.
+func (c *Catalog) syncCandidate(ctx context.Context, name string, rel registry.ReleaseState) error {
+	if !rel.Canary.Active() {
+		return nil
+	}
+	want := rel.Canary.State.Candidate
+	c.mu.Lock()
+	e := c.models[name]
+	if e.candidate != nil && e.candidate.Version() == want {
+		e.cand = loadState{}
+		c.mu.Unlock()
+		return nil
+	}
+	if e.cand.version == want && e.cand.err != nil && c.now().Before(e.cand.retryAt) {
+		err := e.cand.err
+		c.mu.Unlock()
+		return err
+	}
+	if p := e.pinned[want]; p != nil { // already loaded for pinned requests
+		delete(e.pinned, want)
+		c.metrics.unloaded(name, p.sess)
+		c.setCandidateLocked(e, p.sess)
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	sess, err := c.load(ctx, name, want)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		err = fmt.Errorf("canary candidate: %w", err)
+		if e.cand.version != want {
+			e.cand = loadState{version: want}
+		}
+		e.cand.err = err
+		e.cand.failures++
+		e.cand.retryAt = c.now().Add(reloadDelay(c.opts.PollInterval, e.cand.failures))
+		return err
+	}
+	e.cand = loadState{}
+	c.setCandidateLocked(e, sess)
+	return nil
+}
+
+// setCandidateLocked installs sess as e's candidate, retiring any other.
+// Traffic reaches it once ApplyRelease sets the weight. c.mu must be held.
+func (c *Catalog) setCandidateLocked(e *entry, sess *serving.Session) {
+	if old := e.candidate; old != nil {
+		c.metrics.setSession(e.name, old, "candidate", false)
+		old.Close()
+	}
+	e.candidate, e.weight = sess, 0
+	c.metrics.setSession(e.name, sess, "candidate", true)
+	c.log.Info("canary candidate loaded", "model", e.name, "version", sess.Version(), "provider", sess.Provider())
+}
+
+// promoteCandidateLocked makes e's candidate its stable version. c.mu must
+// be held.
+func (c *Catalog) promoteCandidateLocked(e *entry) {
+	sess := e.candidate
+	c.metrics.setSession(e.name, sess, "candidate", false)
+	e.candidate, e.weight = nil, 0
+	c.swapStable(e, sess)
+}
+
+// ApplyRelease brings the routing of rel.Model in line with its release
+// state at once, without loading anything: the candidate's weight while
+// a canary is in progress and the candidate is loaded; otherwise weight 0,
+// and a candidate that is no longer wanted is unloaded (after its last
+// request), or becomes stable if it was promoted. The canary controller
+// calls it at every tick, Sync at every poll.
+func (c *Catalog) ApplyRelease(rel registry.ReleaseState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.models[rel.Model]
+	if e == nil {
+		return
+	}
+	e.canary = rel.Canary
+	if rel.Canary.Active() && e.candidate != nil && e.candidate.Version() == rel.Canary.State.Candidate {
+		if c.opts.Recorder != nil {
+			c.opts.Recorder.Begin(e.name, rel.Canary.Epoch())
+		}
+		e.weight = rel.Canary.State.Weight
+		return
+	}
+	e.weight = 0
+	if e.candidate == nil || (rel.Canary.Active() && e.candidate.Version() == rel.Canary.State.Candidate) {
+		return
+	}
+	if e.candidate.Version() == rel.Stable && (e.stable == nil || e.stable.Version() != rel.Stable) {
+		c.promoteCandidateLocked(e)
+		return
+	}
+	old := e.candidate
+	e.candidate = nil
+	c.metrics.setSession(e.name, old, "candidate", false)
+	old.Close()
+	reason := "no canary in progress"
+	if rel.Canary != nil {
+		reason = fmt.Sprintf("canary %s: %s", rel.Canary.State.Phase, rel.Canary.State.Reason)
+	}
+	c.log.Info("canary candidate unloaded", "model", e.name, "version", old.Version(), "reason", reason)
+}
+
+// CandidateError is why the model's canary candidate is not loaded, if
+// it failed to load.
+func (c *Catalog) CandidateError(model string) error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.models[model]
+	if e == nil || !e.canary.Active() || e.candidate != nil || e.cand.version != e.canary.State.Candidate {
+		return nil
+	}
+	return e.cand.err
+}
+
+// Routed is the session chosen for an unpinned request, acquired.
+type Routed struct {
+	// Session serves the request; Role is canary.RoleStable or
+	// canary.RoleCandidate.
+	Session *serving.Session
+	Role    string
+	// Compare, when set, is the other version of a canary, acquired too:
+	// run the request on it in the background and compare the answers
+	// (a shadow copy when stable serves, a comparison when the candidate
+	// does). Nobody waits for it.
+	Compare *serving.Session
+}
+
+// Release gives back the sessions of r that the caller still holds.
+func (r Routed) Release() {
+	if r.Session != nil {
+		r.Session.Release()
+	}
+	if r.Compare != nil {
+		r.Compare.Release()
+	}
+}
+
+// Route picks the version for an unpinned request: the candidate of a
+// canary in progress with its weight's probability (sticky for a
+// non-empty key: the same key keeps its version as the weight grows),
+// else stable. Both sessions come back acquired when the other version
+// should score the request too.
+func (c *Catalog) Route(ctx context.Context, model, key string) (Routed, error) {
+	stable, err := c.Acquire(ctx, model, "")
+	if err != nil {
+		return Routed{}, err
+	}
+	r := Routed{Session: stable, Role: canary.RoleStable}
+	c.mu.RLock()
+	e := c.models[stable.Name()]
+	cand, weight := e.candidate, e.weight
+	c.mu.RUnlock()
+	if cand == nil || weight <= 0 {
+		return r, nil
+	}
+	if canary.ToCandidate(key, weight) {
+		if !cand.Acquire() {
+			return r, nil // unloaded meanwhile: stable serves
+		}
+		r.Session, r.Role = cand, canary.RoleCandidate
+		if c.opts.CompareSplit {
+			r.Compare = stable
+		} else {
+			stable.Release()
+		}
+		return r, nil
+	}
+	if c.opts.ShadowFraction > 0 && rand.Float64() < c.opts.ShadowFraction && cand.Acquire() {
+		r.Compare = cand
+	}
+	return r, nil
+}
