@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,64 +42,115 @@ func (h *holdout) labelName() string {
 // order mark are ignored; empty lines are skipped. Errors wrap ErrHoldout
 // or, for a label column that does not exist, ErrUsage.
 func parseHoldout(data []byte, labelColumn string) (*holdout, error) {
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	r := csv.NewReader(bytes.NewReader(data))
-	r.TrimLeadingSpace = true
-	r.ReuseRecord = true
 	h := &holdout{}
-	width := 0
-	for first := true; ; first = false {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
+	t, err := readTable(data, false, ErrHoldout, func(line, width int, header []string) error {
+		if width < 2 {
+			return fmt.Errorf("%w: line %d has %d column; a holdout needs at least one feature and the label", ErrHoldout, line, width)
 		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrHoldout, err)
-		}
-		line, _ := r.FieldPos(0)
-		for i := range rec {
-			rec[i] = strings.TrimSpace(rec[i])
-		}
-		if first {
-			width = len(rec)
-			if width < 2 {
-				return nil, fmt.Errorf("%w: line %d has %d column; a holdout needs at least one feature and the label", ErrHoldout, line, width)
-			}
-			if isHeader(rec) {
-				h.header = append([]string(nil), rec...)
-			}
-			if h.label, err = labelIndex(labelColumn, h.header, width); err != nil {
-				return nil, err
-			}
-			h.cols = width - 1
-			if h.header != nil {
-				continue
-			}
-		}
-		for i, field := range rec {
-			v, err := strconv.ParseFloat(field, 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				what := fmt.Sprintf("column %d", i)
-				if h.header != nil {
-					what = fmt.Sprintf("column %d (%q)", i, h.header[i])
-				}
-				if field == "" {
-					return nil, fmt.Errorf("%w: line %d, %s: empty value (impute missing values first)", ErrHoldout, line, what)
-				}
-				return nil, fmt.Errorf("%w: line %d, %s: %q is not a finite number", ErrHoldout, line, what, field)
-			}
+		var err error
+		h.label, err = labelIndex(labelColumn, header, width)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.header, h.cols, h.lines = t.header, t.width-1, t.lines
+	h.features = make([]float64, 0, t.rows()*h.cols)
+	h.labels = make([]float64, 0, t.rows())
+	for r := range t.rows() {
+		for i, v := range t.row(r) {
 			if i == h.label {
 				h.labels = append(h.labels, v)
 			} else {
 				h.features = append(h.features, v)
 			}
 		}
-		h.lines = append(h.lines, line)
-	}
-	if h.rows() == 0 {
-		return nil, fmt.Errorf("%w: no data rows", ErrHoldout)
 	}
 	return h, nil
+}
+
+// table is a numeric CSV file: an optional header line and rows of width
+// values each.
+type table struct {
+	header []string  // column names, nil when the file has no header line
+	width  int       // columns
+	values []float64 // rows × width, row-major; NaN marks a missing value
+	lines  []int     // the file line of each row, for messages
+}
+
+func (t *table) rows() int           { return len(t.lines) }
+func (t *table) row(r int) []float64 { return t.values[r*t.width : (r+1)*t.width] }
+func (t *table) column(i int) string {
+	if t.header != nil {
+		return fmt.Sprintf("column %d (%q)", i, t.header[i])
+	}
+	return fmt.Sprintf("column %d", i)
+}
+
+// missingWords are the fields read as a missing value where missing values
+// are allowed (besides the empty field).
+var missingWords = []string{"na", "n/a", "nan", "null", "none"}
+
+// readTable reads a numeric CSV. The first line is a header of names when
+// any of its fields is neither empty nor a number. Every other field must
+// be a finite number; with allowMissing an empty field and the words NA,
+// N/A, NaN, null and None (any case) are read as NaN, a missing value.
+// Surrounding spaces and a UTF-8 byte order mark are ignored; empty lines
+// are skipped; every line must have as many fields as the first. first, if
+// not nil, is called once with the first line's number, its width and the
+// header, and may refuse the file. Errors about the contents wrap kind.
+func readTable(data []byte, allowMissing bool, kind error, first func(line, width int, header []string) error) (*table, error) {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	r := csv.NewReader(bytes.NewReader(data))
+	r.TrimLeadingSpace = true
+	r.ReuseRecord = true
+	t := &table{}
+	for isFirst := true; ; isFirst = false {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", kind, err)
+		}
+		line, _ := r.FieldPos(0)
+		for i := range rec {
+			rec[i] = strings.TrimSpace(rec[i])
+		}
+		if isFirst {
+			t.width = len(rec)
+			if isHeader(rec) {
+				t.header = append([]string(nil), rec...)
+			}
+			if first != nil {
+				if err := first(line, t.width, t.header); err != nil {
+					return nil, err
+				}
+			}
+			if t.header != nil {
+				continue
+			}
+		}
+		for i, field := range rec {
+			if allowMissing && (field == "" || slices.Contains(missingWords, strings.ToLower(field))) {
+				t.values = append(t.values, math.NaN())
+				continue
+			}
+			v, err := strconv.ParseFloat(field, 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				if field == "" {
+					return nil, fmt.Errorf("%w: line %d, %s: empty value (impute missing values first)", kind, line, t.column(i))
+				}
+				return nil, fmt.Errorf("%w: line %d, %s: %q is not a finite number", kind, line, t.column(i), field)
+			}
+			t.values = append(t.values, v)
+		}
+		t.lines = append(t.lines, line)
+	}
+	if t.rows() == 0 {
+		return nil, fmt.Errorf("%w: no data rows", kind)
+	}
+	return t, nil
 }
 
 // isHeader reports whether a first line is a header: some field is neither

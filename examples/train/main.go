@@ -3,7 +3,9 @@
 // exports it to ONNX with the project's own writer (package onnx).
 //
 // It holds out a stratified 20% of the rows, chosen by -split-seed, writes them to
-// holdout.csv, trains on the rest with full-batch Adam, reports the holdout
+// holdout.csv and the other rows to train.csv (the training data, which
+// `promote push --train-data` profiles for drift detection), trains on them
+// with full-batch Adam, reports the holdout
 // accuracy, and writes model.onnx. The input standardisation (mean and
 // standard deviation of the training rows) is part of the ONNX graph, so the
 // model takes raw features. The model has one input, "features" (FP32,
@@ -46,7 +48,7 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	data := fs.String("data", "examples/breast-cancer/data.csv", "breast-cancer CSV `file` (scikit-learn layout: a count header, 30 features and the label per line)")
-	out := fs.String("out", "examples/breast-cancer", "`directory` to write model.onnx and holdout.csv to")
+	out := fs.String("out", "examples/breast-cancer", "`directory` to write model.onnx, holdout.csv and train.csv to")
 	epochs := fs.Int("epochs", defaultEpochs, "number of full-batch training steps")
 	hidden := fs.Int("hidden", defaultHidden, "width of the hidden layer")
 	seed := fs.Uint64("seed", defaultSeed, "seed of the initial weights (a retrain with another seed is another model on the same split)")
@@ -75,7 +77,7 @@ func run(args []string, stdout io.Writer) error {
 	for _, f := range []struct {
 		name string
 		data []byte
-	}{{"model.onnx", res.Model}, {"holdout.csv", res.HoldoutCSV}} {
+	}{{"model.onnx", res.Model}, {"holdout.csv", res.HoldoutCSV}, {"train.csv", res.TrainCSV}} {
 		path := filepath.Join(*out, f.name)
 		if err := writeFile(path, f.data); err != nil {
 			return err
@@ -93,6 +95,7 @@ type Result struct {
 	HoldoutAccuracy float64 // measured with gorgonia's forward pass
 	Model           []byte  // model.onnx
 	HoldoutCSV      []byte  // holdout.csv
+	TrainCSV        []byte  // train.csv: the training rows, in holdout.csv's layout
 }
 
 // Build loads the data set at dataPath, splits off the holdout rows, trains
@@ -126,7 +129,11 @@ func Build(dataPath string, cfg TrainConfig) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Params: p, Holdout: holdout, TrainRows: train.Len(), HoldoutAccuracy: acc, Model: model, HoldoutCSV: csv}, nil
+	trainCSV, err := HoldoutCSV(train)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Params: p, Holdout: holdout, TrainRows: train.Len(), HoldoutAccuracy: acc, Model: model, HoldoutCSV: csv, TrainCSV: trainCSV}, nil
 }
 
 // writeFile replaces path with data through a temporary file and a rename,

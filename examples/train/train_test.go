@@ -19,6 +19,7 @@ const (
 	dataPath    = "../breast-cancer/data.csv"
 	modelPath   = "../breast-cancer/model.onnx"
 	holdoutPath = "../breast-cancer/holdout.csv"
+	trainPath   = "../breast-cancer/train.csv"
 )
 
 // testEpochs keeps the training done by the tests short; the code path is the
@@ -203,6 +204,16 @@ func TestCommittedHoldoutMatchesSplit(t *testing.T) {
 	if !bytes.Equal(got, want) {
 		t.Errorf("%s differs from the split of %s with seed %d: regenerate with `make demo-model`", holdoutPath, dataPath, defaultSeed)
 	}
+	// train.csv holds the other rows, in the same layout.
+	if want, err = HoldoutCSV(train); err != nil {
+		t.Fatal(err)
+	}
+	if got, err = os.ReadFile(trainPath); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the training rows of %s with seed %d: regenerate with `make demo-model`", trainPath, dataPath, defaultSeed)
+	}
 }
 
 // TestExportMatchesGorgonia trains, exports, and checks that ONNX Runtime
@@ -273,7 +284,7 @@ func TestRunWritesOutputs(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
 	}
-	for _, name := range []string{"model.onnx", "holdout.csv"} {
+	for _, name := range []string{"model.onnx", "holdout.csv", "train.csv"} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s not written: %v", name, err)
 		}

@@ -611,6 +611,38 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			t.Errorf("completed version is not stable: %+v", s)
 		}
 	})
+
+	t.Run("a data profile lives beside its version and may be replaced", func(t *testing.T) {
+		f := newFixture(t, newBucket, 0)
+		ctx := t.Context()
+		push(t, f, request("iris", "1", "model bytes"))
+		if _, err := f.reg.Profile(ctx, "iris", "1"); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("Profile before any: error = %v, want ErrNotFound", err)
+		}
+		for _, p := range []string{`{"format":1,"features":[{"name":"a"}]}`, `{"format":1,"features":[{"name":"b"}]}`} {
+			if err := f.reg.PutProfile(ctx, "iris", "1", []byte(p)); err != nil {
+				t.Fatalf("PutProfile: %v", err)
+			}
+			if got, err := f.reg.Profile(ctx, "iris", "1"); err != nil || string(got) != p {
+				t.Errorf("Profile = %q, %v; want %q", got, err, p)
+			}
+		}
+		if got := get(t, f.bucket, "models/iris/versions/1/profile.json"); !strings.Contains(got, `"b"`) {
+			t.Errorf("profile.json holds %q", got)
+		}
+		for _, bad := range []string{"not json", `{"format":1}`, `[1]`} {
+			if err := f.reg.PutProfile(ctx, "iris", "1", []byte(bad)); !errors.Is(err, registry.ErrInvalidRequest) {
+				t.Errorf("PutProfile(%s): error = %v, want ErrInvalidRequest", bad, err)
+			}
+		}
+		if err := f.reg.PutProfile(ctx, "iris", "9", []byte(`{"features":[]}`)); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("PutProfile of a missing version: error = %v, want ErrNotFound", err)
+		}
+		// The version itself is unchanged.
+		if data, _, err := f.reg.Fetch(ctx, "iris", "1"); err != nil || string(data) != "model bytes" {
+			t.Errorf("Fetch = %q, %v", data, err)
+		}
+	})
 }
 
 func equalEvents(a, b []registry.Event) bool {

@@ -1,0 +1,515 @@
+package validation
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Defaults of CheckData's thresholds (DataOptions), also offered by
+// promote check-data and promote drift.
+const (
+	// DefaultMaxPSI is the largest population stability index a feature
+	// may reach beyond the sampling noise (PSINoise): by convention, above
+	// 0.25 is a major shift.
+	DefaultMaxPSI = 0.25
+	// DefaultMaxMissing is the largest share of missing values a feature
+	// may have.
+	DefaultMaxMissing = 0.05
+	// DefaultRangeTolerance widens the reference range [min, max] on each
+	// side by this share of its width before a value counts as out of
+	// range.
+	DefaultRangeTolerance = 0.1
+	// DefaultMaxOutOfRange is the largest share of a feature's values that
+	// may lie outside the widened reference range.
+	DefaultMaxOutOfRange = 0.01
+)
+
+// DataOptions configure CheckData. Zero thresholds mean the defaults;
+// a negative one turns its check off.
+type DataOptions struct {
+	MaxPSI         float64
+	MaxMissing     float64
+	RangeTolerance float64
+	MaxOutOfRange  float64
+	// LabelColumn overrides where the label is (see ProfileOptions); by
+	// default it is where the profile's data had it.
+	LabelColumn string
+	// Name is the data set's name for the report (a file name).
+	Name string
+	Now  func() time.Time
+}
+
+func (o DataOptions) withDefaults() DataOptions {
+	def := func(v *float64, d float64) {
+		switch {
+		case *v == 0:
+			*v = d
+		case *v < 0:
+			*v = math.Inf(1)
+		}
+	}
+	def(&o.MaxPSI, DefaultMaxPSI)
+	def(&o.MaxMissing, DefaultMaxMissing)
+	def(&o.MaxOutOfRange, DefaultMaxOutOfRange)
+	if o.RangeTolerance == 0 {
+		o.RangeTolerance = DefaultRangeTolerance
+	} else if o.RangeTolerance < 0 {
+		o.RangeTolerance = math.Inf(1)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// DataReport is the outcome of CheckData: the schema check, then every
+// feature's figures against the profile. Like Report it has three faces:
+// JSON (report.json), Markdown (report.md) and Text (a terminal).
+type DataReport struct {
+	// Verdict is VerdictPass when the schema matches and every feature
+	// passed, else VerdictFail.
+	Verdict string `json:"verdict"`
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	// Data names the data set checked.
+	Data    string    `json:"data"`
+	Rows    int       `json:"rows"`
+	Created time.Time `json:"created"`
+	// ProfileRows is the number of rows the profile was made from.
+	ProfileRows int            `json:"profile_rows"`
+	Thresholds  DataThresholds `json:"thresholds"`
+	Schema      SchemaResult   `json:"schema"`
+	// Features is empty when the schema check failed.
+	Features []FeatureCheck `json:"features"`
+}
+
+// DataThresholds are the limits a DataReport was held to; a check that was
+// off is null.
+type DataThresholds struct {
+	MaxPSI         *float64 `json:"max_psi"`
+	MaxMissing     *float64 `json:"max_missing"`
+	RangeTolerance *float64 `json:"range_tolerance"`
+	MaxOutOfRange  *float64 `json:"max_out_of_range"`
+}
+
+// SchemaResult says whether the data has the profile's columns, all
+// numeric.
+type SchemaResult struct {
+	Passed  bool   `json:"passed"`
+	Message string `json:"message"`
+}
+
+// FeatureCheck is one feature of a data set against its profile.
+type FeatureCheck struct {
+	Name   string `json:"name"`
+	Column int    `json:"column"`
+	Passed bool   `json:"passed"`
+	// Problems names each threshold the feature broke.
+	Problems []string `json:"problems,omitempty"`
+	// MissingRate is the share of rows without a value.
+	Missing     int     `json:"missing"`
+	MissingRate float64 `json:"missing_rate"`
+	// OutOfRange counts the values outside the reference range widened by
+	// the tolerance; OutOfRangeRate is their share of the values present.
+	OutOfRange     int     `json:"out_of_range"`
+	OutOfRangeRate float64 `json:"out_of_range_rate"`
+	// PSI and KS (binned) compare the values with the reference on the
+	// profile's bins; PSINoise is the part of PSI that sampling noise alone
+	// explains on average, and the threshold applies to PSI − PSINoise.
+	PSI      float64 `json:"psi"`
+	PSINoise float64 `json:"psi_noise"`
+	KS       float64 `json:"ks"`
+	// Min, Max and Mean of the data's values, and the reference's.
+	Min     float64 `json:"min"`
+	Max     float64 `json:"max"`
+	Mean    float64 `json:"mean"`
+	RefMin  float64 `json:"ref_min"`
+	RefMax  float64 `json:"ref_max"`
+	RefMean float64 `json:"ref_mean"`
+	// Counts are the data's values per profile bin.
+	Counts []int64 `json:"counts"`
+}
+
+// CheckData validates a CSV data set against a profile: the schema (the
+// column count, the header names when both have them, numeric values),
+// then per feature the missing rate, the values outside the reference
+// range beyond a tolerance, and the shift of the distribution (PSI on the
+// profile's bins, with a binned KS statistic beside it). A data set that
+// does not fit is a failed report, not an error; the error is for a
+// profile that cannot be used (ErrData) or a bad label column (ErrUsage).
+func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
+	if p == nil || len(p.Features) == 0 {
+		return nil, fmt.Errorf("%w: empty profile", ErrData)
+	}
+	opts = opts.withDefaults()
+	rep := &DataReport{
+		Verdict: VerdictFail, Model: p.Model, Version: p.Version, Data: opts.Name,
+		Created: opts.Now().UTC(), ProfileRows: p.Rows, Features: []FeatureCheck{},
+		Thresholds: DataThresholds{
+			MaxPSI: finitePtr(opts.MaxPSI), MaxMissing: finitePtr(opts.MaxMissing),
+			RangeTolerance: finitePtr(opts.RangeTolerance), MaxOutOfRange: finitePtr(opts.MaxOutOfRange),
+		},
+	}
+	// The schema is checked on the first line, before any value is read:
+	// the column count and names, then where the label is.
+	label := p.Label
+	t, err := readTable(data, true, ErrData, func(_, width int, header []string) error {
+		if err := schemaMismatch(p, width, header); err != nil {
+			return fmt.Errorf("%w: %v", ErrData, err)
+		}
+		if opts.LabelColumn == "" {
+			return nil
+		}
+		var err error
+		label, err = dataLabel(ProfileOptions{LabelColumn: opts.LabelColumn, Features: len(p.Features)}, header, width)
+		return err
+	})
+	if errors.Is(err, ErrUsage) {
+		return nil, err
+	}
+	if err != nil {
+		rep.Schema.Message = strings.TrimPrefix(err.Error(), ErrData.Error()+": ")
+		return rep, nil
+	}
+	rep.Schema = SchemaResult{Passed: true, Message: fmt.Sprintf("%d columns, %d rows, all numeric", t.width, t.rows())}
+	rep.Rows = t.rows()
+
+	cols := make([]int, 0, len(p.Features))
+	for c := range t.width {
+		if c != label {
+			cols = append(cols, c)
+		}
+	}
+	passed := true
+	for i, f := range p.Features {
+		fc := checkFeature(f, t, cols[i], opts)
+		passed = passed && fc.Passed
+		rep.Features = append(rep.Features, fc)
+	}
+	if passed {
+		rep.Verdict = VerdictPass
+	}
+	return rep, nil
+}
+
+// schemaMismatch compares the data's columns (their count, and their names
+// when both have a header) with the profile's.
+func schemaMismatch(p *Profile, width int, header []string) error {
+	if width != p.Columns {
+		msg := fmt.Sprintf("the data has %d columns, the profile %d", width, p.Columns)
+		if header != nil && p.Header != nil {
+			if missing := without(p.Header, header); len(missing) > 0 {
+				msg += fmt.Sprintf("; missing: %s", quoteAll(missing))
+			}
+			if extra := without(header, p.Header); len(extra) > 0 {
+				msg += fmt.Sprintf("; not in the profile: %s", quoteAll(extra))
+			}
+		}
+		return errors.New(msg)
+	}
+	if header != nil && p.Header != nil {
+		for i := range header {
+			if header[i] != p.Header[i] {
+				return fmt.Errorf("column %d is %q, the profile's is %q (same columns in the same order, please)", i, header[i], p.Header[i])
+			}
+		}
+	}
+	return nil
+}
+
+// checkFeature measures one feature of the data against its profile.
+func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) FeatureCheck {
+	fc := FeatureCheck{
+		Name: f.Name, Column: col, RefMin: f.Min, RefMax: f.Max, RefMean: f.Mean,
+		Counts: make([]int64, len(f.Counts)), Min: math.Inf(1), Max: math.Inf(-1),
+	}
+	lo, hi := widenedRange(f, opts.RangeTolerance)
+	var sum float64
+	present := 0
+	for r := range t.rows() {
+		v := t.values[r*t.width+col]
+		if math.IsNaN(v) {
+			fc.Missing++
+			continue
+		}
+		present++
+		sum += v
+		fc.Min, fc.Max = min(fc.Min, v), max(fc.Max, v)
+		if v < lo || v > hi {
+			fc.OutOfRange++
+		}
+		fc.Counts[BinOf(f.Edges, v)]++
+	}
+	fc.MissingRate = float64(fc.Missing) / float64(t.rows())
+	if present > 0 {
+		fc.Mean = sum / float64(present)
+		fc.OutOfRangeRate = float64(fc.OutOfRange) / float64(present)
+	} else {
+		fc.Min, fc.Max = 0, 0
+	}
+	actual := make([]float64, len(fc.Counts))
+	for i, c := range fc.Counts {
+		actual[i] = float64(c)
+	}
+	fc.PSI, fc.KS = PSI(f.Counts, actual), BinnedKS(f.Counts, actual)
+	fc.PSINoise = PSINoise(len(f.Counts), float64(present), float64(f.Count))
+	if fc.MissingRate > opts.MaxMissing {
+		fc.Problems = append(fc.Problems, fmt.Sprintf("missing rate %s > %s", formatValue(fc.MissingRate), formatValue(opts.MaxMissing)))
+	}
+	if fc.OutOfRangeRate > opts.MaxOutOfRange {
+		fc.Problems = append(fc.Problems, fmt.Sprintf("%d values (%s) outside the reference range [%s, %s] widened by %s of its width",
+			fc.OutOfRange, formatValue(fc.OutOfRangeRate), formatValue(f.Min), formatValue(f.Max), formatValue(opts.RangeTolerance)))
+	}
+	if fc.PSI-fc.PSINoise > opts.MaxPSI {
+		fc.Problems = append(fc.Problems, fmt.Sprintf("PSI %s > %s + %s of sampling noise (mean %s, reference %s)",
+			formatValue(fc.PSI), formatValue(opts.MaxPSI), formatValue(fc.PSINoise), formatValue(fc.Mean), formatValue(f.Mean)))
+	}
+	if present == 0 && f.Count > 0 {
+		fc.Problems = append(fc.Problems, "no values at all")
+	}
+	fc.Passed = len(fc.Problems) == 0
+	return fc
+}
+
+// widenedRange is the reference range widened by tol of its width on each
+// side (of the value's magnitude for a constant feature).
+func widenedRange(f FeatureProfile, tol float64) (lo, hi float64) {
+	if f.Count == 0 {
+		return math.Inf(-1), math.Inf(1)
+	}
+	w := f.Max - f.Min
+	if w == 0 {
+		w = math.Abs(f.Max)
+	}
+	if math.IsInf(tol, 1) {
+		return math.Inf(-1), math.Inf(1)
+	}
+	return f.Min - tol*w, f.Max + tol*w
+}
+
+// Passed reports whether the data passed: schema and every feature.
+func (r *DataReport) Passed() bool {
+	if r == nil || r.Verdict != VerdictPass || !r.Schema.Passed {
+		return false
+	}
+	for _, f := range r.Features {
+		if !f.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// Failed returns the features that failed, worst PSI first.
+func (r *DataReport) Failed() []FeatureCheck {
+	var out []FeatureCheck
+	for _, f := range r.Features {
+		if !f.Passed {
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b FeatureCheck) int { return cmpDesc(a.PSI, b.PSI) })
+	return out
+}
+
+// DataExitCode is the exit status of a command that checked data: 0 passed,
+// 1 failed, 2 error (err is not nil, or there is no report).
+func DataExitCode(r *DataReport, err error) int {
+	switch {
+	case err != nil || r == nil:
+		return 2
+	case r.Passed():
+		return 0
+	}
+	return 1
+}
+
+// JSON is the report as indented JSON ending with a newline; figures that
+// are not finite numbers (PSI of an empty feature) are null.
+func (r *DataReport) JSON() ([]byte, error) {
+	type featureJSON struct {
+		FeatureCheck
+		PSI any `json:"psi"`
+		KS  any `json:"ks"`
+	}
+	type reportJSON struct {
+		*DataReport
+		Features []featureJSON `json:"features"`
+	}
+	out := reportJSON{DataReport: r, Features: []featureJSON{}}
+	for _, f := range r.Features {
+		out.Features = append(out.Features, featureJSON{FeatureCheck: f, PSI: finiteOrNil(f.PSI), KS: finiteOrNil(f.KS)})
+	}
+	b, err := marshalIndentPlain(out)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Markdown renders the report for a pull-request comment: the verdict, the
+// schema, a table of every feature (failed ones first) and the problems.
+func (r *DataReport) Markdown() string {
+	var b strings.Builder
+	icon, verdict := "❌", "failed"
+	if r.Passed() {
+		icon, verdict = "✅", "passed"
+	}
+	fmt.Fprintf(&b, "## %s %s: data check %s\n\n", icon, r.Data, verdict)
+	fmt.Fprintf(&b, "%s\n\n", r.context(" · "))
+	schema := "✅ " + r.Schema.Message
+	if !r.Schema.Passed {
+		schema = "❌ " + r.Schema.Message
+	}
+	fmt.Fprintf(&b, "**schema**: %s\n", mdText(schema))
+	if len(r.Features) > 0 {
+		b.WriteString("\n| feature | result | PSI | KS | missing | out of range | mean | reference mean |\n")
+		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, f := range r.ordered() {
+			result := "✅ pass"
+			if !f.Passed {
+				result = "❌ fail"
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", mdCell(f.Name), result, formatValue(f.PSI), formatValue(f.KS),
+				formatValue(f.MissingRate), f.OutOfRange, formatValue(f.Mean), formatValue(f.RefMean))
+		}
+	}
+	if failed := r.Failed(); len(failed) > 0 {
+		b.WriteString("\n### Failures\n\n")
+		for _, f := range failed {
+			fmt.Fprintf(&b, "- **%s**: %s\n", mdText(f.Name), mdText(strings.Join(f.Problems, "; ")))
+		}
+	}
+	return b.String()
+}
+
+// Text renders the report for a terminal.
+func (r *DataReport) Text() string {
+	var b strings.Builder
+	verdict := "FAIL"
+	if r.Passed() {
+		verdict = "PASS"
+	}
+	fmt.Fprintf(&b, "%s %s (%s)\n", verdict, r.Data, r.context(", "))
+	state := "ok"
+	if !r.Schema.Passed {
+		state = "FAIL"
+	}
+	fmt.Fprintf(&b, "schema: %s: %s\n", state, r.Schema.Message)
+	if len(r.Features) > 0 {
+		b.WriteString("\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "FEATURE\tRESULT\tPSI\tKS\tMISSING\tOUT_OF_RANGE\tMEAN\tREF_MEAN")
+		for _, f := range r.ordered() {
+			result := "pass"
+			if !f.Passed {
+				result = "FAIL"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Name, result, formatValue(f.PSI), formatValue(f.KS),
+				formatValue(f.MissingRate), f.OutOfRange, formatValue(f.Mean), formatValue(f.RefMean))
+		}
+		tw.Flush()
+	}
+	if failed := r.Failed(); len(failed) > 0 {
+		b.WriteString("\n")
+		for _, f := range failed {
+			fmt.Fprintf(&b, "%s: %s\n", f.Name, strings.Join(f.Problems, "; "))
+		}
+	}
+	return b.String()
+}
+
+// ordered lists the features failed first (worst PSI first), then the
+// others in column order.
+func (r *DataReport) ordered() []FeatureCheck {
+	out := r.Failed()
+	for _, f := range r.Features {
+		if f.Passed {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *DataReport) context(sep string) string {
+	parts := []string{fmt.Sprintf("against the profile of %s version %s (%d rows)", r.Model, r.Version, r.ProfileRows)}
+	if r.Schema.Passed {
+		parts = append(parts, fmt.Sprintf("%d rows", r.Rows))
+	}
+	var th []string
+	for _, t := range []struct {
+		name string
+		v    *float64
+	}{{"max PSI", r.Thresholds.MaxPSI}, {"max missing", r.Thresholds.MaxMissing}, {"max out of range", r.Thresholds.MaxOutOfRange}} {
+		if t.v != nil {
+			th = append(th, fmt.Sprintf("%s %s", t.name, formatValue(*t.v)))
+		}
+	}
+	if len(th) > 0 {
+		parts = append(parts, strings.Join(th, ", "))
+	}
+	parts = append(parts, r.Created.UTC().Format(time.RFC3339))
+	return strings.Join(parts, sep)
+}
+
+func finitePtr(v float64) *float64 {
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return nil
+	}
+	return &v
+}
+
+// cmpDesc orders larger numbers first, NaN last.
+func cmpDesc(a, b float64) int {
+	switch {
+	case math.IsNaN(a) && math.IsNaN(b):
+		return 0
+	case math.IsNaN(a):
+		return 1
+	case math.IsNaN(b):
+		return -1
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+func without(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func quoteAll(s []string) string {
+	q := make([]string, len(s))
+	for i, x := range s {
+		q[i] = fmt.Sprintf("%q", x)
+	}
+	return strings.Join(q, ", ")
+}
+
+// marshalIndentPlain is indented JSON with a final newline, "<", ">" and
+// "&" written as such.
+func marshalIndentPlain(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
