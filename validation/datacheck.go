@@ -31,8 +31,9 @@ const (
 	DefaultMaxOutOfRange = 0.01
 )
 
-// DataOptions configure CheckData. Zero thresholds mean the defaults;
-// a negative one turns its check off.
+// DataOptions configure CheckData. The thresholds are used as given: 0 is
+// the strictest (no missing value, no PSI beyond noise), a negative one
+// turns its check off. DefaultDataOptions has the defaults.
 type DataOptions struct {
 	MaxPSI         float64
 	MaxMissing     float64
@@ -43,25 +44,20 @@ type DataOptions struct {
 	LabelColumn string
 	// Name is the data set's name for the report (a file name).
 	Name string
-	Now  func() time.Time
+	// Now is the clock for the report; nil is time.Now.
+	Now func() time.Time
+}
+
+// DefaultDataOptions are the default thresholds.
+func DefaultDataOptions() DataOptions {
+	return DataOptions{MaxPSI: DefaultMaxPSI, MaxMissing: DefaultMaxMissing, RangeTolerance: DefaultRangeTolerance, MaxOutOfRange: DefaultMaxOutOfRange}
 }
 
 func (o DataOptions) withDefaults() DataOptions {
-	def := func(v *float64, d float64) {
-		switch {
-		case *v == 0:
-			*v = d
-		case *v < 0:
+	for _, v := range []*float64{&o.MaxPSI, &o.MaxMissing, &o.RangeTolerance, &o.MaxOutOfRange} {
+		if *v < 0 || math.IsNaN(*v) {
 			*v = math.Inf(1)
 		}
-	}
-	def(&o.MaxPSI, DefaultMaxPSI)
-	def(&o.MaxMissing, DefaultMaxMissing)
-	def(&o.MaxOutOfRange, DefaultMaxOutOfRange)
-	if o.RangeTolerance == 0 {
-		o.RangeTolerance = DefaultRangeTolerance
-	} else if o.RangeTolerance < 0 {
-		o.RangeTolerance = math.Inf(1)
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -260,16 +256,16 @@ func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) Feature
 	}
 	fc.PSI, fc.KS = PSI(f.Counts, actual), BinnedKS(f.Counts, actual)
 	fc.PSINoise = PSINoise(len(f.Counts), float64(present), float64(f.Count))
+	if fc.PSI-fc.PSINoise > opts.MaxPSI {
+		fc.Problems = append(fc.Problems, fmt.Sprintf("PSI %s > %s + %s of sampling noise (mean %s, reference %s)",
+			formatValue(fc.PSI), formatValue(opts.MaxPSI), formatValue(fc.PSINoise), formatValue(fc.Mean), formatValue(f.Mean)))
+	}
 	if fc.MissingRate > opts.MaxMissing {
 		fc.Problems = append(fc.Problems, fmt.Sprintf("missing rate %s > %s", formatValue(fc.MissingRate), formatValue(opts.MaxMissing)))
 	}
 	if fc.OutOfRangeRate > opts.MaxOutOfRange {
 		fc.Problems = append(fc.Problems, fmt.Sprintf("%d values (%s) outside the reference range [%s, %s] widened by %s of its width",
 			fc.OutOfRange, formatValue(fc.OutOfRangeRate), formatValue(f.Min), formatValue(f.Max), formatValue(opts.RangeTolerance)))
-	}
-	if fc.PSI-fc.PSINoise > opts.MaxPSI {
-		fc.Problems = append(fc.Problems, fmt.Sprintf("PSI %s > %s + %s of sampling noise (mean %s, reference %s)",
-			formatValue(fc.PSI), formatValue(opts.MaxPSI), formatValue(fc.PSINoise), formatValue(fc.Mean), formatValue(f.Mean)))
 	}
 	if present == 0 && f.Count > 0 {
 		fc.Problems = append(fc.Problems, "no values at all")

@@ -239,7 +239,7 @@ func TestCheckDataBreastCancer(t *testing.T) {
 	}
 	for name, data := range pass {
 		t.Run(name, func(t *testing.T) {
-			rep, err := CheckData(p, data, DataOptions{Name: name})
+			rep, err := CheckData(p, data, dataOptions(name))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +258,7 @@ func TestCheckDataBreastCancer(t *testing.T) {
 	}
 
 	shifted := scaleColumn(t, holdout, meanTexture, 1.5)
-	rep, err := CheckData(p, shifted, DataOptions{Name: "shifted.csv"})
+	rep, err := CheckData(p, shifted, dataOptions("shifted.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +323,7 @@ func TestCheckDataSchema(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			rep, err := CheckData(p, c.data, DataOptions{Name: "bad.csv"})
+			rep, err := CheckData(p, c.data, dataOptions("bad.csv"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -349,7 +349,7 @@ func TestCheckDataMissingAndRange(t *testing.T) {
 		recs[21][3] = "-500"
 		return recs
 	})
-	rep, err := CheckData(p, data, DataOptions{Name: "gaps.csv"})
+	rep, err := CheckData(p, data, dataOptions("gaps.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,3 +371,9 @@ func TestCheckDataMissingAndRange(t *testing.T) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func dataOptions(name string) DataOptions {
+	o := DefaultDataOptions()
+	o.Name = name
+	return o
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -47,6 +48,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd())
+	root.AddCommand(a.profileCmd(), a.checkDataCmd())
 	return root
 }
 
@@ -103,7 +105,7 @@ func (a *app) readCommand(use, short string, nargs cobra.PositionalArgs, run fun
 }
 
 func (a *app) pushCmd() *cobra.Command {
-	var holdout string
+	var holdout, trainData, labelColumn string
 	var meta []string
 	cmd := &cobra.Command{
 		Use:   "push MODEL VERSION FILE",
@@ -141,6 +143,17 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			if err != nil {
 				return fmt.Errorf("refused %s: %w", file, err)
 			}
+			var profile []byte
+			if trainData != "" {
+				// Profiled before the push, so that unusable data refuses it.
+				p, err := profileData(trainData, registry.Manifest{Name: name, Version: version, Inputs: ins}, labelColumn, 0)
+				if err != nil {
+					return fmt.Errorf("push refused, nothing changed: --train-data %w", err)
+				}
+				if profile, err = p.JSON(); err != nil {
+					return err
+				}
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return err
@@ -158,8 +171,16 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			if err != nil {
 				return fmt.Errorf("push refused, nothing changed: %w", err)
 			}
+			if profile != nil {
+				if err := r.PutProfile(ctx, name, version, profile); err != nil {
+					return fmt.Errorf("%s version %s is stored, but not its data profile (run promote profile): %w", name, version, err)
+				}
+			}
 			if !created {
 				fmt.Fprintf(a.stdout, "%s version %s is already in the registry with the same bytes (sha256 %s); nothing changed\n", name, version, m.SHA256[:12])
+				if profile != nil {
+					fmt.Fprintf(a.stdout, "stored the data profile of %s (promote check-data and drift compare with it)\n", filepath.Base(trainData))
+				}
 				return nil
 			}
 			rel, err := r.Release(ctx, name)
@@ -173,10 +194,15 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			} else {
 				fmt.Fprintf(a.stdout, "stable is still %s; run `promote stable %s %s` to serve it\n", stable, name, version)
 			}
+			if profile != nil {
+				fmt.Fprintf(a.stdout, "stored the data profile of %s (promote check-data and drift compare with it)\n", filepath.Base(trainData))
+			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&holdout, "holdout", "", "holdout CSV stored with the version (for the accuracy gate)")
+	cmd.Flags().StringVar(&trainData, "train-data", "", "training data CSV: its profile is stored with the version (as promote profile does)")
+	cmd.Flags().StringVar(&labelColumn, "label-column", "", `label column of --train-data: header name or 0-based index, or "none" (default: decided by the model's input width)`)
 	cmd.Flags().StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	return cmd
 }
