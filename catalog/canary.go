@@ -92,6 +92,10 @@ func (c *Catalog) ApplyRelease(rel registry.ReleaseState) {
 	if e == nil {
 		return
 	}
+	if rel.Updated.Before(e.applied) {
+		return // an older read than one applied already (a slow Sync)
+	}
+	e.applied = rel.Updated
 	e.canary = rel.Canary
 	if rel.Canary.Active() && e.candidate != nil && e.candidate.Version() == rel.Canary.State.Candidate {
 		if c.opts.Recorder != nil {

@@ -54,6 +54,9 @@ type Loader interface {
 type Options struct {
 	Source Source
 	Loader Loader
+	// SessionOptions, when set, gives the session options of a model (its
+	// batching); the catalog fills in the name and version.
+	SessionOptions func(model string) serving.SessionOptions
 	// Models narrows what is served; empty serves every model in the registry.
 	Models []string
 	// DefaultModel answers requests that name no model; empty: the only
@@ -121,6 +124,7 @@ type entry struct {
 	candidate *serving.Session
 	weight    float64
 	cand      loadState // loading the candidate
+	applied   time.Time // Updated of the last release state applied
 }
 
 // loadState is the failure backoff of a version being loaded.
@@ -408,7 +412,12 @@ func (c *Catalog) loadSession(ctx context.Context, name, version string) (*servi
 	if err != nil {
 		return nil, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
 	}
-	sess, err := c.opts.Loader.NewSession(b, serving.SessionOptions{Name: name, Version: version})
+	var so serving.SessionOptions
+	if c.opts.SessionOptions != nil {
+		so = c.opts.SessionOptions(name)
+	}
+	so.Name, so.Version = name, version
+	sess, err := c.opts.Loader.NewSession(b, so)
 	if err != nil {
 		return nil, fmt.Errorf("model %s version %s: load: %w", name, version, err)
 	}

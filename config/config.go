@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -44,9 +46,122 @@ type Config struct {
 	// CacheDir keeps verified copies of downloaded models, by sha256.
 	CacheDir string `mapstructure:"cache_dir"`
 
-	HTTP HTTP `mapstructure:"http"`
-	ORT  ORT  `mapstructure:"ort"`
-	Log  Log  `mapstructure:"log"`
+	// Batching merges concurrent requests into one ONNX Runtime run.
+	Batching Batching `mapstructure:"batching"`
+
+	HTTP   HTTP   `mapstructure:"http"`
+	ORT    ORT    `mapstructure:"ort"`
+	Log    Log    `mapstructure:"log"`
+	Canary Canary `mapstructure:"canary"`
+}
+
+// Canary settings: how this gateway routes and judges canary releases.
+// The plan of each release (steps, interval, thresholds) is in the
+// registry's release state, set by `promote canary start`.
+type Canary struct {
+	// Source of the analysis: "in-process" (each replica judges the
+	// traffic it served) or "prometheus" (every replica's traffic, summed).
+	Source string `mapstructure:"source"`
+	// PrometheusURL is the Prometheus HTTP API for source "prometheus".
+	PrometheusURL string `mapstructure:"prometheus_url"`
+	// PrometheusQueries override the PromQL templates; empty: defaults.
+	PrometheusQueries canary.PromQueries `mapstructure:"prometheus_queries"`
+	// Tick is the time between analyses; 0: a quarter of the plan's
+	// interval, between 100ms and 15s.
+	Tick time.Duration `mapstructure:"tick"`
+	// ShadowFraction of stable-served requests also run on the candidate
+	// in the background and are compared.
+	ShadowFraction float64 `mapstructure:"shadow_fraction"`
+	// CompareSplit also scores candidate-served requests on stable.
+	CompareSplit bool `mapstructure:"compare_split"`
+	// ShadowConcurrency caps background comparison runs.
+	ShadowConcurrency int `mapstructure:"shadow_concurrency"`
+	// KeyField names the request field with the sticky routing key (the
+	// X-Modelgate-Key header takes precedence).
+	KeyField string `mapstructure:"key_field"`
+	// RegressionTolerance: relative error above which a regressor's
+	// answers disagree.
+	RegressionTolerance float64 `mapstructure:"regression_tolerance"`
+}
+
+// Batching settings: dynamic batching merges concurrent requests for a
+// model version into one ONNX Runtime run. It applies only to models whose
+// every input and output has a free first dimension, and is meant for
+// models whose rows are independent of each other (any model served row by
+// row). The gateway turns it off, and logs why, for other models.
+type Batching struct {
+	// MaxBatchSize is the most rows one merged run takes; 0 (or 1): off.
+	MaxBatchSize int `mapstructure:"max_batch_size"`
+	// MaxQueueDelay is the longest a request waits for others to join.
+	MaxQueueDelay time.Duration `mapstructure:"max_queue_delay"`
+	// MaxQueue bounds the requests waiting per model version; beyond it
+	// requests get 429 with Retry-After.
+	MaxQueue int `mapstructure:"max_queue"`
+	// Models overrides any of the three for one model.
+	Models map[string]BatchingOverride `mapstructure:"models"`
+}
+
+// BatchingOverride holds one model's batching settings; a key left out
+// keeps the global value.
+type BatchingOverride struct {
+	MaxBatchSize  *int           `mapstructure:"max_batch_size"`
+	MaxQueueDelay *time.Duration `mapstructure:"max_queue_delay"`
+	MaxQueue      *int           `mapstructure:"max_queue"`
+}
+
+// For is the batching in effect for model: the global settings with the
+// model's overrides applied (Models is nil in the result).
+func (b Batching) For(model string) Batching {
+	eff := Batching{MaxBatchSize: b.MaxBatchSize, MaxQueueDelay: b.MaxQueueDelay, MaxQueue: b.MaxQueue}
+	o := b.Models[model]
+	if o.MaxBatchSize != nil {
+		eff.MaxBatchSize = *o.MaxBatchSize
+	}
+	if o.MaxQueueDelay != nil {
+		eff.MaxQueueDelay = *o.MaxQueueDelay
+	}
+	if o.MaxQueue != nil {
+		eff.MaxQueue = *o.MaxQueue
+	}
+	return eff
+}
+
+// Bounds of the batching settings: beyond them a value is a mistake.
+const (
+	maxBatchSizeLimit  = 1 << 16
+	maxQueueDelayLimit = time.Second
+)
+
+// validate checks the batching section; served holds the configured models
+// (empty: every model in the registry is served).
+func (b Batching) validate(bad func(key, format string, args ...any), served map[string]bool) {
+	check := func(prefix string, o BatchingOverride) {
+		if v := o.MaxBatchSize; v != nil && (*v < 0 || *v > maxBatchSizeLimit) {
+			bad(prefix+"max_batch_size", "must be between 0 (off) and %d, got %d", maxBatchSizeLimit, *v)
+		}
+		if v := o.MaxQueueDelay; v != nil && (*v < 0 || *v > maxQueueDelayLimit) {
+			bad(prefix+"max_queue_delay", "must be between 0s and %s (e.g. 500us or 2ms), got %s", maxQueueDelayLimit, *v)
+		}
+		if v := o.MaxQueue; v != nil && *v < 1 {
+			bad(prefix+"max_queue", "must be at least 1, got %d", *v)
+		}
+	}
+	check("batching.", BatchingOverride{MaxBatchSize: &b.MaxBatchSize, MaxQueueDelay: &b.MaxQueueDelay, MaxQueue: &b.MaxQueue})
+	names := make([]string, 0, len(b.Models))
+	for name := range b.Models {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := registry.ValidateName(name); err != nil {
+			bad("batching.models", "%v", err)
+			continue
+		}
+		if len(served) > 0 && !served[name] {
+			bad("batching.models", "%q is not among the served models", name)
+		}
+		check("batching.models."+name+".", b.Models[name])
+	}
 }
 
 // HTTP settings.
@@ -100,6 +215,7 @@ func Default() Config {
 		MaxPinnedVersions: 4,
 		MaxPinnedBytes:    2 << 30,
 		CacheDir:          ".modelgate/cache",
+		Batching:          Batching{MaxQueueDelay: 500 * time.Microsecond, MaxQueue: 1024},
 		HTTP: HTTP{
 			MaxBodyBytes:      64 << 20,
 			ReadHeaderTimeout: 5 * time.Second,
@@ -111,6 +227,13 @@ func Default() Config {
 		},
 		ORT: ORT{Providers: []string{"cuda", "cpu"}},
 		Log: Log{Level: "info", Format: "text"},
+		Canary: Canary{
+			Source:              "in-process",
+			ShadowFraction:      0.1,
+			CompareSplit:        true,
+			ShadowConcurrency:   2,
+			RegressionTolerance: 0.05,
+		},
 	}
 }
 
@@ -294,10 +417,36 @@ func (c Config) Validate() error {
 	if c.ORT.IntraOpThreads < 0 || c.ORT.InterOpThreads < 0 {
 		bad("ort.intra_op_threads", "thread counts must be 0 (automatic) or more")
 	}
+	c.Batching.validate(bad, seen)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	cn := c.Canary
+	switch cn.Source {
+	case "in-process":
+	case "prometheus":
+		if u, err := url.Parse(cn.PrometheusURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("canary.prometheus_url", "source prometheus needs the Prometheus URL, e.g. http://prometheus:9090, got %q", cn.PrometheusURL)
+		}
+	default:
+		bad("canary.source", "%q is not one of in-process, prometheus", cn.Source)
+	}
+	if _, err := canary.NewPrometheus("http://localhost", cn.PrometheusQueries); err != nil {
+		bad("canary.prometheus_queries", "%v", err)
+	}
+	if cn.Tick < 0 {
+		bad("canary.tick", "must be 0 (automatic) or positive, got %s", cn.Tick)
+	}
+	if cn.ShadowFraction < 0 || cn.ShadowFraction > 1 {
+		bad("canary.shadow_fraction", "must be a fraction in [0, 1], got %g", cn.ShadowFraction)
+	}
+	if cn.ShadowConcurrency < 1 {
+		bad("canary.shadow_concurrency", "must be at least 1, got %d", cn.ShadowConcurrency)
+	}
+	if cn.RegressionTolerance <= 0 {
+		bad("canary.regression_tolerance", "must be positive, got %g", cn.RegressionTolerance)
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/modelgate/modelgate/canary"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,7 +59,11 @@ func TestGoodFile(t *testing.T) {
 			WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, DrainDelay: 5 * time.Second, ShutdownTimeout: 25 * time.Second},
 		ORT: ORT{Providers: []string{"cpu"}, IntraOpThreads: 2, InterOpThreads: 1},
 		Log: Log{Level: "debug", Format: "json"},
+		Canary: Canary{Source: "prometheus", PrometheusURL: "http://prometheus:9090",
+			PrometheusQueries: canary.PromQueries{P99: `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{model="{{.Model}}",version="{{.Version}}"}[{{.Window}}])))`},
+			Tick:              5 * time.Second, ShadowFraction: 0.25, CompareSplit: false, ShadowConcurrency: 4, KeyField: "user_id", RegressionTolerance: 0.1},
 	}
+	want.Batching = Default().Batching // batching_test.go reads a batching section
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
 	}
@@ -67,6 +72,7 @@ func TestGoodFile(t *testing.T) {
 func TestBadFiles(t *testing.T) {
 	want := map[string]string{
 		"unknown-key.bad.yaml":              "listne",
+		"canary-source.bad.yaml":            "canary.prometheus_url: source prometheus needs the Prometheus URL",
 		"unknown-nested-key.bad.yaml":       "provider",
 		"bad-provider.bad.yaml":             `ort.providers: unknown provider "tpu"`,
 		"require-gpu-without-cuda.bad.yaml": "ort.require_gpu: is true but ort.providers [cpu] does not include cuda",

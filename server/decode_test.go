@@ -158,7 +158,7 @@ func FuzzDecodePredict(f *testing.F) {
 		{Name: "seq", DType: serving.INT64, Shape: []int64{-1, -1}},
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req, err := decodePredictRequest(body)
+		req, err := decodePredictRequest(body, "")
 		if err != nil {
 			return
 		}

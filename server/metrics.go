@@ -19,6 +19,8 @@ type metrics struct {
 	rows      *prometheus.CounterVec
 	nonFinite *prometheus.CounterVec
 	panics    prometheus.Counter
+	// background comparisons skipped because too many were running
+	shadowSkipped *prometheus.CounterVec
 }
 
 // Label values saved on the echo context by handlers for the middleware.
@@ -57,6 +59,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "modelgate_nonfinite_outputs_total",
 			Help: "Requests refused because the model produced NaN or Inf.",
 		}, []string{"model", "version"}),
+		shadowSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_canary_shadow_skipped_total",
+			Help: "Background comparison runs skipped because server.shadow_concurrency were already running.",
+		}, []string{"model"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "modelgate_http_panics_total",
 			Help: "Handler panics recovered into a 500.",
@@ -68,7 +74,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		ConstLabels: prometheus.Labels{"version": buildinfo.Version, "revision": buildinfo.Revision, "goversion": buildinfo.GoVersion()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.requests, m.latency, m.inference, m.inFlight, m.rows, m.nonFinite, m.panics, info,
+	reg.MustRegister(m.requests, m.latency, m.inference, m.inFlight, m.rows, m.nonFinite, m.panics, m.shadowSkipped, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

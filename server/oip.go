@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,10 +61,15 @@ func (s *Server) acquire(c echo.Context, model, version string) (*serving.Sessio
 	if err != nil {
 		return nil, err
 	}
+	s.label(c, sess)
+	return sess, nil
+}
+
+// label records the session answering for the metrics middleware.
+func (s *Server) label(c echo.Context, sess *serving.Session) {
 	c.Set(ctxModel, sess.Name())
 	c.Set(ctxVersion, sess.Version())
 	c.Set(ctxProvider, sess.Provider())
-	return sess, nil
 }
 
 func (s *Server) modelMetadata(c echo.Context) error {
@@ -225,29 +231,33 @@ func (s *Server) infer(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, err := s.acquire(c, c.Param("model"), c.Param("version"))
+	key := c.Request().Header.Get(KeyHeader)
+	if key == "" && s.opts.KeyField != "" {
+		if v, ok := req.Parameters[s.opts.KeyField]; ok {
+			key = fmt.Sprint(v)
+		}
+	}
+	sess, outs, err := s.answer(c, c.Param("model"), c.Param("version"), key, func(sess *serving.Session) ([]serving.Tensor, []string, error) {
+		inputs, err := tensorsFromInfer(req, sess)
+		if err != nil {
+			return nil, nil, err
+		}
+		var names []string
+		for _, o := range req.Outputs {
+			if o.Name == "" {
+				return nil, nil, badRequest("outputs: an entry has no \"name\"")
+			}
+			if _, ok := sess.Output(o.Name); !ok {
+				return nil, nil, fmt.Errorf("%w: unknown output %q (the model has %s)", serving.ErrBadInput, o.Name, outputNames(sess))
+			}
+			names = append(names, o.Name)
+		}
+		return inputs, names, nil
+	})
 	if err != nil {
 		return err
 	}
 	defer sess.Release()
-	inputs, err := tensorsFromInfer(req, sess)
-	if err != nil {
-		return err
-	}
-	var names []string
-	for _, o := range req.Outputs {
-		if o.Name == "" {
-			return badRequest("outputs: an entry has no \"name\"")
-		}
-		if _, ok := sess.Output(o.Name); !ok {
-			return fmt.Errorf("%w: unknown output %q (the model has %s)", serving.ErrBadInput, o.Name, outputNames(sess))
-		}
-		names = append(names, o.Name)
-	}
-	outs, err := s.run(c, sess, inputs, names)
-	if err != nil {
-		return err
-	}
 	resp := inferResponse{ModelName: sess.Name(), ModelVersion: sess.Version(), ID: req.ID, Outputs: make([]inferOutput, len(outs))}
 	for i, o := range outs {
 		resp.Outputs[i] = inferOutput{Name: o.Name, Shape: o.Shape, Datatype: string(o.DType()), Data: appendData(nil, o, false)}
@@ -256,9 +266,9 @@ func (s *Server) infer(c echo.Context) error {
 }
 
 // run runs the session, times it and refuses non-finite outputs.
-func (s *Server) run(c echo.Context, sess *serving.Session, inputs []serving.Tensor, outputs []string) ([]serving.Tensor, error) {
+func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []serving.Tensor, outputs []string) ([]serving.Tensor, error) {
 	start := time.Now()
-	outs, err := sess.Run(c.Request().Context(), inputs, outputs)
+	outs, err := sess.Run(ctx, inputs, outputs)
 	s.metrics.inference.WithLabelValues(sess.Name(), sess.Version(), sess.Provider()).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -21,6 +22,7 @@ import (
 type predictRequest struct {
 	Features  json.RawMessage `json:"features"`
 	Instances json.RawMessage `json:"instances"`
+	key       string          // the routing key, from the configured body field
 }
 
 type predictResponse struct {
@@ -30,15 +32,40 @@ type predictResponse struct {
 	Outputs    map[string]json.RawMessage `json:"outputs"`
 }
 
-func decodePredictRequest(body []byte) (*predictRequest, error) {
+// decodePredictRequest parses a /predict body. keyField, when set, names
+// a top-level field that carries the routing key (a string or a number).
+func decodePredictRequest(body []byte, keyField string) (*predictRequest, error) {
 	var req predictRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest("malformed JSON: %s; send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch", jsonErr(err))
-	}
-	if dec.More() {
-		return nil, badRequest("malformed JSON: unexpected data after the request object")
+	if keyField == "" {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return nil, badRequest("malformed JSON: %s; send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch", jsonErr(err))
+		}
+		if dec.More() {
+			return nil, badRequest("malformed JSON: unexpected data after the request object")
+		}
+	} else {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(body, &fields); err != nil {
+			return nil, badRequest("malformed JSON: %s; send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch", jsonErr(err))
+		}
+		for k, v := range fields {
+			switch k {
+			case "features":
+				req.Features = v
+			case "instances":
+				req.Instances = v
+			case keyField:
+				key, err := keyValue(v)
+				if err != nil {
+					return nil, badRequest("field %q (the routing key): %v", keyField, err)
+				}
+				req.key = key
+			default:
+				return nil, badRequest("malformed JSON: unknown field %q; send {\"features\": [...]} for one row or {\"instances\": [[...], ...]} for a batch", k)
+			}
+		}
 	}
 	hasF := len(req.Features) > 0 && string(req.Features) != "null"
 	hasI := len(req.Instances) > 0 && string(req.Instances) != "null"
@@ -124,26 +151,28 @@ func (s *Server) predict(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := decodePredictRequest(body)
+	req, err := decodePredictRequest(body, s.opts.KeyField)
 	if err != nil {
 		return err
 	}
-	sess, err := s.acquire(c, c.QueryParam("model"), c.QueryParam("version"))
+	key := c.Request().Header.Get(KeyHeader)
+	if key == "" {
+		key = req.key
+	}
+	sess, outs, err := s.answer(c, c.QueryParam("model"), c.QueryParam("version"), key, func(sess *serving.Session) ([]serving.Tensor, []string, error) {
+		if len(sess.Inputs()) != 1 {
+			return nil, nil, badRequest("model %s takes %d inputs (%s); /predict serves single-input models: use POST /v2/models/%s/infer", sess.Name(), len(sess.Inputs()), inputNames(sess), sess.Name())
+		}
+		in, err := predictTensor(req, sess.Inputs()[0])
+		if err != nil {
+			return nil, nil, err
+		}
+		return []serving.Tensor{in}, nil, nil
+	})
 	if err != nil {
 		return err
 	}
 	defer sess.Release()
-	if len(sess.Inputs()) != 1 {
-		return badRequest("model %s takes %d inputs (%s); /predict serves single-input models: use POST /v2/models/%s/infer", sess.Name(), len(sess.Inputs()), inputNames(sess), sess.Name())
-	}
-	in, err := predictTensor(req, sess.Inputs()[0])
-	if err != nil {
-		return err
-	}
-	outs, err := s.run(c, sess, []serving.Tensor{in}, nil)
-	if err != nil {
-		return err
-	}
 	resp := predictResponse{Model: sess.Name(), Version: sess.Version(), Outputs: make(map[string]json.RawMessage, len(outs))}
 	for i, o := range outs {
 		v := json.RawMessage(appendData(nil, o, true))
@@ -153,4 +182,19 @@ func (s *Server) predict(c echo.Context) error {
 		resp.Outputs[o.Name] = v
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// keyValue reads a routing key: a JSON string, or a number as written.
+func keyValue(raw json.RawMessage) (string, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", err
+	}
+	switch k := v.(type) {
+	case string:
+		return k, nil
+	case float64:
+		return string(bytes.TrimSpace(raw)), nil
+	}
+	return "", fmt.Errorf("must be a string or a number")
 }

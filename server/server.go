@@ -13,9 +13,11 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/serving"
@@ -26,6 +28,7 @@ import (
 // Catalog is what the server needs from the model catalog.
 type Catalog interface {
 	Acquire(ctx context.Context, model, version string) (*serving.Session, error)
+	Route(ctx context.Context, model, key string) (catalog.Routed, error)
 	Versions(ctx context.Context, model string) ([]string, error)
 	Has(model string) bool
 	Names() []string
@@ -44,6 +47,19 @@ type Options struct {
 	// Name and Version describe the server in GET /v2.
 	Name    string
 	Version string
+	// Recorder receives each routed run and comparison for canary
+	// analysis; nil records nothing.
+	Recorder *canary.Recorder
+	// KeyField names the routing key's field in a request body: a
+	// top-level field of /predict, a request parameter of /v2 infer. The
+	// X-Modelgate-Key header takes precedence. Empty: header only.
+	KeyField string
+	// ShadowConcurrency caps background comparison runs; beyond it they
+	// are skipped (counted). 0 means 2.
+	ShadowConcurrency int
+	// RegressionTolerance is the relative error above which a regressor's
+	// answers disagree. 0 means 0.05.
+	RegressionTolerance float64
 	// Extra routes, for tests of the middleware (e.g. a handler that panics).
 	Extra func(e *echo.Echo)
 }
@@ -59,6 +75,9 @@ type Server struct {
 	metrics *metrics
 	// draining is set on shutdown so that readiness fails at once.
 	draining chan struct{}
+	// Background comparison runs: slots bound them, the group waits.
+	shadowSlots chan struct{}
+	shadowWG    sync.WaitGroup
 }
 
 // New builds the router.
@@ -79,7 +98,13 @@ func New(opts Options) *Server {
 	if opts.Version == "" {
 		opts.Version = buildinfo.Version
 	}
-	s := &Server{opts: opts, log: opts.Logger, draining: make(chan struct{})}
+	if opts.ShadowConcurrency <= 0 {
+		opts.ShadowConcurrency = 2
+	}
+	if opts.RegressionTolerance <= 0 {
+		opts.RegressionTolerance = 0.05
+	}
+	s := &Server{opts: opts, log: opts.Logger, draining: make(chan struct{}), shadowSlots: make(chan struct{}, opts.ShadowConcurrency)}
 	s.metrics = newMetrics(opts.Registerer)
 
 	e := echo.New()
@@ -122,6 +147,10 @@ func (s *Server) Drain() {
 		close(s.draining)
 	}
 }
+
+// WaitBackground waits for background comparison runs to finish (each is
+// bounded by a timeout), so that sessions can be closed after it.
+func (s *Server) WaitBackground() { s.shadowWG.Wait() }
 
 func (s *Server) isDraining() bool {
 	select {

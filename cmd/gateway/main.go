@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/rollout"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/internal/buildinfo"
@@ -90,6 +92,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return fmt.Errorf("registry: %w", err)
 	}
 	metrics := prometheus.NewRegistry()
+	recorder := canary.NewRecorder(metrics)
+	var source canary.Source = canary.InProcess{Recorder: recorder}
+	if cfg.Canary.Source == "prometheus" {
+		if source, err = canary.NewPrometheus(cfg.Canary.PrometheusURL, cfg.Canary.PrometheusQueries); err != nil {
+			return err
+		}
+	}
 	maxPinned := cfg.MaxPinnedVersions
 	if maxPinned == 0 {
 		maxPinned = -1 // disabled
@@ -102,6 +111,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		MaxPinned:      maxPinned,
 		MaxPinnedBytes: cfg.MaxPinnedBytes,
 		PollInterval:   cfg.PollInterval,
+		Recorder:       recorder,
+		ShadowFraction: cfg.Canary.ShadowFraction,
+		CompareSplit:   cfg.Canary.CompareSplit,
 		Logger:         log,
 		Registerer:     metrics,
 	})
@@ -112,6 +124,21 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Logger:       log,
 		Registerer:   metrics,
 		Gatherer:     metrics,
+
+		Recorder:            recorder,
+		KeyField:            cfg.Canary.KeyField,
+		ShadowConcurrency:   cfg.Canary.ShadowConcurrency,
+		RegressionTolerance: cfg.Canary.RegressionTolerance,
+	})
+	defer srv.WaitBackground() // before the catalog closes its sessions
+	ctl := rollout.New(rollout.Options{
+		Registry:   reg,
+		Catalog:    cat,
+		Source:     source,
+		Tick:       cfg.Canary.Tick,
+		Idle:       cfg.PollInterval,
+		Logger:     log,
+		Registerer: metrics,
 	})
 	httpSrv := server.HTTPServer(cfg.Listen, srv, server.Timeouts{
 		ReadHeader: cfg.HTTP.ReadHeaderTimeout,
@@ -130,7 +157,13 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	syncDone := make(chan struct{})
 	go func() {
 		defer close(syncDone)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			ctl.Run(syncCtx)
+		}()
 		cat.Run(syncCtx)
+		<-done
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()

@@ -1,0 +1,270 @@
+// Package rollout runs canary releases in the gateway: at every tick it
+// reads each served model's release state, brings the catalog's routing in
+// line with it, and for a canary in progress gathers the step's
+// observations, asks canary.Decide what comes next and records the tick in
+// the release state with compare-and-swap. Any number of replicas may run
+// it: a tick is recorded only if the state is still the one it was
+// decided on and no other replica ticked in the last tick period, so
+// replicas take one transition per tick between them, and a replica
+// restarted mid-canary carries on from what the state says.
+package rollout
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Registry is the part of the registry a controller uses.
+type Registry interface {
+	Release(ctx context.Context, name string) (registry.ReleaseState, error)
+	CanaryTick(ctx context.Context, name, epoch string, notBefore time.Time, d canary.Decision, a canary.Analysis) (registry.ReleaseState, error)
+}
+
+// Catalog is the part of the catalog a controller drives.
+type Catalog interface {
+	Names() []string
+	ApplyRelease(rel registry.ReleaseState)
+	CandidateError(model string) error
+}
+
+// Options configure a Controller.
+type Options struct {
+	Registry Registry
+	Catalog  Catalog
+	// Source gives the observations; default: none (every tick holds).
+	Source canary.Source
+	// Tick is the time between ticks while a canary is in progress; 0
+	// means a quarter of the plan's interval, between 100 ms and 15 s.
+	Tick time.Duration
+	// Idle is the time between looks at the release states when no canary
+	// is in progress; 0 means 5 s.
+	Idle time.Duration
+	// Replica names this gateway in the recorded analysis; default: the
+	// host name.
+	Replica    string
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Controller ticks the canaries of the served models.
+type Controller struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+}
+
+// New returns a Controller; Run starts it.
+func New(opts Options) *Controller {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Idle <= 0 {
+		opts.Idle = 5 * time.Second
+	}
+	if opts.Replica == "" {
+		opts.Replica, _ = os.Hostname()
+	}
+	if opts.Registerer == nil {
+		opts.Registerer = prometheus.NewRegistry()
+	}
+	return &Controller{opts: opts, log: opts.Logger, now: opts.Now, metrics: newMetrics(opts.Registerer)}
+}
+
+// TickFor is the tick period of a plan.
+func (c *Controller) TickFor(p canary.Plan) time.Duration {
+	if c.opts.Tick > 0 {
+		return c.opts.Tick
+	}
+	return min(max(p.Interval/4, 100*time.Millisecond), 15*time.Second)
+}
+
+// Run ticks until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	for {
+		wait := c.TickAll(ctx)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// TickAll ticks every served model once and returns the time to the next
+// tick: the shortest tick period of the canaries in progress, else Idle.
+func (c *Controller) TickAll(ctx context.Context) time.Duration {
+	next := c.opts.Idle
+	for _, name := range c.opts.Catalog.Names() {
+		if d, active := c.Tick(ctx, name); active {
+			next = min(next, d)
+		}
+	}
+	return next
+}
+
+// Tick reads one model's release state, applies it to the catalog and,
+// when its canary is progressing, decides and records one tick. It
+// returns the canary's tick period and whether a canary is in progress.
+func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool) {
+	rel, err := c.opts.Registry.Release(ctx, name)
+	if err != nil {
+		if !errors.Is(err, registry.ErrNotFound) {
+			c.log.Debug("canary: reading the release state", "model", name, "err", err)
+		}
+		return 0, false
+	}
+	c.opts.Catalog.ApplyRelease(rel)
+	c.metrics.state(name, rel.Canary)
+	if !rel.Canary.Active() {
+		return 0, false
+	}
+	plan := rel.Canary.Plan
+	tick := c.TickFor(plan)
+	if rel.Canary.State.Phase != canary.Progressing {
+		return tick, true
+	}
+	now := c.now()
+	notBefore := now.Add(-tick * 8 / 10)
+	if a := rel.Canary.Analysis; a != nil && a.Time.After(notBefore) {
+		return tick, true // another replica ticked moments ago
+	}
+	epoch := rel.Canary.Epoch()
+	a := canary.Analysis{Time: now.UTC(), Replica: c.opts.Replica}
+	var obs canary.Observations
+	if cerr := c.opts.Catalog.CandidateError(name); cerr != nil {
+		obs.Err = cerr // a candidate that does not load fails its checks
+	} else if c.opts.Source != nil {
+		a.Source = c.opts.Source.Name()
+		obs, err = c.opts.Source.Observations(ctx, canary.Query{
+			Model: name, Stable: rel.Stable, Candidate: rel.Canary.State.Candidate,
+			Epoch: epoch, Since: rel.Canary.State.StepStart, Now: now,
+		})
+		if err != nil {
+			obs.Err = err
+		}
+	}
+	d := canary.Decide(plan, rel.Canary.State, obs, now)
+	a.Observations, a.Checks, a.Reason = obs, d.Checks, d.Reason
+	if obs.Err != nil {
+		a.Error = obs.Err.Error()
+	}
+	if d.Next.Phase == canary.RolledBack {
+		// Weight 0 here at once, before the state is written: the
+		// candidate is unloaded after its last request.
+		out := rel
+		rb := *rel.Canary
+		rb.State = d.Next
+		out.Canary = &rb
+		c.opts.Catalog.ApplyRelease(out)
+	}
+	written, err := c.opts.Registry.CanaryTick(ctx, name, epoch, notBefore, d, a)
+	switch {
+	case errors.Is(err, registry.ErrStaleTick):
+		return tick, true
+	case err != nil:
+		c.log.Warn("canary: recording the tick failed", "model", name, "err", err)
+		return tick, true
+	}
+	c.metrics.decided(name, d)
+	c.opts.Catalog.ApplyRelease(written)
+	c.metrics.state(name, written.Canary)
+	if d.Changed {
+		level := slog.LevelInfo
+		if d.Next.Phase == canary.RolledBack || d.Next.Failures > rel.Canary.State.Failures {
+			level = slog.LevelWarn
+		}
+		c.log.Log(ctx, level, "canary "+string(d.Next.Phase), "model", name, "candidate", rel.Canary.State.Candidate,
+			"weight", d.Next.Weight, "reason", d.Reason)
+	}
+	return tick, written.Canary.Active()
+}
+
+type metrics struct {
+	weight    *prometheus.GaugeVec
+	phase     *prometheus.GaugeVec
+	value     *prometheus.GaugeVec
+	threshold *prometheus.GaugeVec
+	decisions *prometheus.CounterVec
+}
+
+var phases = []canary.Phase{canary.Idle, canary.Progressing, canary.Paused, canary.Promoted, canary.RolledBack, canary.Aborted}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		weight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_canary_weight",
+			Help: "The canary candidate's share of traffic in percent, per the release state.",
+		}, []string{"model"}),
+		phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_canary_phase",
+			Help: "1 for the canary's current phase (Idle, Progressing, Paused, Promoted, RolledBack, Aborted), 0 for the others.",
+		}, []string{"model", "phase"}),
+		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_canary_check_value",
+			Help: "The last analysis' value of each canary check (error_rate_increase, p99_latency_ratio, nonfinite_rate, disagreement).",
+		}, []string{"model", "metric"}),
+		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_canary_check_threshold",
+			Help: "The plan's threshold of each canary check.",
+		}, []string{"model", "metric"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_canary_decisions_total",
+			Help: "Canary ticks recorded by this replica, by decision: hold, fail_check, step, promote, rollback.",
+		}, []string{"model", "decision"}),
+	}
+	reg.MustRegister(m.weight, m.phase, m.value, m.threshold, m.decisions)
+	return m
+}
+
+func (m *metrics) state(model string, r *canary.Release) {
+	phase, weight := canary.Idle, 0.0
+	if r != nil {
+		phase, weight = r.State.Phase, r.State.Weight
+		if phase == canary.RolledBack || phase == canary.Aborted {
+			weight = 0
+		}
+	}
+	m.weight.WithLabelValues(model).Set(weight)
+	for _, p := range phases {
+		v := 0.0
+		if p == phase {
+			v = 1
+		}
+		m.phase.WithLabelValues(model, string(p)).Set(v)
+	}
+}
+
+func (m *metrics) decided(model string, d canary.Decision) {
+	for _, ch := range d.Checks {
+		m.value.WithLabelValues(model, ch.Metric).Set(ch.Value)
+		m.threshold.WithLabelValues(model, ch.Metric).Set(ch.Threshold)
+	}
+	decision := "hold"
+	switch {
+	case !d.Changed:
+	case d.Next.Phase == canary.Promoted:
+		decision = "promote"
+	case d.Next.Phase == canary.RolledBack:
+		decision = "rollback"
+	case d.Next.Failures > 0:
+		decision = "fail_check"
+	default:
+		decision = "step"
+	}
+	m.decisions.WithLabelValues(model, decision).Inc()
+}
