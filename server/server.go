@@ -188,6 +188,8 @@ func errorStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, catalog.ErrUnknownModel), errors.Is(err, catalog.ErrUnknownVersion):
 		return http.StatusNotFound
+	case errors.Is(err, serving.ErrOverloaded):
+		return http.StatusTooManyRequests
 	case errors.Is(err, catalog.ErrNotReady):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.Canceled):
@@ -210,6 +212,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	status := errorStatus(err)
 	msg := err.Error()
+	if status == http.StatusTooManyRequests {
+		c.Response().Header().Set("Retry-After", "1") // a batch takes milliseconds; a second is ample
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		msg = fmt.Sprint(he.Message)

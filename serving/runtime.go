@@ -38,6 +38,8 @@ var (
 	ErrInvalidModel = errors.New("invalid model")
 	// ErrClosed: the session has been closed.
 	ErrClosed = errors.New("session closed")
+	// ErrOverloaded: the session's batching queue is full; retry later.
+	ErrOverloaded = errors.New("overloaded")
 )
 
 // LibraryVersion is the ONNX Runtime release the Makefile fetches, and

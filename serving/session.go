@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,8 @@ type Info struct {
 	Inputs   []TensorSpec  `json:"inputs"`
 	Outputs  []TensorSpec  `json:"outputs"`
 	LoadTime time.Duration `json:"-"`
+	// MaxBatchSize is the dynamic batching limit in effect; 0: off.
+	MaxBatchSize int `json:"-"`
 }
 
 // Session is one model version loaded into ONNX Runtime. Run is safe for
@@ -54,6 +57,8 @@ type Session struct {
 	inIdx   map[string]int
 	outIdx  map[string]int
 	outName []string
+	log     *slog.Logger
+	batch   *batcher // nil: every request runs on its own
 
 	mu      sync.Mutex
 	refs    int
@@ -61,10 +66,15 @@ type Session struct {
 	done    chan struct{} // closed when the ONNX Runtime session is destroyed
 }
 
-// SessionOptions name the model version a session serves.
+// SessionOptions name the model version a session serves and say how it
+// runs.
 type SessionOptions struct {
 	Name    string
 	Version string
+	// Batching merges concurrent requests into one run (batch.go); off
+	// unless MaxBatchSize > 1 and the model has a free first dimension on
+	// every input and output.
+	Batching BatchOptions
 }
 
 // NewSession creates a session from a model's bytes on the first configured
@@ -82,6 +92,7 @@ func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) 
 		inIdx:  make(map[string]int, len(ins)),
 		outIdx: make(map[string]int, len(outs)),
 		done:   make(chan struct{}),
+		log:    rt.log,
 	}
 	var inNames []string
 	for i, in := range ins {
@@ -132,6 +143,15 @@ func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) 
 	attrs := []any{"model", o.Name, "version", o.Version, "provider", s.info.Provider, "load_time", s.info.LoadTime}
 	if len(reasons) > 0 {
 		attrs = append(attrs, "fallback_from", strings.Join(reasons, "; "))
+	}
+	if o.Batching.MaxBatchSize > 1 {
+		if why := batchable(s.info); why != "" {
+			attrs = append(attrs, "batching", "off", "batching_off_reason", why)
+		} else {
+			s.batch = newBatcher(s, o.Batching)
+			s.info.MaxBatchSize = o.Batching.MaxBatchSize
+			attrs = append(attrs, "max_batch_size", o.Batching.MaxBatchSize, "max_queue_delay", o.Batching.MaxQueueDelay)
+		}
 	}
 	rt.log.Info("session created", attrs...)
 	return s, nil
@@ -209,6 +229,9 @@ func (s *Session) Release() {
 	s.refs--
 	last := s.closing && s.refs == 0
 	s.mu.Unlock()
+	if s.batch != nil && !last {
+		s.batch.released()
+	}
 	if last {
 		s.destroy()
 	}
@@ -242,6 +265,10 @@ func (s *Session) InFlight() int {
 }
 
 func (s *Session) destroy() {
+	if s.batch != nil {
+		s.batch.close()
+		s.batch.forget()
+	}
 	s.sess.Destroy()
 	releaseFreedMemory()
 	close(s.done)
@@ -265,6 +292,17 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([
 			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", ErrBadInput, name, specNames(s.info.Outputs))
 		}
 	}
+	if s.batch != nil {
+		if rows := s.batch.rows(ordered); rows > 0 {
+			return s.batch.submit(ctx, ordered, outputs, rows)
+		}
+	}
+	return s.runOrdered(ordered, outputs)
+}
+
+// runOrdered runs the model on checked inputs in signature order and
+// returns the requested outputs (all when outputs is empty).
+func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, error) {
 	in := make([]ort.Value, len(ordered))
 	defer func() {
 		for _, v := range in {

@@ -69,6 +69,16 @@ func newLogger(c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// sessionOptions gives each model version its batching settings.
+func sessionOptions(b config.Batching, m *serving.BatchMetrics) func(model string) serving.SessionOptions {
+	return func(model string) serving.SessionOptions {
+		e := b.For(model)
+		return serving.SessionOptions{Batching: serving.BatchOptions{
+			MaxBatchSize: e.MaxBatchSize, MaxQueueDelay: e.MaxQueueDelay, MaxQueue: e.MaxQueue, Metrics: m,
+		}}
+	}
+}
+
 // serve runs the gateway until ctx ends, then drains and shuts down. When
 // ready is not nil it receives the listening address.
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
@@ -92,6 +102,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return fmt.Errorf("registry: %w", err)
 	}
 	metrics := prometheus.NewRegistry()
+	batchMetrics := serving.NewBatchMetrics(metrics)
 	recorder := canary.NewRecorder(metrics)
 	var source canary.Source = canary.InProcess{Recorder: recorder}
 	if cfg.Canary.Source == "prometheus" {
@@ -106,6 +117,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	cat := catalog.New(catalog.Options{
 		Source:         reg,
 		Loader:         rt,
+		SessionOptions: sessionOptions(cfg.Batching, batchMetrics),
 		Models:         cfg.Models,
 		DefaultModel:   cfg.DefaultModel,
 		MaxPinned:      maxPinned,
