@@ -47,7 +47,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.registry, "registry", reg, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
-	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd())
+	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd(), a.canaryCmd())
 	root.AddCommand(a.profileCmd(), a.checkDataCmd())
 	return root
 }
@@ -357,17 +357,8 @@ the reason goes into the release history.`,
 			ctx := cmd.Context()
 			name, version := args[0], args[1]
 			if !force {
-				passed, err := r.GatePassed(ctx, name, version)
-				switch {
-				case errors.Is(err, registry.ErrNotFound):
-					if _, merr := r.Manifest(ctx, name, version); merr != nil {
-						return merr
-					}
-					return fmt.Errorf("%s version %s has not been gated: run `promote gate %s %s --holdout CSV` first, or override with --force --reason TEXT", name, version, name, version)
-				case err != nil:
+				if err := requireGate(ctx, r, name, version); err != nil {
 					return err
-				case !passed:
-					return fmt.Errorf("%s version %s failed its gates (see `promote show %s %s`); fix the model, or override with --force --reason TEXT", name, version, name, version)
 				}
 			}
 			before, err := r.Release(ctx, name)
@@ -391,6 +382,23 @@ the reason goes into the release history.`,
 	return cmd
 }
 
+// requireGate refuses a version without a passed gate report.
+func requireGate(ctx context.Context, r *registry.Registry, name, version string) error {
+	passed, err := r.GatePassed(ctx, name, version)
+	switch {
+	case errors.Is(err, registry.ErrNotFound):
+		if _, merr := r.Manifest(ctx, name, version); merr != nil {
+			return merr
+		}
+		return fmt.Errorf("%s version %s has not been gated: run `promote gate %s %s --holdout CSV` first, or override with --force --reason TEXT", name, version, name, version)
+	case err != nil:
+		return err
+	case !passed:
+		return fmt.Errorf("%s version %s failed its gates (see `promote show %s %s`); fix the model, or override with --force --reason TEXT", name, version, name, version)
+	}
+	return nil
+}
+
 func (a *app) rollbackCmd() *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
@@ -410,45 +418,16 @@ func (a *app) rollbackCmd() *cobra.Command {
 				return err
 			}
 			last := rel.History[len(rel.History)-1]
+			if last.Action == registry.ActionCanaryRollback {
+				fmt.Fprintf(a.stdout, "%s: canary of %s rolled back; stable %s takes all traffic\n", args[0], last.From, rel.Stable)
+				return nil
+			}
 			fmt.Fprintf(a.stdout, "%s: rolled back to %s (was %s)\n", args[0], rel.Stable, last.From)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the history)")
 	return cmd
-}
-
-func (a *app) statusCmd() *cobra.Command {
-	return a.readCommand("status MODEL", "Show a model's release state: stable, candidate and history", args(1, 1),
-		func(ctx context.Context, r *registry.Registry, args []string, asJSON bool) error {
-			rel, err := r.Release(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return a.printJSON(rel)
-			}
-			w := a.stdout
-			fmt.Fprintf(w, "model:     %s\nstable:    %s\n", rel.Model, rel.Stable)
-			if rel.Candidate != "" {
-				fmt.Fprintf(w, "candidate: %s\n", rel.Candidate)
-			}
-			fmt.Fprintf(w, "updated:   %s\nhistory:\n", rel.Updated.UTC().Format(time.RFC3339))
-			for _, e := range rel.History {
-				line := fmt.Sprintf("  %s  %-15s %s", e.Time.UTC().Format(time.RFC3339), e.Action, e.Version)
-				if e.From != "" {
-					line += " (from " + e.From + ")"
-				}
-				if e.Forced {
-					line += " forced"
-				}
-				if e.Reason != "" {
-					line += ": " + e.Reason
-				}
-				fmt.Fprintln(w, line)
-			}
-			return nil
-		})
 }
 
 func humanBytes(n int64) string {

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) canaryCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "canary",
+		Short: "Release a version in weighted steps that roll back by themselves",
+		Long: `A canary moves traffic from the stable version to a candidate in steps
+(default 5, 25, 50, 100 %). At every tick the gateways compare the candidate
+with stable (error rate, p99 latency, NaN/Inf answers, disagreement of the
+predictions) and roll it back when it is worse; after the last step it becomes
+stable. Watch it with promote status MODEL --watch.`,
+	}
+	cmd.AddCommand(a.canaryStartCmd())
+	for _, act := range []struct{ name, short string }{
+		{registry.CanaryPause, "Hold the canary at its current weight"},
+		{registry.CanaryResume, "Resume a paused canary (its current step starts over)"},
+		{registry.CanaryAbort, "End the canary: the candidate takes no more traffic"},
+		{registry.CanaryPromote, "Make the candidate stable now, skipping the remaining steps"},
+	} {
+		cmd.AddCommand(a.canaryActionCmd(act.name, act.short))
+	}
+	return cmd
+}
+
+func (a *app) canaryStartCmd() *cobra.Command {
+	p := canary.DefaultPlan()
+	var steps string
+	var force bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "start MODEL VERSION",
+		Short: "Start a canary release of VERSION (it must have passed its gates)",
+		Args:  args(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if force != (reason != "") {
+				return usageError("--force and --reason TEXT go together: say why the gates are overridden")
+			}
+			plan := p
+			var err error
+			if plan.Steps, err = parseSteps(steps); err != nil {
+				return usageError("--steps: %v", err)
+			}
+			if err := plan.Validate(); err != nil {
+				return usageError("%v", err)
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			name, version := args[0], args[1]
+			if !force {
+				if err := requireGate(ctx, r, name, version); err != nil {
+					return err
+				}
+			}
+			rel, err := r.StartCanary(ctx, name, version, plan, force, reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s: canary of %s started against stable %s: steps %s %%, %s each, at least %d samples per step\n",
+				name, version, rel.Stable, formatSteps(plan.Steps), plan.Interval, plan.MinSamples)
+			fmt.Fprintf(a.stdout, "watch it with: promote status %s --watch\n", name)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&steps, "steps", formatSteps(p.Steps), "candidate weights in percent, increasing, ending at 100")
+	f.DurationVar(&p.Interval, "interval", p.Interval, "the least time a step lasts")
+	f.Int64Var(&p.MinSamples, "min-samples", p.MinSamples, "candidate requests a step needs before it can pass")
+	f.IntVar(&p.FailureLimit, "failure-limit", p.FailureLimit, "failed checks in a row that roll back")
+	f.Float64Var(&p.MaxErrorRateIncrease, "max-error-rate-increase", p.MaxErrorRateIncrease, "candidate error rate minus stable's, as a fraction (0 disables)")
+	f.Float64Var(&p.MaxP99LatencyRatio, "max-p99-latency-ratio", p.MaxP99LatencyRatio, "candidate p99 latency over stable's (0 disables)")
+	f.DurationVar(&p.P99LatencySlack, "p99-latency-slack", p.P99LatencySlack, "a p99 at most this much above stable's passes whatever the ratio")
+	f.Float64Var(&p.MaxNonFiniteRate, "max-nonfinite-rate", p.MaxNonFiniteRate, "fraction of candidate answers with NaN or Inf")
+	f.Float64Var(&p.MaxDisagreement, "max-disagreement", p.MaxDisagreement, "fraction of compared requests on which the candidate disagrees with stable (0 disables)")
+	f.BoolVar(&force, "force", false, "start a canary of an ungated or failed version (needs --reason; recorded in the history)")
+	f.StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
+	return cmd
+}
+
+func parseSteps(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(f), "%")), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a list of numbers such as 5,25,50,100", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func formatSteps(steps []float64) string {
+	parts := make([]string, len(steps))
+	for i, w := range steps {
+		parts[i] = strconv.FormatFloat(w, 'g', -1, 64)
+	}
+	return strings.Join(parts, ",")
+}
+
+func (a *app) canaryActionCmd(action, short string) *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   action + " MODEL",
+		Short: short,
+		Args:  args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			rel, err := r.CanaryAction(cmd.Context(), args[0], action, reason)
+			if err != nil {
+				return err
+			}
+			c := rel.Canary
+			fmt.Fprintf(a.stdout, "%s: canary of %s is %s (weight %g%%); stable is %s\n", args[0], c.State.Candidate, c.State.Phase, c.State.Weight, rel.Stable)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the history)")
+	return cmd
+}
+
+// statusView is `promote status --output json`: the release state with
+// the canary's figures at the top level.
+type statusView struct {
+	Model     string           `json:"model"`
+	Stable    string           `json:"stable"`
+	Candidate string           `json:"candidate"`
+	Phase     canary.Phase     `json:"phase"`
+	Weight    float64          `json:"weight"`
+	Step      int              `json:"step"` // 1-based; 0 without a canary
+	Steps     int              `json:"steps"`
+	Analysis  *canary.Analysis `json:"analysis"`
+	Canary    *canary.Release  `json:"canary,omitempty"`
+	Updated   time.Time        `json:"updated"`
+	History   []registry.Event `json:"history"`
+}
+
+func newStatusView(rel registry.ReleaseState) statusView {
+	v := statusView{Model: rel.Model, Stable: rel.Stable, Candidate: rel.Candidate, Phase: canary.Idle,
+		Canary: rel.Canary, Updated: rel.Updated, History: rel.History}
+	if c := rel.Canary; c != nil {
+		v.Phase, v.Weight, v.Step, v.Steps, v.Analysis = c.State.Phase, c.State.Weight, c.State.Step+1, len(c.Plan.Steps), c.Analysis
+		if !c.Active() {
+			v.Weight = 0
+			if c.State.Phase == canary.Promoted {
+				v.Weight = 100
+			}
+		}
+	}
+	if v.History == nil {
+		v.History = []registry.Event{}
+	}
+	return v
+}
+
+func (a *app) statusCmd() *cobra.Command {
+	var out string
+	var watch bool
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "status MODEL",
+		Short: "Show a model's release state: stable, the canary (phase, step, weight, last analysis) and history",
+		Long: `Show a model's release state. With --watch the view refreshes every
+--every until the canary ends; it then exits 0 if the candidate was promoted
+and 1 if it was rolled back or aborted.`,
+		Args: args(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if out != "text" && out != "json" {
+				return usageError("--output must be text or json, got %q", out)
+			}
+			if every <= 0 {
+				return usageError("--every must be positive")
+			}
+			r, err := a.open(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			for first := true; ; first = false {
+				rel, err := r.Release(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				v := newStatusView(rel)
+				if out == "json" {
+					if err := a.printJSON(v); err != nil {
+						return err
+					}
+				} else {
+					if watch && !first && isTerminal(a.stdout) {
+						fmt.Fprint(a.stdout, "\033[H\033[2J")
+					}
+					printStatus(a.stdout, v, time.Now(), !watch)
+				}
+				if !watch {
+					return nil
+				}
+				if rel.Canary == nil || rel.Canary.State.Phase.IsTerminal() {
+					if rel.Canary != nil && rel.Canary.State.Phase != canary.Promoted {
+						return &exitError{code: 1, err: fmt.Errorf("canary of %s %s: %s", rel.Canary.State.Candidate, rel.Canary.State.Phase, rel.Canary.State.Reason)}
+					}
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(every):
+				}
+			}
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until the canary ends")
+	cmd.Flags().DurationVar(&every, "every", 2*time.Second, "refresh period of --watch")
+	return cmd
+}
+
+func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
+	fmt.Fprintf(w, "model:     %s\nstable:    %s\n", v.Model, v.Stable)
+	if c := v.Canary; c != nil {
+		st := c.State
+		fmt.Fprintf(w, "canary:    %s  %s, step %d of %d, weight %g%%\n", st.Candidate, st.Phase, v.Step, v.Steps, v.Weight)
+		if c.Active() {
+			elapsed := now.Sub(st.StepStart).Round(time.Second)
+			fmt.Fprintf(w, "step:      started %s ago (interval %s), failed checks %d of %d allowed\n",
+				elapsed, c.Plan.Interval, st.Failures, c.Plan.FailureLimit)
+		}
+		if st.Reason != "" {
+			fmt.Fprintf(w, "reason:    %s\n", st.Reason)
+		}
+		if an := c.Analysis; an != nil {
+			o := an.Observations
+			src := an.Source
+			if an.Replica != "" {
+				src += " at " + an.Replica
+			}
+			fmt.Fprintf(w, "analysis:  %s ago (%s): %s\n", now.Sub(an.Time).Round(time.Second), src, an.Reason)
+			fmt.Fprintf(w, "samples:   candidate %d of %d needed, stable %d, compared %d\n", o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared)
+			if len(an.Checks) > 0 {
+				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "  check\tvalue\tthreshold\tverdict")
+				for _, ch := range an.Checks {
+					verdict := "pass"
+					switch {
+					case ch.Held:
+						verdict = "too few samples"
+					case !ch.Passed:
+						verdict = "FAIL"
+					}
+					fmt.Fprintf(tw, "  %s\t%.4g\t%.4g\t%s\n", ch.Metric, ch.Value, ch.Threshold, verdict)
+				}
+				tw.Flush()
+			}
+		}
+	} else if v.Candidate != "" {
+		fmt.Fprintf(w, "candidate: %s\n", v.Candidate)
+	}
+	fmt.Fprintf(w, "updated:   %s\n", v.Updated.UTC().Format(time.RFC3339))
+	if !history {
+		return
+	}
+	fmt.Fprintln(w, "history:")
+	for _, e := range v.History {
+		line := fmt.Sprintf("  %s  %-15s %s", e.Time.UTC().Format(time.RFC3339), e.Action, e.Version)
+		if e.From != "" {
+			line += " (from " + e.From + ")"
+		}
+		if e.Forced {
+			line += " forced"
+		}
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+}
