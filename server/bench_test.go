@@ -1,0 +1,96 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// The handler benchmarks drive the real router (middleware, catalog, ONNX
+// Runtime) with the demo model, without a network in between, and report
+// allocations per request:
+//
+//	go test ./server -run '^$' -bench . -benchmem
+
+// benchServer is a synced gateway serving the demo model as version 1.
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	model, err := os.ReadFile("../examples/breast-cancer/model.onnx")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bucket, err := registry.NewLocal(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := registry.New(bucket, registry.Options{})
+	ins, outs, err := catalog.Signature(testRT, model)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: ins, Outputs: outs}); err != nil {
+		b.Fatal(err)
+	}
+	metrics := prometheus.NewRegistry()
+	cat := catalog.New(catalog.Options{Source: reg, Loader: testRT, Registerer: metrics})
+	b.Cleanup(cat.Close)
+	if err := cat.Sync(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return New(Options{Catalog: cat, Registerer: metrics, Gatherer: metrics})
+}
+
+func benchBody(b *testing.B, v any) []byte {
+	b.Helper()
+	j, err := json.Marshal(v)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return j
+}
+
+func runHandlerBench(b *testing.B, path string, body []byte) {
+	srv := benchServer(b)
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req.Body = nopCloser{bytes.NewReader(body)}
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
+		}
+	}
+}
+
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func BenchmarkPredict(b *testing.B) {
+	runHandlerBench(b, "/predict", benchBody(b, map[string]any{"features": malignant}))
+}
+
+func BenchmarkPredictBatch32(b *testing.B) {
+	rows := make([][]float64, 32)
+	for i := range rows {
+		rows[i] = malignant
+	}
+	runHandlerBench(b, "/predict", benchBody(b, map[string]any{"instances": rows}))
+}
+
+func BenchmarkInfer(b *testing.B) {
+	runHandlerBench(b, "/v2/models/breast-cancer/infer", benchBody(b, map[string]any{
+		"inputs": []map[string]any{{"name": "features", "shape": []int{1, 30}, "datatype": "FP32", "data": malignant}},
+	}))
+}
