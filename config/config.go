@@ -53,6 +53,7 @@ type Config struct {
 	ORT    ORT    `mapstructure:"ort"`
 	Log    Log    `mapstructure:"log"`
 	Canary Canary `mapstructure:"canary"`
+	Drift  Drift  `mapstructure:"drift"`
 }
 
 // Canary settings: how this gateway routes and judges canary releases.
@@ -234,6 +235,7 @@ func Default() Config {
 			ShadowConcurrency:   2,
 			RegressionTolerance: 0.05,
 		},
+		Drift: defaultDrift(),
 	}
 }
 
@@ -423,6 +425,7 @@ func (c Config) Validate() error {
 	default:
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
+	c.Drift.validate(bad)
 	cn := c.Canary
 	switch cn.Source {
 	case "in-process":

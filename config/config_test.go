@@ -64,6 +64,7 @@ func TestGoodFile(t *testing.T) {
 			Tick:              5 * time.Second, ShadowFraction: 0.25, CompareSplit: false, ShadowConcurrency: 4, KeyField: "user_id", RegressionTolerance: 0.1},
 	}
 	want.Batching = Default().Batching // batching_test.go reads a batching section
+	want.Drift = Default().Drift       // drift_test.go reads a drift section
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
 	}

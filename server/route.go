@@ -89,7 +89,11 @@ func (s *Server) prepareAndRun(ctx context.Context, sess *serving.Session, prepa
 	if err != nil {
 		return nil, err
 	}
-	return s.run(ctx, sess, inputs, names)
+	outs, err := s.run(ctx, sess, inputs, names)
+	if err == nil && s.opts.Drift != nil {
+		s.opts.Drift.Observe(sess.Name(), sess.Version(), inputs)
+	}
+	return outs, err
 }
 
 // runOutcome classifies a run for canary analysis: "" for errors that are

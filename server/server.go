@@ -60,6 +60,9 @@ type Options struct {
 	// RegressionTolerance is the relative error above which a regressor's
 	// answers disagree. 0 means 0.05.
 	RegressionTolerance float64
+	// Drift receives the inputs of every answered request, for live input
+	// statistics per version (GET /v2/models/{m}/drift); nil tracks none.
+	Drift Drift
 	// Extra routes, for tests of the middleware (e.g. a handler that panics).
 	Extra func(e *echo.Echo)
 }
@@ -126,6 +129,7 @@ func New(opts Options) *Server {
 	e.GET("/v2/models/:model/versions/:version", s.modelMetadata)
 	e.GET("/v2/models/:model/ready", s.modelReady)
 	e.GET("/v2/models/:model/versions/:version/ready", s.modelReady)
+	e.GET("/v2/models/:model/drift", s.driftStats)
 	e.POST("/v2/models/:model/infer", s.infer)
 	e.POST("/v2/models/:model/versions/:version/infer", s.infer)
 	if opts.Extra != nil {

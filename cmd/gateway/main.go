@@ -20,6 +20,7 @@ import (
 	"github.com/modelgate/modelgate/canary/rollout"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
+	"github.com/modelgate/modelgate/drift"
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/server"
@@ -130,6 +131,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Registerer:     metrics,
 	})
 	defer cat.Close()
+	var tracker server.Drift
+	if cfg.Drift.Enabled {
+		t := drift.New(drift.Options{
+			Source:      reg,
+			SampleRate:  cfg.Drift.SampleRate,
+			Window:      cfg.Drift.Window,
+			MaxVersions: cfg.Drift.MaxVersions,
+			Logger:      log,
+			Registerer:  metrics,
+		})
+		defer t.Close()
+		tracker = t
+	}
 	srv := server.New(server.Options{
 		Catalog:      cat,
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
@@ -141,6 +155,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		KeyField:            cfg.Canary.KeyField,
 		ShadowConcurrency:   cfg.Canary.ShadowConcurrency,
 		RegressionTolerance: cfg.Canary.RegressionTolerance,
+		Drift:               tracker,
 	})
 	defer srv.WaitBackground() // before the catalog closes its sessions
 	ctl := rollout.New(rollout.Options{
