@@ -48,7 +48,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd(), a.canaryCmd())
-	root.AddCommand(a.profileCmd(), a.checkDataCmd())
+	root.AddCommand(a.profileCmd(), a.checkDataCmd(), a.driftCmd())
 	return root
 }
 
