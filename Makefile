@@ -122,5 +122,20 @@ fuzz: ort
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
 
+## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor and FastAPI + uvicorn
+## (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md and bench/results.svg.
+## Installs wrk and the Python packages with apt-get when missing (as root). BENCH_DURATION per measurement.
+BENCH_DURATION ?= 10s
+BENCH_APT := wrk python3-fastapi python3-uvicorn python3-httptools python3-uvloop python3-sklearn python3-joblib
+.PHONY: bench
+bench: ort build
+	@if ! command -v wrk >/dev/null || ! /usr/bin/python3 -c 'import fastapi, uvicorn, httptools, uvloop, sklearn, joblib' 2>/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q $(BENCH_APT) >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $(BENCH_APT) >/dev/null); \
+	  else echo "make bench needs: apt-get install $(BENCH_APT)"; exit 1; fi; \
+	fi
+	$(GO) build -o bin/bench ./bench
+	bin/bench -gateway bin/gateway -duration $(BENCH_DURATION)
+
 clean:
 	rm -rf bin

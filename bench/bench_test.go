@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/xml"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseWrk(t *testing.T) {
+	out := `Running 2s test @ http://127.0.0.1:1234/predict
+  2 threads and 32 connections
+MGBENCH {"requests":24000,"duration_us":2000000,"non2xx":3,"errors":1,"p50_us":1200,"p99_us":9100,"mean_us":1300.5}
+`
+	r, err := parseWrk(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Requests != 24000 || r.DurationUS != 2e6 || r.Non2xx != 3 || r.Errors != 1 || r.P50US != 1200 || r.P99US != 9100 {
+		t.Fatalf("%+v", r)
+	}
+	for name, bad := range map[string]string{
+		"no line":     "Running 2s test\n",
+		"bad json":    "MGBENCH {\"requests\":\n",
+		"no duration": `MGBENCH {"requests":1,"duration_us":0}` + "\n",
+	} {
+		if _, err := parseWrk(bad); err == nil {
+			t.Errorf("%s: parsed", name)
+		}
+	}
+}
+
+func TestParseStat(t *testing.T) {
+	// The command name holds a space and a parenthesis.
+	line := "4242 (my (odd) proc) S 4200 4242 4242 0 -1 4194560 1000 0 0 0 250 130 0 0 20 0 9 0 12345 1000000 2000 18446744073709551615"
+	st, err := parseStat(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ppid != 4200 || st.cpuSeconds != 3.8 {
+		t.Fatalf("%+v", st)
+	}
+	if _, err := parseStat("4242 (x) S 1"); err == nil {
+		t.Fatal("short line parsed")
+	}
+	kb, ok := parseHWM("Name:\tgateway\nVmPeak:\t  900 kB\nVmHWM:\t   61440 kB\nVmRSS:\t 50000 kB\n")
+	if !ok || kb != 61440 {
+		t.Fatalf("VmHWM %d %v", kb, ok)
+	}
+}
+
+func TestReportAndChart(t *testing.T) {
+	rs := []result{
+		{Workload: "breast-cancer", Contender: cFloor, Conc: 32, ReqPerSec: 20000, RowsPerS: 20000, P99MS: 5},
+		{Workload: "breast-cancer", Contender: cPredict, Conc: 32, ReqPerSec: 15000, RowsPerS: 15000, P99MS: 4},
+		{Workload: "breast-cancer", Contender: cPython, Conc: 32, ReqPerSec: 500, RowsPerS: 500, P99MS: 80},
+		{Workload: "wide", Contender: cLoop32, ReqPerSec: 30, RowsPerS: 960},
+		{Workload: "wide", Contender: cPredictB, Conc: 128, ReqPerSec: 900, RowsPerS: 900},
+	}
+	ts := targets(rs)
+	want := []bool{true, true, true, true}
+	for i, tg := range ts {
+		if !tg.known || tg.met != want[i] {
+			t.Errorf("target %q: %+v", tg.what, tg)
+		}
+	}
+	wls := []workload{{name: "breast-cancer", title: "tiny <MLP>"}, {name: "wide", title: "wide"}}
+	md := markdown(machine{CPUs: 2}, options{conc: []int{32, 128}}, wls, rs)
+	for _, s := range []string{"| tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s | 15000 vs 20000 req/s: 0.75× | yes |", "| modelgate /predict | 32 | 15000 |", "no GPU"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("RESULTS.md lacks %q:\n%s", s, md)
+		}
+	}
+	svg := chart(wls, rs)
+	dec := xml.NewDecoder(strings.NewReader(svg))
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("the chart is not well-formed XML: %v\n%s", err, svg)
+		}
+	}
+	if !strings.Contains(svg, "tiny &lt;MLP&gt;") || !strings.Contains(svg, "15k") {
+		t.Fatalf("chart lacks its labels:\n%s", svg)
+	}
+}

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"fmt"
+	"html"
+	"math"
+	"strings"
+)
+
+// order is how contenders are listed in tables and the chart.
+var order = []string{cLoop1, cLoop32, cFloor, cPredict, cInfer, cPredictB, cInferB, cPython}
+
+func find(rs []result, workload, contender string, c int) (result, bool) {
+	for _, r := range rs {
+		if r.Workload == workload && r.Contender == contender && r.Conc == c {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// target is one of the issue's targets, judged on the results.
+type target struct {
+	what, measured string
+	met            bool
+	known          bool // false: a contender it needs did not run
+}
+
+func targets(rs []result) []target {
+	var ts []target
+	mg, ok1 := find(rs, "breast-cancer", cPredict, 32)
+	fl, ok2 := find(rs, "breast-cancer", cFloor, 32)
+	py, ok3 := find(rs, "breast-cancer", cPython, 32)
+	known := ok1 && ok2 && ok3
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return math.Inf(1)
+		}
+		return a / b
+	}
+	ts = append(ts,
+		target{"tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s",
+			fmt.Sprintf("%.0f vs %.0f req/s: %.2f×", mg.ReqPerSec, fl.ReqPerSec, ratio(mg.ReqPerSec, fl.ReqPerSec)), ratio(mg.ReqPerSec, fl.ReqPerSec) >= 0.7, known},
+		target{"tiny model, `/predict`, c = 32: ≥ 20× the Python stack in req/s",
+			fmt.Sprintf("%.0f vs %.0f req/s: %.1f×", mg.ReqPerSec, py.ReqPerSec, ratio(mg.ReqPerSec, py.ReqPerSec)), ratio(mg.ReqPerSec, py.ReqPerSec) >= 20, known},
+		target{"tiny model, `/predict`, c = 32: p99 ≤ 1/10 of the Python stack's",
+			fmt.Sprintf("%.2f vs %.2f ms: 1/%.1f", mg.P99MS, py.P99MS, ratio(py.P99MS, mg.P99MS)), mg.P99MS*10 <= py.P99MS, known},
+	)
+	wb, ok1 := find(rs, "wide", cPredictB, 128)
+	l32, ok2 := find(rs, "wide", cLoop32, 0)
+	ts = append(ts, target{"compute-bound model, batching, c = 128: ≥ 0.9× the in-process batch-32 loop in rows/s",
+		fmt.Sprintf("%.0f vs %.0f rows/s: %.2f×", wb.RowsPerS, l32.RowsPerS, ratio(wb.RowsPerS, l32.RowsPerS)), ratio(wb.RowsPerS, l32.RowsPerS) >= 0.9, ok1 && ok2})
+	return ts
+}
+
+func markdown(m machine, o options, wls []workload, rs []result) string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	p("# Benchmark results\n\n")
+	p("Written by `make bench` (`go run ./bench`, %s per measurement) from %s to %s. Every contender ran\n", m.DurationPerCell, m.Start.UTC().Format("2006-01-02 15:04"), m.End.UTC().Format("15:04 MST"))
+	p("alone in its own process on a loopback port, loaded by the same `wrk` (one row per request,\n")
+	p("`{\"features\": [...]}` on `/predict`, the KServe v2 form on `/v2/.../infer`), for the same duration, at\n")
+	p("c = %s connections. wrk runs on the same cores as the server, for every contender alike.\n\n", joinInts(o.conc))
+	p("**Machine**: %d CPUs (%s), load average at the start %s (the machine is shared; compare figures\n", m.CPUs, m.CPUModel, m.LoadAvg)
+	p("within this run, not across runs). %s, ONNX Runtime %s (CPU), wrk %s, %s.\n", m.GoVersion, m.ORTVersion, m.WrkVersion, m.PythonVersions)
+	p("modelgate runs with its defaults (intra-op threads = CPU quota = %s); the batching gateway adds\n", m.GatewayThreads)
+	p("`batching: {max_batch_size: %d, max_queue_delay: %s}`. uvicorn runs %d worker processes (one per core)\n", m.BatchSize, m.BatchDelay, m.PythonWorkers)
+	p("with httptools and uvloop, as `uvicorn[standard]` installs it (without them, h11 answers in two writes and\n")
+	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).\n\n")
+	p("**GPU**: no GPU machine was lent to this run, so there are no GPU figures.\n\n")
+	p("CPU ms/req is the server's CPU time (user + system, every process of it) over the requests it\n")
+	p("answered; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
+	p("same c with the HTTP floor and with the Python stack.\n\n")
+
+	p("## Targets\n\n| target | measured | met |\n| --- | --- | --- |\n")
+	for _, t := range targets(rs) {
+		verdict := "no"
+		switch {
+		case !t.known:
+			verdict = "not measured"
+		case t.met:
+			verdict = "yes"
+		}
+		p("| %s | %s | %s |\n", t.what, t.measured, verdict)
+	}
+	p("| GPU | not lent to this task | not measured |\n\n")
+	p("![req/s and rows/s by contender](results.svg)\n\n")
+
+	for _, w := range wls {
+		p("## %s\n\n", w.title)
+		p("| contender | c | req/s | rows/s | p50 ms | p99 ms | CPU ms/req | peak RSS MiB | × floor | × Python | failed |\n")
+		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n")
+		for _, name := range order {
+			for _, c := range append([]int{0}, o.conc...) {
+				r, ok := find(rs, w.name, name, c)
+				if !ok {
+					continue
+				}
+				cs, xf, xp := "loop", "", ""
+				if c > 0 {
+					cs = fmt.Sprint(c)
+					if f, ok := find(rs, w.name, cFloor, c); ok && f.ReqPerSec > 0 {
+						xf = fmt.Sprintf("%.2f", r.ReqPerSec/f.ReqPerSec)
+					}
+					if py, ok := find(rs, w.name, cPython, c); ok && py.ReqPerSec > 0 {
+						xp = fmt.Sprintf("%.1f", r.ReqPerSec/py.ReqPerSec)
+					}
+				}
+				p("| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.0f | %s | %s | %d |\n",
+					name, cs, r.ReqPerSec, r.RowsPerS, r.P50MS, r.P99MS, r.CPUmsReq, r.RSSMiB, xf, xp, r.Failed)
+			}
+		}
+		p("\n")
+	}
+	return b.String()
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprint(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// chart draws, for each workload, rows/s of every contender (a bar per
+// concurrency; one bar for a loop) on a log scale, as an SVG.
+func chart(wls []workload, rs []result) string {
+	const (
+		width   = 980
+		labelW  = 300
+		barH    = 9
+		gap     = 7
+		plotW   = width - labelW - 90
+		headerH = 56
+	)
+	colors := map[int]string{0: "#555", 1: "#9ecae1", 32: "#3182bd", 128: "#08519c"}
+	var concs []int
+	seen := map[int]bool{}
+	for _, r := range rs {
+		if r.Conc > 0 && !seen[r.Conc] {
+			seen[r.Conc] = true
+			concs = append(concs, r.Conc)
+		}
+	}
+	maxV := 1.0
+	for _, r := range rs {
+		maxV = math.Max(maxV, r.RowsPerS)
+	}
+	top := math.Pow(10, math.Ceil(math.Log10(maxV)))
+	x := func(v float64) float64 {
+		if v < 1 {
+			v = 1
+		}
+		return plotW * math.Log10(v) / math.Log10(top)
+	}
+	var body strings.Builder
+	y := headerH
+	for _, w := range wls {
+		fmt.Fprintf(&body, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+4, html.EscapeString(w.title))
+		y += 14
+		for _, name := range order {
+			var bars []result
+			for _, c := range append([]int{0}, concs...) {
+				if r, ok := find(rs, w.name, name, c); ok {
+					bars = append(bars, r)
+				}
+			}
+			if len(bars) == 0 {
+				continue
+			}
+			h := len(bars)*(barH+1) + gap
+			fmt.Fprintf(&body, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelW-8, y+h/2+2, html.EscapeString(name))
+			for i, r := range bars {
+				by := y + i*(barH+1)
+				bw := x(r.RowsPerS)
+				fmt.Fprintf(&body, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`, labelW, by, bw, barH, colors[r.Conc])
+				fmt.Fprintf(&body, `<text x="%.1f" y="%d" font-size="9">%s</text>`+"\n", float64(labelW)+bw+4, by+barH-1, humanRate(r.RowsPerS))
+			}
+			y += h
+		}
+		y += 16
+	}
+	// Axis: decades.
+	var axis strings.Builder
+	for d := 1.0; d <= top; d *= 10 {
+		ax := float64(labelW) + x(d)
+		fmt.Fprintf(&axis, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/>`, ax, headerH-6, ax, y-10)
+		fmt.Fprintf(&axis, `<text x="%.1f" y="%d" font-size="9" text-anchor="middle">%s</text>`+"\n", ax, headerH-10, humanRate(d))
+	}
+	var legend strings.Builder
+	lx := 10
+	fmt.Fprintf(&legend, `<text x="%d" y="16" font-weight="bold">rows per second (log scale), higher is better; one row per request</text>`+"\n", lx)
+	lx = 10
+	for _, c := range append([]int{0}, concs...) {
+		label := fmt.Sprintf("c = %d", c)
+		if c == 0 {
+			label = "in-process loop"
+		}
+		fmt.Fprintf(&legend, `<rect x="%d" y="26" width="10" height="10" fill="%s"/><text x="%d" y="35">%s</text>`, lx, colors[c], lx+14, label)
+		lx += 30 + 7*len(label)
+	}
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="11">
+<rect width="100%%" height="100%%" fill="white"/>
+%s
+%s
+%s</svg>
+`, width, y, legend.String(), axis.String(), body.String())
+}
+
+func humanRate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
