@@ -55,6 +55,7 @@ func run(args []string, stdout io.Writer) error {
 	splitSeed := fs.Uint64("split-seed", defaultSeed, "seed of the holdout split; keep it fixed so that versions are compared on the same held-out rows")
 	lr := fs.Float64("lr", defaultLearnRate, "Adam learning rate")
 	l2 := fs.Float64("l2", defaultL2, "L2 weight decay (0 for none)")
+	splitOnly := fs.Bool("split-only", false, "write holdout.csv and train.csv without training, so that the data can be checked first (promote check-data)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -63,6 +64,9 @@ func run(args []string, stdout io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *splitOnly {
+		return writeSplit(*data, *out, *splitSeed, stdout)
 	}
 	cfg := TrainConfig{Hidden: *hidden, Epochs: *epochs, LearnRate: *lr, L2: *l2, Seed: *seed, SplitSeed: *splitSeed, Log: stdout}
 	res, err := Build(*data, cfg)
@@ -83,6 +87,34 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", path, len(f.data))
+	}
+	return nil
+}
+
+// writeSplit writes the holdout and training rows of the data set, as a
+// training run with the same split seed would, and trains nothing.
+func writeSplit(dataPath, out string, splitSeed uint64, stdout io.Writer) error {
+	d, err := LoadDataset(dataPath)
+	if err != nil {
+		return err
+	}
+	train, holdout := Split(d, holdoutFraction, splitSeed)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name string
+		rows *Dataset
+	}{{"holdout.csv", holdout}, {"train.csv", train}} {
+		b, err := HoldoutCSV(f.rows)
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(out, f.name)
+		if err := writeFile(path, b); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (%d rows)\n", path, f.rows.Len())
 	}
 	return nil
 }

@@ -289,6 +289,20 @@ func TestRunWritesOutputs(t *testing.T) {
 			t.Errorf("%s not written: %v", name, err)
 		}
 	}
+	// -split-only writes the same split and no model.
+	splitDir := t.TempDir()
+	if err := run([]string{"-data", dataPath, "-out", splitDir, "-split-only"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"holdout.csv", "train.csv"} {
+		want, _ := os.ReadFile(filepath.Join(dir, name))
+		if got, err := os.ReadFile(filepath.Join(splitDir, name)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("-split-only %s differs from a training run's: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(splitDir, "model.onnx")); err == nil {
+		t.Error("-split-only wrote a model")
+	}
 	if err := run([]string{"-data", dataPath, "-out", dir, "-hidden", "0"}, &out); err == nil {
 		t.Error("-hidden 0 was accepted")
 	}
