@@ -584,6 +584,9 @@ var (
 	descProfile = prometheus.NewDesc("modelgate_drift_profile_loaded",
 		"1 when a tracked version's data profile was read, 0 when it has none (its inputs are not counted).",
 		[]string{"model", "version"}, nil)
+	descRef = prometheus.NewDesc("modelgate_drift_reference_ratio",
+		"The share of a version's training data in each profile bin, per feature, smoothed as PSI smooths it ((count + 0.5) / (rows + 0.5 × bins)), so that PSI can be computed in PromQL.",
+		[]string{"model", "version", "feature", "bin"}, nil)
 	descRate = prometheus.NewDesc("modelgate_drift_sample_rate",
 		"The share of requests whose inputs are counted for drift.", nil, nil)
 )
@@ -591,7 +594,7 @@ var (
 type collector struct{ t *Tracker }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBins, descMissing, descRange, descRows, descProfile, descRate} {
+	for _, d := range []*prometheus.Desc{descBins, descMissing, descRange, descRows, descProfile, descRef, descRate} {
 		ch <- d
 	}
 }
@@ -609,7 +612,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		for j, f := range s.profile.Features {
 			o, nb := s.offsets[j], len(f.Counts)
 			for b := range nb {
-				ch <- prometheus.MustNewConstMetric(descBins, prometheus.CounterValue, float64(s.counts[o+b].Load()), k.model, k.version, f.Name, strconv.Itoa(b))
+				bin := strconv.Itoa(b)
+				ch <- prometheus.MustNewConstMetric(descBins, prometheus.CounterValue, float64(s.counts[o+b].Load()), k.model, k.version, f.Name, bin)
+				ref := (float64(f.Counts[b]) + 0.5) / (float64(f.Count) + 0.5*float64(nb))
+				ch <- prometheus.MustNewConstMetric(descRef, prometheus.GaugeValue, ref, k.model, k.version, f.Name, bin)
 			}
 			ch <- prometheus.MustNewConstMetric(descMissing, prometheus.CounterValue, float64(s.counts[o+nb].Load()), k.model, k.version, f.Name)
 			ch <- prometheus.MustNewConstMetric(descRange, prometheus.CounterValue, float64(s.counts[o+nb+1].Load()), k.model, k.version, f.Name, "below")

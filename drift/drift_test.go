@@ -135,6 +135,7 @@ func TestObserveCountsOnProfileBins(t *testing.T) {
 		`modelgate_drift_profile_loaded{model="m",version="1"}`:                              1,
 		`modelgate_drift_profile_loaded{model="m",version="2"}`:                              0,
 		`modelgate_drift_sample_rate`:                                                        1,
+		`modelgate_drift_reference_ratio{bin="0",feature="a",model="m",version="1"}`:         0.1, // (1 + 0.5) / (10 + 0.5 × 10)
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
