@@ -28,6 +28,7 @@ LDFLAGS := -X github.com/modelgate/modelgate/internal/buildinfo.Version=$(VERSIO
 
 DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
+DEMO_TRAIN   := examples/breast-cancer/train.csv
 
 .PHONY: build run test vet fmt-check ort minio-bin minio actionlint image-check demo-model train-promote fuzz clean tidy-check
 
@@ -78,7 +79,7 @@ build:
 ## run: fetch what is missing, build, push the demo model if absent, serve.
 run: ort build
 	@if ! bin/promote show breast-cancer 1 >/dev/null 2>&1; then \
-	  bin/promote push breast-cancer 1 $(DEMO_MODEL) --holdout $(DEMO_HOLDOUT) \
+	  bin/promote push breast-cancer 1 $(DEMO_MODEL) --holdout $(DEMO_HOLDOUT) --train-data $(DEMO_TRAIN) \
 	    --meta source=examples/train --meta dataset=breast-cancer-wisconsin; \
 	fi
 	bin/gateway
@@ -108,7 +109,7 @@ TRAIN_DIR ?= .modelgate/train
 TRAIN_VERSION ?= local-$(shell date +%Y%m%d%H%M%S)
 train-promote: ort build
 	$(GO) run ./examples/train -data examples/breast-cancer/data.csv -out $(TRAIN_DIR)
-	bin/promote push breast-cancer $(TRAIN_VERSION) $(TRAIN_DIR)/model.onnx --holdout $(TRAIN_DIR)/holdout.csv --meta source=make-train-promote
+	bin/promote push breast-cancer $(TRAIN_VERSION) $(TRAIN_DIR)/model.onnx --holdout $(TRAIN_DIR)/holdout.csv --train-data $(TRAIN_DIR)/train.csv --meta source=make-train-promote
 	bin/promote gate breast-cancer $(TRAIN_VERSION) --min-accuracy 0.93 --max-regression 0.01 --max-latency-ratio 2 --report-dir $(TRAIN_DIR)/report
 
 ## image-check: build the Dockerfile with podman (local debootstrap bases, demo model baked), then
