@@ -361,3 +361,52 @@ func TestBatchCloseStopsTheLoop(t *testing.T) {
 		t.Fatal("a destroyed session's series stayed")
 	}
 }
+
+// reshapeModel declares y as [-1, 2] but gives two rows per input row, as
+// a model whose outputs are not one row per input row may.
+func reshapeModel(t *testing.T) []byte {
+	t.Helper()
+	g := &onnx.Graph{Name: "reshape"}
+	g.Input("x", onnx.Float, -1, 4).Output("y", onnx.Float, -1, 2).
+		Init(onnx.Int64Tensor("shape", []int64{2}, []int64{-1, 2})).
+		Add("Reshape", []string{"x", "shape"}, []string{"y"})
+	b, err := (&onnx.Model{Graph: g}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestOutputsNotOneRowPerRow(t *testing.T) {
+	noLeaks(t)
+	s := newSession(t, reshapeModel(t))
+	in := []Tensor{{Name: "x", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}
+	for range 2 { // the first run finds out, the second no longer guesses
+		out, err := s.Run(context.Background(), in, nil)
+		if err != nil || !reflect.DeepEqual(out[0].Shape, []int64{2, 2}) || !reflect.DeepEqual(out[0].Data, []float32{1, 2, 3, 4}) {
+			t.Fatalf("%v %+v", err, out)
+		}
+		if !s.unsized.Load() {
+			t.Fatal("still sizing outputs from the input rows")
+		}
+	}
+	// Batched: the merged run's outputs cannot be split by rows, so each
+	// request runs alone and still gets its own answer.
+	b, _, reg := batchSession(t, reshapeModel(t), 2, 0)
+	acquire(t, b, 2)
+	var wg sync.WaitGroup
+	for i := range 2 {
+		wg.Go(func() {
+			defer b.Release()
+			d := rowsData(1, 4, float32(10*i))
+			out, err := b.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{1, 4}, Data: d}}, nil)
+			if err != nil || !reflect.DeepEqual(out[0].Data, d) {
+				t.Errorf("request %d: %v %+v", i, err, out)
+			}
+		})
+	}
+	wg.Wait()
+	if runs, rows := batches(t, reg); runs != 2 || rows != 2 {
+		t.Fatalf("want two single runs after the merged one could not be split: %d runs, %v rows", runs, rows)
+	}
+}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -59,6 +61,14 @@ type Session struct {
 	outName []string
 	log     *slog.Logger
 	batch   *batcher // nil: every request runs on its own
+
+	// rowOutputs: every output is [-1, fixed...], so that its shape follows
+	// from the rows of the inputs and Run can hand ONNX Runtime output
+	// tensors in Go memory (no copy out of ONNX Runtime's). unsized is set
+	// once a model turns out not to fit that (a Run with sized outputs
+	// failed and one without succeeded).
+	rowOutputs bool
+	unsized    atomic.Bool
 
 	mu      sync.Mutex
 	refs    int
@@ -143,6 +153,12 @@ func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) 
 	attrs := []any{"model", o.Name, "version", o.Version, "provider", s.info.Provider, "load_time", s.info.LoadTime}
 	if len(reasons) > 0 {
 		attrs = append(attrs, "fallback_from", strings.Join(reasons, "; "))
+	}
+	s.rowOutputs = true
+	for _, sp := range s.info.Outputs {
+		if len(sp.Shape) == 0 || sp.Shape[0] != -1 || slices.Contains(sp.Shape[1:], -1) {
+			s.rowOutputs = false
+		}
 	}
 	if o.Batching.MaxBatchSize > 1 {
 		if why := batchable(s.info); why != "" {
@@ -326,7 +342,25 @@ func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, erro
 			}
 		}
 	}()
-	if err := s.sess.Run(in, out); err != nil {
+	sized, err := s.sizeOutputs(ordered, out)
+	if err != nil {
+		return nil, err
+	}
+	err = s.sess.Run(in, out)
+	if err != nil && sized != nil {
+		// The outputs were not one row per input row after all: let ONNX
+		// Runtime size them, and stop guessing if that works.
+		for i, v := range out {
+			v.Destroy()
+			out[i] = nil
+		}
+		sized = nil
+		if err = s.sess.Run(in, out); err == nil {
+			s.unsized.Store(true)
+			s.log.Info("outputs are not one row per input row; ONNX Runtime sizes them from now on", "model", s.info.Name, "version", s.info.Version)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("running %s version %s: %s", s.info.Name, s.info.Version, cleanORTError(err))
 	}
 	if len(outputs) == 0 {
@@ -334,13 +368,55 @@ func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, erro
 	}
 	res := make([]Tensor, 0, len(outputs))
 	for _, name := range outputs {
-		t, err := fromORTValue(name, out[s.outIdx[name]])
+		i := s.outIdx[name]
+		if sized != nil {
+			res = append(res, sized[i])
+			continue
+		}
+		t, err := fromORTValue(name, out[i])
 		if err != nil {
 			return nil, err
 		}
 		res = append(res, t)
 	}
 	return res, nil
+}
+
+// sizeOutputs allocates the outputs in Go memory when their shapes follow
+// from the inputs' rows, sets out to ONNX Runtime tensors over them and
+// returns them; nil when ONNX Runtime must size the outputs itself.
+func (s *Session) sizeOutputs(ordered []Tensor, out []ort.Value) ([]Tensor, error) {
+	if !s.rowOutputs || s.unsized.Load() {
+		return nil, nil
+	}
+	rows := int64(-1)
+	for _, t := range ordered {
+		if len(t.Shape) == 0 || (rows >= 0 && t.Shape[0] != rows) {
+			return nil, nil
+		}
+		rows = t.Shape[0]
+	}
+	if rows < 1 {
+		return nil, nil
+	}
+	sized := make([]Tensor, len(out))
+	for i, spec := range s.info.Outputs {
+		shape := make([]int64, len(spec.Shape))
+		copy(shape, spec.Shape)
+		shape[0] = rows
+		n, _ := ShapeSize(shape) // bounded: fixed dimensions of a loaded model, rows of a checked input
+		data, err := MakeData(spec.DType, int(n))
+		if err != nil {
+			return nil, err
+		}
+		v, err := newORTTensor(shape, data)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+		sized[i] = Tensor{Name: spec.Name, Shape: shape, Data: data}
+	}
+	return sized, nil
 }
 
 // checkInputs returns the inputs in signature order after checking each
