@@ -155,3 +155,26 @@ func TestPhases(t *testing.T) {
 		}
 	}
 }
+
+// At 100 % stable takes no traffic: the checks that compare with stable
+// use its figures from the last step instead of holding for ever.
+func TestLastStepComparesWithBaseline(t *testing.T) {
+	plan := DefaultPlan()
+	st := State{Phase: Progressing, Candidate: "2", Step: 2, Weight: 50, StepStart: t0}
+	d := Decide(plan, st, healthy(500), t0.Add(plan.Interval))
+	if d.Next.Weight != 100 || d.Next.Baseline == nil || d.Next.Baseline.Requests != 2000 {
+		t.Fatalf("after step 3: %+v", d.Next)
+	}
+	alone := healthy(500)
+	alone.Stable = VersionStats{}
+	d = Decide(plan, d.Next, alone, t0.Add(2*plan.Interval))
+	if d.Next.Phase != Promoted {
+		t.Fatalf("at 100%% with a baseline: %s (%s)", d.Next.Phase, d.Reason)
+	}
+	slow := alone
+	slow.Candidate.P99 = 50 * time.Millisecond
+	st = State{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0, Baseline: &VersionStats{Requests: 900, P99: 10 * time.Millisecond}}
+	if d := Decide(plan, st, slow, t0.Add(plan.Interval)); d.Next.Failures != 1 || !strings.Contains(d.Reason, "p99_latency_ratio 5") {
+		t.Fatalf("slow at 100%%: %+v (%s)", d.Next, d.Reason)
+	}
+}

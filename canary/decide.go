@@ -15,6 +15,10 @@ type State struct {
 	StepStart time.Time `json:"step_started"`
 	Failures  int       `json:"failures"` // failed checks in a row
 	Reason    string    `json:"reason,omitempty"`
+	// Baseline is stable's figures from the last step that passed with
+	// enough stable traffic; checks that compare with stable use it when
+	// stable has too little traffic of its own (at 100 % it has none).
+	Baseline *VersionStats `json:"baseline,omitempty"`
 }
 
 // VersionStats are one version's numbers over the current step.
@@ -66,6 +70,9 @@ func Decide(plan Plan, st State, obs Observations, now time.Time) Decision {
 	if obs.Err != nil {
 		return fail(plan, st, fmt.Sprintf("analysis query failed: %v", obs.Err), nil)
 	}
+	if obs.Stable.Requests < plan.MinSamples && st.Baseline != nil {
+		obs.Stable = *st.Baseline
+	}
 	checks := evaluate(plan, obs)
 	var failed, held []string
 	for _, c := range checks {
@@ -92,6 +99,10 @@ func Decide(plan Plan, st State, obs Observations, now time.Time) Decision {
 	}
 	next := st
 	next.Failures = 0
+	if obs.Stable.Requests >= plan.MinSamples {
+		b := obs.Stable
+		next.Baseline = &b
+	}
 	if st.Step+1 >= len(plan.Steps) {
 		next.Phase, next.Weight, next.Reason = Promoted, 100, fmt.Sprintf("passed all %d steps", len(plan.Steps))
 		return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
@@ -116,6 +127,10 @@ func fail(plan Plan, st State, why string, checks []Check) Decision {
 	}
 	return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
 }
+
+// minLatencySamples is the least number of requests per version the p99
+// latency check needs.
+const minLatencySamples = 100
 
 // evaluate checks each enabled threshold. A rate needs MinSamples requests
 // of the candidate (and of stable, for comparisons), disagreement
@@ -149,7 +164,10 @@ func evaluate(plan Plan, obs Observations) []Check {
 		if s.P99 > 0 {
 			ratio = float64(c.P99) / float64(s.P99)
 		}
-		add("p99_latency_ratio", ratio, t.MaxP99LatencyRatio, c.Requests >= min && s.Requests >= min && s.P99 > 0)
+		// A p99 of fewer than 100 requests is their maximum: one pause
+		// would fail the check.
+		lmin := max(min, minLatencySamples)
+		add("p99_latency_ratio", ratio, t.MaxP99LatencyRatio, c.Requests >= lmin && s.Requests >= lmin && s.P99 > 0)
 		if ch := &checks[len(checks)-1]; !ch.Held && !ch.Passed && c.P99-s.P99 <= t.P99LatencySlack {
 			ch.Passed = true // within the slack: noise, not a regression
 		}

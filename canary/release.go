@@ -19,6 +19,9 @@ type Release struct {
 	Reason  string    `json:"reason,omitempty"`
 	// Analysis is the last tick's, whichever replica took it.
 	Analysis *Analysis `json:"analysis,omitempty"`
+	// Decided is when a tick last changed the state (a failed check, a
+	// step, the end); replicas take one such change per tick period.
+	Decided time.Time `json:"decided,omitzero"`
 }
 
 // Active reports whether the release routes traffic to its candidate.

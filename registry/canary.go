@@ -121,19 +121,28 @@ func (r *Registry) CanaryAction(ctx context.Context, name, action, reason string
 
 // CanaryTick records one tick of a canary: the analysis, and the state
 // Decide returned. It is applied only if the canary is still at the epoch
-// the tick was decided in, still progressing, and no replica recorded an
-// analysis after notBefore (so that replicas ticking together take one
-// transition per tick); otherwise it returns ErrStaleTick and writes
-// nothing. Promotion makes the candidate stable; a rollback takes it out
-// and records the evidence in the history.
+// and failure count the tick was decided on and still progressing;
+// otherwise it returns ErrStaleTick and writes nothing. A decision that
+// changes the state is also dropped when another one was recorded after
+// notBefore, so that replicas ticking together take one change per tick
+// period; one that changes nothing only refreshes the recorded analysis,
+// and is dropped when another replica refreshed it after notBefore.
+// Promotion makes the candidate stable; a rollback takes it out and
+// records the evidence in the history.
 func (r *Registry) CanaryTick(ctx context.Context, name, epoch string, notBefore time.Time, d canary.Decision, a canary.Analysis) (ReleaseState, error) {
 	return r.UpdateRelease(ctx, name, func(s *ReleaseState) error {
 		c := s.Canary
 		if c == nil || c.Epoch() != epoch || c.State.Phase != canary.Progressing {
 			return ErrStaleTick
 		}
-		if c.Analysis != nil && c.Analysis.Time.After(notBefore) {
+		if d.Changed && c.Decided.After(notBefore) {
 			return ErrStaleTick
+		}
+		if !d.Changed && c.Analysis != nil && c.Analysis.Time.After(notBefore) {
+			return ErrStaleTick
+		}
+		if d.Changed && d.Next.Failures > 0 && d.Next.Failures != c.State.Failures+1 {
+			return ErrStaleTick // decided on a failure count since changed
 		}
 		next := *c
 		next.State, next.Analysis = d.Next, &a
@@ -141,6 +150,7 @@ func (r *Registry) CanaryTick(ctx context.Context, name, epoch string, notBefore
 		if !d.Changed {
 			return nil
 		}
+		next.Decided = a.Time
 		ev := Event{Time: a.Time, Version: c.State.Candidate, From: s.Stable, Reason: d.Reason}
 		switch {
 		case d.Next.Phase == canary.Promoted:

@@ -140,8 +140,8 @@ func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool
 	}
 	now := c.now()
 	notBefore := now.Add(-tick * 8 / 10)
-	if a := rel.Canary.Analysis; a != nil && a.Time.After(notBefore) {
-		return tick, true // another replica ticked moments ago
+	if rel.Canary.Decided.After(notBefore) {
+		return tick, true // another replica changed the state moments ago
 	}
 	epoch := rel.Canary.Epoch()
 	a := canary.Analysis{Time: now.UTC(), Replica: c.opts.Replica}
