@@ -447,9 +447,9 @@ func TestTrainPromote(t *testing.T) {
 		t.Error("train-promote.yaml does not comment the report on the pull request")
 	}
 
-	release, ok := stepRunning(wf, regexp.MustCompile(`bin/promote (stable|canary) `))
+	release, ok := stepRunning(wf, regexp.MustCompile(`bin/promote canary start `))
 	if !ok {
-		t.Fatal("train-promote.yaml does not start a release")
+		t.Fatal("train-promote.yaml does not start a canary release (bin/promote canary start)")
 	}
 	if cond := release.field("if"); !strings.Contains(cond, "github.event_name != 'pull_request'") || !strings.Contains(cond, "refs/heads/main") {
 		t.Errorf("%s: the release must be skipped on pull requests and off main, has if: %q", release, cond)
