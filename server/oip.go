@@ -258,11 +258,7 @@ func (s *Server) infer(c echo.Context) error {
 		return err
 	}
 	defer sess.Release()
-	resp := inferResponse{ModelName: sess.Name(), ModelVersion: sess.Version(), ID: req.ID, Outputs: make([]inferOutput, len(outs))}
-	for i, o := range outs {
-		resp.Outputs[i] = inferOutput{Name: o.Name, Shape: o.Shape, Datatype: string(o.DType()), Data: appendData(nil, o, false)}
-	}
-	return c.JSON(http.StatusOK, resp)
+	return writeInfer(c, sess.Name(), sess.Version(), req.ID, outs)
 }
 
 // run runs the session, times it and refuses non-finite outputs.

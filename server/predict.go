@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/serving"
@@ -173,15 +172,7 @@ func (s *Server) predict(c echo.Context) error {
 		return err
 	}
 	defer sess.Release()
-	resp := predictResponse{Model: sess.Name(), Version: sess.Version(), Outputs: make(map[string]json.RawMessage, len(outs))}
-	for i, o := range outs {
-		v := json.RawMessage(appendData(nil, o, true))
-		if i == 0 {
-			resp.Prediction = v
-		}
-		resp.Outputs[o.Name] = v
-	}
-	return c.JSON(http.StatusOK, resp)
+	return writePredict(c, sess.Name(), sess.Version(), outs)
 }
 
 // keyValue reads a routing key: a JSON string, or a number as written.
