@@ -252,7 +252,7 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 				src += " at " + an.Replica
 			}
 			fmt.Fprintf(w, "analysis:  %s ago (%s): %s\n", now.Sub(an.Time).Round(time.Second), src, an.Reason)
-			fmt.Fprintf(w, "samples:   candidate %d of %d needed, stable %d, compared %d\n", o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared)
+			fmt.Fprintf(w, "samples:   candidate %d (a step needs %d), stable %d, compared %d\n", o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared)
 			if len(an.Checks) > 0 {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "  check\tvalue\tthreshold\tverdict")
