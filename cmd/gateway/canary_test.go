@@ -258,8 +258,8 @@ func TestCanaryBadCandidatesRollBack(t *testing.T) {
 	cfg.Canary.ShadowConcurrency = 1 // shadow copies of the slow one take a core each
 	base := startGateway(t, cfg)
 	waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(base, "m") == "1" })
-	tr := startTraffic(t, 4, base)
-	const interval = 5 * time.Second
+	tr := startTraffic(t, 8, base)
+	const interval = 8 * time.Second
 	for _, c := range []struct {
 		name, version, metric string
 	}{
