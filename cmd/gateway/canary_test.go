@@ -507,3 +507,45 @@ func TestCanaryTwoGatewaysOneMinIO(t *testing.T) {
 	// Requests in flight on a when it was killed may fail; none on b.
 	t.Logf("%d requests, %d failed (on the killed gateway), by version %v", tr.ok.Load(), tr.failed.Load(), tr.versions)
 }
+
+// A gateway restarted mid-canary carries on from the release state.
+func TestCanaryResumesAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	reg := canaryRig(t, dir, testmodels.CanaryGood())
+	first, stopFirst := startGatewayCancel(t, canaryConfig(t, dir))
+	waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(first, "m") == "1" })
+	tr := startTraffic(t, 4, first)
+	if _, err := reg.StartCanary(context.Background(), "m", "2", testPlan(time.Second), false, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the first step to pass", func() bool {
+		rel, err := reg.Release(context.Background(), "m")
+		return err == nil && rel.Canary.State.Step >= 1
+	})
+	tr.Stop()
+	stopFirst()
+	rel, err := reg.Release(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepAtStop := rel.Canary.State.Step
+
+	second := startGateway(t, canaryConfig(t, dir))
+	waitFor(t, 30*time.Second, "the candidate loaded at the recorded weight", func() bool {
+		return modelStatus(second).Weight == rel.Canary.State.Weight
+	})
+	startTraffic(t, 4, second)
+	rel = waitTerminal(t, reg, 90*time.Second)
+	if rel.Canary.State.Phase != canary.Promoted || rel.Stable != "2" {
+		t.Fatalf("after the restart the canary ended %s (%s)", rel.Canary.State.Phase, rel.Canary.State.Reason)
+	}
+	starts := 0
+	for _, e := range rel.History {
+		if e.Action == registry.ActionCanaryStart {
+			starts++
+		}
+	}
+	if starts != 1 || len(stepReasons(rel)) != 4 {
+		t.Fatalf("history after a restart at step %d: %d starts, steps %q", stepAtStop+1, starts, stepReasons(rel))
+	}
+}
