@@ -64,13 +64,13 @@ const (
 // are kept in Extra and written back unchanged, so that a read-modify-write
 // by an older replica loses nothing.
 type ReleaseState struct {
-	Model     string    `json:"model"`
-	Stable    string    `json:"stable"`
-	Candidate string    `json:"candidate,omitempty"`
+	Model     string `json:"model"`
+	Stable    string `json:"stable"`
+	Candidate string `json:"candidate,omitempty"`
 	// Canary is the current or last canary release, if any.
 	Canary  *canary.Release `json:"canary,omitempty"`
 	Updated time.Time       `json:"updated"`
-	History   []Event   `json:"history"` // append-only
+	History []Event         `json:"history"` // append-only
 
 	// Extra holds the JSON fields this version does not know, verbatim.
 	Extra map[string]json.RawMessage `json:"-"`
