@@ -122,6 +122,7 @@ FUZZTIME ?= 30s
 fuzz: ort
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
 
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor and FastAPI + uvicorn
 ## (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md and bench/results.svg.

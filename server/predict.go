@@ -35,7 +35,9 @@ type predictResponse struct {
 // a top-level field that carries the routing key (a string or a number).
 func decodePredictRequest(body []byte, keyField string) (*predictRequest, error) {
 	var req predictRequest
-	if keyField == "" {
+	if f, i, ok := fastPredictFraming(body, keyField); ok {
+		req.Features, req.Instances = f, i
+	} else if keyField == "" {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
