@@ -43,21 +43,32 @@ func (r *Registry) PutGateReport(ctx context.Context, name, version string, repo
 // GateReport returns a version's stored gate report (JSON), ErrNotFound
 // when it has not been gated.
 func (r *Registry) GateReport(ctx context.Context, name, version string) ([]byte, error) {
+	return r.readVersionObject(ctx, name, version, gateReportJSON, "gate report", "has no gate report")
+}
+
+// readVersionObject reads an object stored beside a version that may be
+// replaced (a gate report, a data profile): what names it in errors, and
+// missing completes ErrNotFound's message.
+func (r *Registry) readVersionObject(ctx context.Context, name, version, object, what, missing string) ([]byte, error) {
 	if err := validateName("model", name); err != nil {
 		return nil, err
 	}
 	if err := validateName("version", version); err != nil {
 		return nil, err
 	}
-	rc, err := r.bucket.Get(ctx, versionKey(name, version, gateReportJSON))
+	rc, err := r.bucket.Get(ctx, versionKey(name, version, object))
 	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: model %q version %q has no gate report", ErrNotFound, name, version)
+		return nil, fmt.Errorf("%w: model %q version %q %s", ErrNotFound, name, version, missing)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("registry: model %q version %q: read gate report: %w", name, version, err)
+		return nil, fmt.Errorf("registry: model %q version %q: read %s: %w", name, version, what, err)
 	}
 	defer rc.Close()
-	return io.ReadAll(rc)
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("registry: model %q version %q: read %s: %w", name, version, what, err)
+	}
+	return b, nil
 }
 
 // GatePassed reports whether a version's stored gate report says "pass";

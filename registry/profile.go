@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 )
 
 // profileObject is a version's data profile (package validation's Profile,
@@ -40,23 +38,5 @@ func (r *Registry) PutProfile(ctx context.Context, name, version string, profile
 // Profile returns a version's stored data profile (JSON), ErrNotFound when
 // it has none.
 func (r *Registry) Profile(ctx context.Context, name, version string) ([]byte, error) {
-	if err := validateName("model", name); err != nil {
-		return nil, err
-	}
-	if err := validateName("version", version); err != nil {
-		return nil, err
-	}
-	rc, err := r.bucket.Get(ctx, versionKey(name, version, profileObject))
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: model %q version %q has no data profile (promote profile, or push --train-data)", ErrNotFound, name, version)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("registry: model %q version %q: read profile: %w", name, version, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return nil, fmt.Errorf("registry: model %q version %q: read profile: %w", name, version, err)
-	}
-	return b, nil
+	return r.readVersionObject(ctx, name, version, profileObject, "profile", "has no data profile (promote profile, or push --train-data)")
 }

@@ -18,7 +18,6 @@ import (
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/serving"
 )
 
 // The canary tests run real gateways over HTTP with real ONNX Runtime
@@ -100,20 +99,7 @@ func (tr *traffic) Stop() {
 // candidates as versions 2, 3, ...
 func canaryRig(t *testing.T, location string, candidates ...[]byte) *registry.Registry {
 	t.Helper()
-	reg, err := registry.Open(context.Background(), location, registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{"cpu"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rt.Close()
-	pushModel(t, reg, rt, "m", "1", testmodels.CanaryStable())
-	for i, m := range candidates {
-		pushModel(t, reg, rt, "m", fmt.Sprint(i+2), m)
-	}
-	return reg
+	return pushVersions(t, location, append([][]byte{testmodels.CanaryStable()}, candidates...)...)
 }
 
 func canaryConfig(t *testing.T, location string) config.Config {

@@ -128,6 +128,13 @@ func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, *registry
 	srv := miniotest.Start(t)
 	srv.Setenv(t)
 	location := "s3://" + srv.NewBucket(t) + "/registry"
+	return srv, pushVersions(t, location, models...), location
+}
+
+// pushVersions opens the registry at location and pushes models as
+// versions 1, 2, ... of model "m".
+func pushVersions(t *testing.T, location string, models ...[]byte) *registry.Registry {
+	t.Helper()
 	reg, err := registry.Open(context.Background(), location, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +147,7 @@ func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, *registry
 	for i, m := range models {
 		pushModel(t, reg, rt, "m", fmt.Sprint(i+1), m)
 	}
-	return srv, reg, location
+	return reg
 }
 
 func get(t *testing.T, url string) int {

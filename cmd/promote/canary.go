@@ -56,18 +56,12 @@ func (a *app) canaryStartCmd() *cobra.Command {
 			if err := plan.Validate(); err != nil {
 				return usageError("%v", err)
 			}
-			r, err := a.open(cmd)
+			name, version := args[0], args[1]
+			r, err := a.openGated(cmd, name, version, force)
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			name, version := args[0], args[1]
-			if !force {
-				if err := requireGate(ctx, r, name, version); err != nil {
-					return err
-				}
-			}
-			rel, err := r.StartCanary(ctx, name, version, plan, force, reason)
+			rel, err := r.StartCanary(cmd.Context(), name, version, plan, force, reason)
 			if err != nil {
 				return err
 			}

@@ -350,16 +350,11 @@ the reason goes into the release history.`,
 			if force != (reason != "") {
 				return usageError("--force and --reason TEXT go together: say why the gates are overridden")
 			}
-			r, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
 			name, version := args[0], args[1]
-			if !force {
-				if err := requireGate(ctx, r, name, version); err != nil {
-					return err
-				}
+			r, err := a.openGated(cmd, name, version, force)
+			if err != nil {
+				return err
 			}
 			before, err := r.Release(ctx, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
@@ -380,6 +375,21 @@ the reason goes into the release history.`,
 	cmd.Flags().BoolVar(&force, "force", false, "make an ungated or failed version stable (needs --reason; recorded in the history)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
 	return cmd
+}
+
+// openGated opens the registry and, unless force, refuses a version
+// without a passed gate report.
+func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*registry.Registry, error) {
+	r, err := a.open(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if !force {
+		if err := requireGate(cmd.Context(), r, name, version); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // requireGate refuses a version without a passed gate report.
