@@ -21,6 +21,18 @@ const (
 	ActionCanaryRollback = "canary-rollback" // the candidate was taken out
 )
 
+// madeStable reports whether an event with action made its Version the
+// stable version, so that Rollback finds the version before stable in its
+// From. Other events name stable too: an operator's rollback of a canary
+// names stable with the rejected candidate as From.
+func madeStable(action string) bool {
+	switch action {
+	case ActionStable, ActionRollback, ActionCanaryPromote:
+		return true
+	}
+	return false
+}
+
 // ErrStaleTick: a canary tick was decided on a state that has changed
 // since (another replica ticked, an operator acted); it is dropped.
 var ErrStaleTick = errors.New("canary state changed since the tick read it")

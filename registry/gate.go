@@ -123,7 +123,7 @@ func (r *Registry) Rollback(ctx context.Context, name, reason string) (ReleaseSt
 		}
 		prev := ""
 		for i := len(s.History) - 1; i >= 0; i-- {
-			if e := s.History[i]; e.Version == s.Stable && e.From != "" {
+			if e := s.History[i]; e.Version == s.Stable && e.From != "" && madeStable(e.Action) {
 				prev = e.From
 				break
 			}
