@@ -1,0 +1,236 @@
+package canary_test
+
+import (
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func newRecorder(t *testing.T) (*canary.Recorder, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	return canary.NewRecorder(reg), reg
+}
+
+// The recorder counts per role and outcome within the current epoch;
+// shadow runs count for the candidate.
+func TestRecorderCounts(t *testing.T) {
+	r, _ := newRecorder(t)
+	r.Begin("m", "2/0/1")
+	for range 10 {
+		r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, time.Millisecond, true)
+	}
+	r.Observe("m", "1", canary.RoleStable, canary.OutcomeError, time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeNonFinite, time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeError, time.Millisecond, false)
+	r.Compare("m", "2", false)
+	r.Compare("m", "2", true)
+	r.Compare("m", "2", true)
+	// Another model's runs do not mix in.
+	r.Begin("other", "9/0/1")
+	r.Observe("other", "9", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
+
+	got := r.Observations("m", "2/0/1")
+	if s := got.Stable; s.Requests != 11 || s.Errors != 1 || s.NonFinite != 0 {
+		t.Errorf("stable %+v, want 11 requests, 1 error", s)
+	}
+	if c := got.Candidate; c.Requests != 3 || c.Errors != 1 || c.NonFinite != 1 {
+		t.Errorf("candidate %+v, want 3 requests (one a shadow copy), 1 error, 1 non-finite", c)
+	}
+	if got.Compared != 3 || got.Disagreements != 2 {
+		t.Errorf("compared %d, disagreements %d; want 3, 2", got.Compared, got.Disagreements)
+	}
+	if o := r.Observations("other", "9/0/1"); o.Candidate.Errors != 1 || o.Stable.Requests != 0 {
+		t.Errorf("other model: %+v", o)
+	}
+	if o := r.Observations("ghost", "2/0/1"); o != (canary.Observations{}) {
+		t.Errorf("a model never begun: %+v, want nothing", o)
+	}
+}
+
+// A new epoch starts from zero; asking for the old one gives nothing; the
+// same epoch again keeps the counts.
+func TestRecorderEpochReset(t *testing.T) {
+	r, _ := newRecorder(t)
+	// Runs before any window are exported but not kept.
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
+	r.Begin("m", "2/0/1")
+	if o := r.Observations("m", "2/0/1"); o.Candidate.Requests != 0 {
+		t.Fatalf("a run before Begin counted: %+v", o)
+	}
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
+	r.Compare("m", "2", true)
+	r.Begin("m", "2/0/1") // the same step again: nothing lost
+	if o := r.Observations("m", "2/0/1"); o.Candidate.Requests != 1 || o.Compared != 1 {
+		t.Fatalf("same epoch again lost counts: %+v", o)
+	}
+	r.Begin("m", "2/1/2")
+	if o := r.Observations("m", "2/1/2"); o != (canary.Observations{}) {
+		t.Fatalf("new epoch starts with %+v, want nothing", o)
+	}
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
+	if o := r.Observations("m", "2/0/1"); o != (canary.Observations{}) {
+		t.Fatalf("the previous epoch's observations: %+v, want nothing", o)
+	}
+	if o := r.Observations("m", "2/1/2"); o.Candidate.Requests != 1 || o.Candidate.Errors != 1 {
+		t.Fatalf("new epoch: %+v", o)
+	}
+}
+
+// Runs nobody waited for count as requests, errors and non-finite
+// answers, never as latency: a slow shadow copy does not make the p99.
+func TestRecorderUnservedRunsHaveNoLatency(t *testing.T) {
+	r, reg := newRecorder(t)
+	r.Begin("m", "e")
+	for range 200 {
+		r.Observe("m", "2", canary.RoleShadow, canary.OutcomeOK, 5*time.Second, false)
+	}
+	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeNonFinite, 5*time.Second, false)
+	o := r.Observations("m", "e")
+	if o.Candidate.Requests != 201 || o.Candidate.NonFinite != 1 || o.Candidate.P99 != 0 {
+		t.Fatalf("candidate %+v, want 201 requests, 1 non-finite, no p99", o.Candidate)
+	}
+	if n, err := testutil.GatherAndCount(reg, "modelgate_canary_request_duration_seconds"); err != nil || n != 0 {
+		t.Fatalf("duration series after unserved runs only: %d (%v), want 0", n, err)
+	}
+	for range 100 {
+		r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, 2*time.Millisecond, true)
+	}
+	if p := r.Observations("m", "e").Candidate.P99; p < 2*time.Millisecond || p > 2500*time.Microsecond {
+		t.Fatalf("p99 %s after served runs of 2ms (and slower unserved ones), want 2ms to 2.5ms", p)
+	}
+}
+
+// The p99 read from the logarithmic buckets is within 25 % of the true
+// p99 of the observed latencies.
+func TestRecorderP99(t *testing.T) {
+	uniform := make([]time.Duration, 1000) // 0.1 ms to 100 ms
+	for i := range uniform {
+		uniform[i] = time.Duration(i+1) * 100 * time.Microsecond
+	}
+	tail := func(fast, slow int) []time.Duration {
+		var d []time.Duration
+		for range fast {
+			d = append(d, 800*time.Microsecond)
+		}
+		for range slow {
+			d = append(d, 430*time.Millisecond)
+		}
+		return d
+	}
+	tests := []struct {
+		name string
+		lat  []time.Duration
+		want time.Duration // the true p99: the ceil(0.99 n)-th smallest
+	}{
+		{"uniform", uniform, 99 * time.Millisecond},
+		{"1 % slow", tail(990, 10), 800 * time.Microsecond},
+		{"1.1 % slow", tail(989, 11), 430 * time.Millisecond},
+		{"below the first bucket", []time.Duration{10 * time.Microsecond, 20 * time.Microsecond}, 20 * time.Microsecond},
+		{"a single run", []time.Duration{7 * time.Millisecond}, 7 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := newRecorder(t)
+			r.Begin("m", "e")
+			for _, d := range tc.lat {
+				r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, d, true)
+				r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, 2*d, true)
+			}
+			o := r.Observations("m", "e")
+			// Below 50 µs everything is one bucket, reported as 50 µs.
+			want := max(tc.want, 50*time.Microsecond)
+			for _, side := range []struct {
+				name string
+				got  time.Duration
+				want time.Duration
+			}{{"stable", o.Stable.P99, want}, {"candidate", o.Candidate.P99, max(2*tc.want, 50*time.Microsecond)}} {
+				if rel := math.Abs(float64(side.got-side.want)) / float64(side.want); rel > 0.25 {
+					t.Errorf("%s p99 %s, true p99 %s: off by %.0f%%", side.name, side.got, side.want, 100*rel)
+				}
+			}
+		})
+	}
+}
+
+// The recorder exports its figures on the registry it is given, with
+// names and labels that pass promlint.
+func TestRecorderMetrics(t *testing.T) {
+	r, reg := newRecorder(t)
+	r.Begin("m", "e")
+	r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, 3*time.Millisecond, true)
+	r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, 3*time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeNonFinite, time.Millisecond, false)
+	r.Compare("m", "2", true)
+	r.Compare("m", "2", false)
+
+	want := `
+# HELP modelgate_canary_requests_total Runs of a model version by role (stable, candidate, shadow) and outcome (ok, error, nonfinite), for canary analysis.
+# TYPE modelgate_canary_requests_total counter
+modelgate_canary_requests_total{model="m",outcome="error",role="candidate",version="2"} 1
+modelgate_canary_requests_total{model="m",outcome="nonfinite",role="shadow",version="2"} 1
+modelgate_canary_requests_total{model="m",outcome="ok",role="stable",version="1"} 2
+# HELP modelgate_canary_shadow_comparisons_total Requests scored by both stable and the candidate (shadow copies and compared split traffic), by candidate version.
+# TYPE modelgate_canary_shadow_comparisons_total counter
+modelgate_canary_shadow_comparisons_total{model="m",version="2"} 2
+# HELP modelgate_canary_shadow_disagreements_total Compared requests on which the candidate disagreed with stable (top-1 label, or relative error for regressors).
+# TYPE modelgate_canary_shadow_disagreements_total counter
+modelgate_canary_shadow_disagreements_total{model="m",version="2"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"modelgate_canary_requests_total", "modelgate_canary_shadow_comparisons_total", "modelgate_canary_shadow_disagreements_total"); err != nil {
+		t.Error(err)
+	}
+	// Served runs only: stable and the candidate, not the shadow copy.
+	if n, err := testutil.GatherAndCount(reg, "modelgate_canary_request_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("duration series: %d (%v), want 2", n, err)
+	}
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	// Registering twice on one registry is refused: the recorder does not
+	// fall back to the global one.
+	defer func() {
+		if recover() == nil {
+			t.Error("a second recorder on the same registry registered its metrics again")
+		}
+	}()
+	canary.NewRecorder(reg)
+}
+
+// Recording, comparing, reading and moving to a new epoch from many
+// goroutines at once is safe (run with -race) and loses no count.
+func TestRecorderConcurrent(t *testing.T) {
+	r, _ := newRecorder(t)
+	r.Begin("m", "e")
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Duration(g+1)*time.Millisecond, true)
+				r.Compare("m", "2", g%2 == 0)
+				r.Begin("m", "e")
+				_ = r.Observations("m", "e")
+			}
+		}()
+	}
+	wg.Wait()
+	o := r.Observations("m", "e")
+	if o.Candidate.Requests != 4000 || o.Compared != 4000 || o.Disagreements != 2000 {
+		t.Fatalf("after 8×500 concurrent runs: %+v", o)
+	}
+}
