@@ -294,7 +294,7 @@ func TestRollbackDuringCanary(t *testing.T) {
 	if !strings.Contains(st.Reason, "p99 doubled") {
 		t.Errorf("reason %q", st.Reason)
 	}
-	if ev := lastEvent(s); ev.Action != registry.ActionCanaryRollback || ev.Reason != "p99 doubled" {
+	if ev := lastEvent(s); ev.Action != registry.ActionCanaryRollback || ev.Version != "3" || ev.From != "2" || ev.Reason != "p99 doubled" {
 		t.Fatalf("event %+v", ev)
 	}
 	if s.Canary.Active() {

@@ -117,7 +117,7 @@ func (r *Registry) Rollback(ctx context.Context, name, reason string) (ReleaseSt
 				next.State.Reason += ": " + reason
 			}
 			from, to = next.State.Candidate, s.Stable
-			s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionCanaryRollback, Version: s.Stable, From: next.State.Candidate, Reason: reason})
+			s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionCanaryRollback, Version: next.State.Candidate, From: s.Stable, Reason: reason})
 			s.Canary, s.Candidate = &next, ""
 			return nil
 		}

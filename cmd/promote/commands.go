@@ -429,7 +429,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 			}
 			last := rel.History[len(rel.History)-1]
 			if last.Action == registry.ActionCanaryRollback {
-				fmt.Fprintf(a.stdout, "%s: canary of %s rolled back; stable %s takes all traffic\n", args[0], last.From, rel.Stable)
+				fmt.Fprintf(a.stdout, "%s: canary of %s rolled back; stable %s takes all traffic\n", args[0], last.Version, rel.Stable)
 				return nil
 			}
 			fmt.Fprintf(a.stdout, "%s: rolled back to %s (was %s)\n", args[0], rel.Stable, last.From)
