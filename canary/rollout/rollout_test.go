@@ -1,0 +1,224 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/rollout"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// clock is a time the test moves.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// fakeCatalog records what the controller applied, in order.
+type fakeCatalog struct {
+	mu      sync.Mutex
+	applied []registry.ReleaseState
+	candErr error
+}
+
+func (f *fakeCatalog) Names() []string { return []string{"m"} }
+func (f *fakeCatalog) ApplyRelease(rel registry.ReleaseState) {
+	f.mu.Lock()
+	f.applied = append(f.applied, rel)
+	f.mu.Unlock()
+}
+func (f *fakeCatalog) CandidateError(string) error { return f.candErr }
+
+// fixedSource returns the same observations for every query.
+type fixedSource struct {
+	obs canary.Observations
+	err error
+}
+
+func (s *fixedSource) Observations(context.Context, canary.Query) (canary.Observations, error) {
+	return s.obs, s.err
+}
+func (*fixedSource) Name() string { return "fixed" }
+
+var healthy = canary.Observations{
+	Stable:    canary.VersionStats{Requests: 4000, P99: 10 * time.Millisecond},
+	Candidate: canary.VersionStats{Requests: 1000, P99: 10 * time.Millisecond},
+	Compared:  1000,
+}
+
+func setup(t *testing.T, src canary.Source) (*registry.Registry, *clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	b, err := registry.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(b, registry.Options{Now: clk.now})
+	spec := []registry.TensorSpec{{Name: "x", Datatype: "FP32", Shape: []int64{-1, 2}}}
+	for _, v := range []string{"1", "2"} {
+		if _, _, err := reg.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := canary.DefaultPlan()
+	if _, err := reg.StartCanary(context.Background(), "m", "2", plan, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	cat := &fakeCatalog{}
+	metrics := prometheus.NewRegistry()
+	ctl := rollout.New(rollout.Options{Registry: reg, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.now})
+	return reg, clk, cat, ctl, metrics
+}
+
+// Ticks walk a healthy canary through its steps to promotion, one step
+// per interval; the tick period is a quarter of the interval.
+func TestTicksPromoteAHealthyCanary(t *testing.T) {
+	reg, clk, cat, ctl, metrics := setup(t, &fixedSource{obs: healthy})
+	ctx := context.Background()
+	tick, active := ctl.Tick(ctx, "m")
+	if !active || tick != 15*time.Second {
+		t.Fatalf("first tick: period %s active %v, want 15s (a quarter of 1m) and active", tick, active)
+	}
+	for i := 0; i < 40 && active; i++ {
+		clk.add(tick)
+		_, active = ctl.Tick(ctx, "m")
+	}
+	rel, err := reg.Release(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Stable != "2" || rel.Canary.State.Phase != canary.Promoted {
+		t.Fatalf("after the ticks: stable %s, %s (%s)", rel.Stable, rel.Canary.State.Phase, rel.Canary.State.Reason)
+	}
+	if a := rel.Canary.Analysis; a == nil || a.Replica != "gw-1" || a.Source != "fixed" || len(a.Checks) == 0 {
+		t.Fatalf("recorded analysis %+v", a)
+	}
+	if last := cat.applied[len(cat.applied)-1]; last.Stable != "2" {
+		t.Fatalf("the catalog was last given stable %s", last.Stable)
+	}
+	if got := counterValue(t, metrics, "modelgate_canary_decisions_total", "decision", "promote"); got != 1 {
+		t.Fatalf("promote decisions %g", got)
+	}
+	if got, err := testutil.GatherAndLint(metrics); err != nil || len(got) > 0 {
+		t.Fatalf("metric lint: %v %v", got, err)
+	}
+}
+
+// A failing canary rolls back after two failed ticks, and the catalog
+// gets weight 0 before the rollback is written.
+func TestRollbackSetsWeightZeroFirst(t *testing.T) {
+	bad := healthy
+	bad.Candidate.NonFinite = 3
+	reg, clk, cat, ctl, _ := setup(t, &fixedSource{obs: bad})
+	ctx := context.Background()
+	for range 2 {
+		ctl.Tick(ctx, "m")
+		clk.add(15 * time.Second)
+	}
+	rel, err := reg.Release(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Canary.State.Phase != canary.RolledBack || rel.Stable != "1" {
+		t.Fatalf("after two bad ticks: %s, stable %s", rel.Canary.State.Phase, rel.Stable)
+	}
+	// The catalog saw a rolled-back state with the release's old Updated
+	// (before the write) and then the written one.
+	n := len(cat.applied)
+	if n < 2 {
+		t.Fatalf("applied %d states", n)
+	}
+	pre, post := cat.applied[n-2], cat.applied[n-1]
+	if pre.Canary.State.Phase != canary.RolledBack || pre.Canary.State.Weight != 0 || !pre.Updated.Before(rel.Updated) || !post.Updated.Equal(rel.Updated) {
+		t.Fatalf("applied before the write: %s weight %g updated %s; after: updated %s; written %s",
+			pre.Canary.State.Phase, pre.Canary.State.Weight, pre.Updated, post.Updated, rel.Updated)
+	}
+}
+
+// Two controllers ticking at the same moment take one state change
+// between them.
+func TestReplicasTakeOneChangePerTick(t *testing.T) {
+	bad := healthy
+	bad.Candidate.Errors = 500
+	reg, clk, _, a, _ := setup(t, &fixedSource{obs: bad})
+	b := rollout.New(rollout.Options{Registry: reg, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.now})
+	ctx := context.Background()
+	a.Tick(ctx, "m")
+	b.Tick(ctx, "m")
+	rel, err := reg.Release(ctx, "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := rel.Canary.State.Failures; f != 1 || rel.Canary.State.Phase != canary.Progressing {
+		t.Fatalf("two replicas in one tick period: failures %d, %s", f, rel.Canary.State.Phase)
+	}
+	clk.add(15 * time.Second)
+	b.Tick(ctx, "m")
+	if rel, _ = reg.Release(ctx, "m"); rel.Canary.State.Phase != canary.RolledBack {
+		t.Fatalf("the next period's failure: %s (%d failures)", rel.Canary.State.Phase, rel.Canary.State.Failures)
+	}
+}
+
+// A query error and a candidate that does not load count as failed
+// checks; the reason is recorded.
+func TestAnalysisErrorsFail(t *testing.T) {
+	for name, c := range map[string]struct {
+		src     *fixedSource
+		candErr error
+		want    string
+	}{
+		"query error":          {&fixedSource{err: errors.New("prometheus: 503")}, nil, "prometheus: 503"},
+		"candidate not loaded": {&fixedSource{obs: healthy}, errors.New("canary candidate: load: invalid model"), "invalid model"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			reg, _, cat, ctl, _ := setup(t, c.src)
+			cat.candErr = c.candErr
+			ctl.Tick(context.Background(), "m")
+			rel, err := reg.Release(context.Background(), "m")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := rel.Canary.Analysis
+			if rel.Canary.State.Failures != 1 || a == nil || !strings.Contains(a.Error, c.want) {
+				t.Fatalf("failures %d, analysis %+v", rel.Canary.State.Failures, a)
+			}
+		})
+	}
+}
+
+// counterValue is the value of the counter name{label=value} in reg.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
+}
