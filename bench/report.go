@@ -38,13 +38,33 @@ func targets(rs []result) []target {
 		}
 		return a / b
 	}
+	// The same with batching on, and the floor's own standing, for context.
+	ctxt := func(f func(r result) string) string {
+		var parts []string
+		if b, ok := find(rs, "breast-cancer", cPredictB, 32); ok {
+			parts = append(parts, "with batching: "+f(b))
+		}
+		if ok2 && ok3 {
+			parts = append(parts, "the HTTP floor itself: "+f(fl))
+		}
+		if len(parts) == 0 {
+			return ""
+		}
+		return " (" + strings.Join(parts, "; ") + ")"
+	}
 	ts = append(ts,
 		target{"tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s",
-			fmt.Sprintf("%.0f vs %.0f req/s: %.2f×", mg.ReqPerSec, fl.ReqPerSec, ratio(mg.ReqPerSec, fl.ReqPerSec)), ratio(mg.ReqPerSec, fl.ReqPerSec) >= 0.7, known},
+			fmt.Sprintf("%.0f vs %.0f req/s: %.2f×", mg.ReqPerSec, fl.ReqPerSec, ratio(mg.ReqPerSec, fl.ReqPerSec)) +
+				ctxt(func(r result) string { return fmt.Sprintf("%.2f×", ratio(r.ReqPerSec, fl.ReqPerSec)) }),
+			ratio(mg.ReqPerSec, fl.ReqPerSec) >= 0.7, known},
 		target{"tiny model, `/predict`, c = 32: ≥ 20× the Python stack in req/s",
-			fmt.Sprintf("%.0f vs %.0f req/s: %.1f×", mg.ReqPerSec, py.ReqPerSec, ratio(mg.ReqPerSec, py.ReqPerSec)), ratio(mg.ReqPerSec, py.ReqPerSec) >= 20, known},
+			fmt.Sprintf("%.0f vs %.0f req/s: %.1f×", mg.ReqPerSec, py.ReqPerSec, ratio(mg.ReqPerSec, py.ReqPerSec)) +
+				ctxt(func(r result) string { return fmt.Sprintf("%.1f×", ratio(r.ReqPerSec, py.ReqPerSec)) }),
+			ratio(mg.ReqPerSec, py.ReqPerSec) >= 20, known},
 		target{"tiny model, `/predict`, c = 32: p99 ≤ 1/10 of the Python stack's",
-			fmt.Sprintf("%.2f vs %.2f ms: 1/%.1f", mg.P99MS, py.P99MS, ratio(py.P99MS, mg.P99MS)), mg.P99MS*10 <= py.P99MS, known},
+			fmt.Sprintf("%.2f vs %.2f ms: 1/%.1f", mg.P99MS, py.P99MS, ratio(py.P99MS, mg.P99MS)) +
+				ctxt(func(r result) string { return fmt.Sprintf("1/%.1f", ratio(py.P99MS, r.P99MS)) }),
+			mg.P99MS*10 <= py.P99MS, known},
 	)
 	wb, ok1 := find(rs, "wide", cPredictB, 128)
 	l32, ok2 := find(rs, "wide", cLoop32, 0)
@@ -57,12 +77,13 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Benchmark results\n\n")
-	p("Written by `make bench` (`go run ./bench`, %s per measurement) from %s to %s. Every contender ran\n", m.DurationPerCell, m.Start.UTC().Format("2006-01-02 15:04"), m.End.UTC().Format("15:04 MST"))
+	p("Written by `make bench` (`BENCH_DURATION=%s`: each measurement) from %s to %s. Every contender ran\n", m.DurationPerCell, m.Start.UTC().Format("2006-01-02 15:04"), m.End.UTC().Format("15:04 MST"))
 	p("alone in its own process on a loopback port, loaded by the same `wrk` (one row per request,\n")
 	p("`{\"features\": [...]}` on `/predict`, the KServe v2 form on `/v2/.../infer`), for the same duration, at\n")
 	p("c = %s connections. wrk runs on the same cores as the server, for every contender alike.\n\n", joinInts(o.conc))
-	p("**Machine**: %d CPUs (%s), load average at the start %s (the machine is shared; compare figures\n", m.CPUs, m.CPUModel, m.LoadAvg)
-	p("within this run, not across runs). %s, ONNX Runtime %s (CPU), wrk %s, %s.\n", m.GoVersion, m.ORTVersion, m.WrkVersion, m.PythonVersions)
+	p("**Machine**: %d CPUs (%s), load average %s at the start and %s at the end: the machine is shared\n", m.CPUs, m.CPUModel, m.LoadAvg, m.LoadAvgEnd)
+	p("with other work, so figures move from run to run; compare them within this run. The in-process\n")
+	p("loops ran before and after the servers of each workload, and the better of the two is shown. %s, ONNX Runtime %s (CPU), wrk %s, %s.\n", m.GoVersion, m.ORTVersion, m.WrkVersion, m.PythonVersions)
 	p("modelgate runs with its defaults (intra-op threads = CPU quota = %s); the batching gateway adds\n", m.GatewayThreads)
 	p("`batching: {max_batch_size: %d, max_queue_delay: %s}`. uvicorn runs %d worker processes (one per core)\n", m.BatchSize, m.BatchDelay, m.PythonWorkers)
 	p("with httptools and uvloop, as `uvicorn[standard]` installs it (without them, h11 answers in two writes and\n")
