@@ -199,6 +199,9 @@ type ORT struct {
 	IntraOpThreads int `mapstructure:"intra_op_threads"`
 	// InterOpThreads per session; 0: 1.
 	InterOpThreads int `mapstructure:"inter_op_threads"`
+	// IntraOpSpin lets idle intra-op threads spin between tasks; false:
+	// they sleep and leave the cores to HTTP.
+	IntraOpSpin bool `mapstructure:"intra_op_spin"`
 }
 
 // Log settings.

@@ -410,3 +410,18 @@ func TestOutputsNotOneRowPerRow(t *testing.T) {
 		t.Fatalf("want two single runs after the merged one could not be split: %d runs, %v rows", runs, rows)
 	}
 }
+
+func TestIntraOpSpinOffByDefault(t *testing.T) {
+	for _, spin := range []bool{false, true} {
+		rt := &Runtime{opts: Options{IntraOpThreads: 1, InterOpThreads: 1, IntraOpSpin: spin}}
+		so, err := rt.sessionOptions(ProviderCPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		has, err := so.HasSessionConfigEntry("session.intra_op.allow_spinning")
+		so.Destroy()
+		if err != nil || has == spin {
+			t.Fatalf("spin %v: allow_spinning entry present = %v (%v)", spin, has, err)
+		}
+	}
+}

@@ -77,6 +77,12 @@ type Options struct {
 	IntraOpThreads int
 	// InterOpThreads per session; 0: 1 (models run sequentially inside).
 	InterOpThreads int
+	// IntraOpSpin lets idle intra-op threads spin, waiting for the next
+	// task. Off (the default), they sleep between runs and leave the cores
+	// to the HTTP work around them: on 2 cores, the digits MLP served 40%
+	// more requests at c = 32 without spinning, and a compute-bound batched
+	// model ran as fast.
+	IntraOpSpin bool
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -135,7 +141,7 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	rt := &Runtime{opts: opts, log: log, library: lib}
 	log.Info("ONNX Runtime ready", "library", lib, "version", ort.GetVersion(), "providers", opts.Providers,
-		"intra_op_threads", opts.IntraOpThreads, "require_gpu", opts.RequireGPU)
+		"intra_op_threads", opts.IntraOpThreads, "intra_op_spin", opts.IntraOpSpin, "require_gpu", opts.RequireGPU)
 	if opts.RequireGPU {
 		if err := rt.cudaAvailable(); err != nil {
 			rt.Close()
@@ -334,6 +340,11 @@ func (rt *Runtime) sessionOptions(provider string) (*ort.SessionOptions, error) 
 	}
 	if err := so.SetInterOpNumThreads(rt.opts.InterOpThreads); err != nil {
 		return fail(err)
+	}
+	if !rt.opts.IntraOpSpin {
+		if err := so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0"); err != nil {
+			return fail(err)
+		}
 	}
 	if provider == ProviderCUDA {
 		if err := rt.cudaAvailable(); err != nil {

@@ -91,6 +91,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		RequireGPU:     cfg.ORT.RequireGPU,
 		IntraOpThreads: cfg.ORT.IntraOpThreads,
 		InterOpThreads: cfg.ORT.InterOpThreads,
+		IntraOpSpin:    cfg.ORT.IntraOpSpin,
 		Logger:         log,
 	})
 	if err != nil {
