@@ -19,7 +19,7 @@ func find(rs []result, workload, contender string, c int) (result, bool) {
 	return result{}, false
 }
 
-// target is one of the issue's targets, judged on the results.
+// target is one of the performance targets, judged on the results.
 type target struct {
 	what, measured string
 	met            bool
@@ -89,7 +89,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	p("`batching: {max_batch_size: %d, max_queue_delay: %s}`. uvicorn runs %d worker processes (one per core)\n", m.BatchSize, m.BatchDelay, m.PythonWorkers)
 	p("with httptools and uvloop, as `uvicorn[standard]` installs it (without them, h11 answers in two writes and\n")
 	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).\n\n")
-	p("**GPU**: no GPU machine was lent to this run, so there are no GPU figures.\n\n")
+	p("**GPU**: no GPU was available to this run, so there are no GPU figures.\n\n")
 	p("CPU ms/req is the server's CPU time (user + system, every process of it) over the requests it\n")
 	p("answered; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
 	p("same c with the HTTP floor and with the Python stack.\n\n")
@@ -105,7 +105,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 		}
 		p("| %s | %s | %s |\n", t.what, t.measured, verdict)
 	}
-	p("| GPU | not lent to this task | not measured |\n\n")
+	p("| GPU | no GPU available to this run | not measured |\n\n")
 	p("![req/s and rows/s by contender](results.svg)\n\n")
 
 	for _, w := range wls {
