@@ -117,6 +117,9 @@ func runMain(args []string) error {
 	}
 	m.End = time.Now()
 	m.LoadAvgEnd = loadAvg()
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(o.out, "RESULTS.md"), []byte(markdown(m, o, wls, results)), 0o644); err != nil {
 		return err
 	}
