@@ -85,8 +85,8 @@ func runMain(args []string) error {
 	fs.StringVar(&o.work, "work", ".cache/bench", "work folder (models, registry, logs)")
 	fs.StringVar(&o.out, "out", "bench", "where RESULTS.md and results.svg go")
 	fs.StringVar(&workloads, "workloads", "breast-cancer,digits,wide", "workloads to run")
-	fs.IntVar(&o.batchSize, "batch-size", 32, "batching.max_batch_size of the batching gateway")
-	fs.DurationVar(&o.batchDelay, "batch-delay", 500*time.Microsecond, "batching.max_queue_delay of the batching gateway")
+	fs.IntVar(&o.batchSize, "batch-size", 128, "batching.max_batch_size of the batching gateway")
+	fs.DurationVar(&o.batchDelay, "batch-delay", 2*time.Millisecond, "batching.max_queue_delay of the batching gateway")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
