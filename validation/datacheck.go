@@ -318,13 +318,7 @@ func (r *DataReport) Failed() []FeatureCheck {
 // DataExitCode is the exit status of a command that checked data: 0 passed,
 // 1 failed, 2 error (err is not nil, or there is no report).
 func DataExitCode(r *DataReport, err error) int {
-	switch {
-	case err != nil || r == nil:
-		return 2
-	case r.Passed():
-		return 0
-	}
-	return 1
+	return exitStatus(err == nil && r != nil, r != nil && r.Passed())
 }
 
 // JSON is the report as indented JSON ending with a newline; figures that

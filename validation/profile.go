@@ -303,15 +303,8 @@ func BinOf(edges []float64, x float64) int {
 // by convention below 0.1 is stable, 0.1 to 0.25 a moderate shift and above
 // 0.25 a major one. NaN when either side is empty or the bins differ.
 func PSI(expected []int64, actual []float64) float64 {
-	if len(expected) != len(actual) || len(expected) == 0 {
-		return math.NaN()
-	}
-	var ne, na float64
-	for i := range expected {
-		ne += float64(expected[i])
-		na += actual[i]
-	}
-	if ne == 0 || na == 0 {
+	ne, na, ok := binTotals(expected, actual)
+	if !ok {
 		return math.NaN()
 	}
 	k := float64(len(expected))
@@ -343,15 +336,8 @@ func PSINoise(bins int, n, nRef float64) float64 {
 // is a lower bound of the exact statistic, which needs the raw reference
 // values. NaN when either side is empty or the bins differ.
 func BinnedKS(expected []int64, actual []float64) float64 {
-	if len(expected) != len(actual) || len(expected) == 0 {
-		return math.NaN()
-	}
-	var ne, na float64
-	for i := range expected {
-		ne += float64(expected[i])
-		na += actual[i]
-	}
-	if ne == 0 || na == 0 {
+	ne, na, ok := binTotals(expected, actual)
+	if !ok {
 		return math.NaN()
 	}
 	var ce, ca, ks float64
@@ -395,4 +381,17 @@ func ParseProfile(b []byte) (*Profile, error) {
 		}
 	}
 	return &p, nil
+}
+
+// binTotals sums both sides' bin counts; ok is false when the bins differ
+// or either side is empty.
+func binTotals(expected []int64, actual []float64) (ne, na float64, ok bool) {
+	if len(expected) != len(actual) || len(expected) == 0 {
+		return 0, 0, false
+	}
+	for i := range expected {
+		ne += float64(expected[i])
+		na += actual[i]
+	}
+	return ne, na, ne > 0 && na > 0
 }

@@ -207,10 +207,16 @@ func (r *Report) Passed() bool {
 // gate passed, 1 when a gate failed, 2 for a usage or infrastructure error
 // (err is not nil, or there is no report).
 func ExitCode(r *Report, err error) int {
+	return exitStatus(err == nil && r != nil, r != nil && r.Passed())
+}
+
+// exitStatus is the exit status of a check: 2 when it could not run, else
+// 0 when it passed and 1 when it failed.
+func exitStatus(ran, passed bool) int {
 	switch {
-	case err != nil || r == nil:
+	case !ran:
 		return 2
-	case r.Passed():
+	case passed:
 		return 0
 	}
 	return 1
