@@ -1,9 +1,7 @@
 package config
 
 import (
-	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 	"time"
 )
@@ -58,19 +56,5 @@ func TestBatchingBadFiles(t *testing.T) {
 		"override-not-served.bad.yaml":  `batching.models: "iris" is not among the served models`,
 		"bad-override.bad.yaml":         "batching.models.digits.max_queue_delay: must be between 0s and 1s",
 	}
-	files, _ := filepath.Glob("testdata/batching/*.bad.yaml")
-	if len(files) != len(want) {
-		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := load(t, "--config", f)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if w := want[filepath.Base(f)]; !strings.Contains(err.Error(), w) {
-				t.Fatalf("error %q does not mention %q", err, w)
-			}
-		})
-	}
+	checkBadFiles(t, "testdata/batching/*.bad.yaml", want)
 }

@@ -84,21 +84,7 @@ func TestBadFiles(t *testing.T) {
 		"bad-registry-scheme.bad.yaml":      `registry: scheme "gs" is not supported`,
 		"not-yaml.bad.yaml":                 "reading testdata/not-yaml.bad.yaml",
 	}
-	files, _ := filepath.Glob("testdata/*.bad.yaml")
-	if len(files) != len(want) {
-		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := load(t, "--config", f)
-			if err == nil {
-				t.Fatal("loaded without error")
-			}
-			if w := want[filepath.Base(f)]; !strings.Contains(err.Error(), w) {
-				t.Fatalf("error %q does not mention %q", err, w)
-			}
-		})
-	}
+	checkBadFiles(t, "testdata/*.bad.yaml", want)
 }
 
 func TestPrecedence(t *testing.T) {
@@ -170,5 +156,27 @@ func TestEmptyEnvironmentIsUnset(t *testing.T) {
 	c, err := load(t, "--config", "testdata/good.yaml")
 	if err != nil || c.Registry != "file:///var/lib/modelgate/registry" || !reflect.DeepEqual(c.ORT.Providers, []string{"cpu"}) {
 		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// checkBadFiles loads every file matching glob and checks that it is
+// refused with an error containing want[its base name]; every file needs
+// an expectation.
+func checkBadFiles(t *testing.T, glob string, want map[string]string) {
+	t.Helper()
+	files, _ := filepath.Glob(glob)
+	if len(files) != len(want) {
+		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := load(t, "--config", f)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			if w := want[filepath.Base(f)]; !strings.Contains(err.Error(), w) {
+				t.Fatalf("error %q does not mention %q", err, w)
+			}
+		})
 	}
 }

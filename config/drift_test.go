@@ -1,8 +1,6 @@
 package config
 
 import (
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 )
@@ -39,16 +37,5 @@ func TestDriftBadFiles(t *testing.T) {
 		"no-versions.bad.yaml":  "drift.max_versions: must be between 1 and 1024, got 0",
 		"unknown-key.bad.yaml":  "sample",
 	}
-	files, _ := filepath.Glob("testdata/drift/*.bad.yaml")
-	if len(files) != len(want) {
-		t.Fatalf("%d bad files, %d expectations", len(files), len(want))
-	}
-	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := load(t, "--config", f)
-			if err == nil || !strings.Contains(err.Error(), want[filepath.Base(f)]) {
-				t.Fatalf("error %v does not mention %q", err, want[filepath.Base(f)])
-			}
-		})
-	}
+	checkBadFiles(t, "testdata/drift/*.bad.yaml", want)
 }
