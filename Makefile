@@ -30,7 +30,7 @@ DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
 DEMO_TRAIN   := examples/breast-cancer/train.csv
 
-.PHONY: build run test vet fmt-check ort minio-bin minio actionlint image-check demo-model train-promote fuzz clean tidy-check
+.PHONY: build run test vet fmt-check ort minio-bin minio actionlint prometheus image-check demo-model train-promote fuzz clean tidy-check
 
 ## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
 ort: $(ORT_LIB)
@@ -71,6 +71,13 @@ $(ACTIONLINT).$(ACTIONLINT_VERSION):
 	  (apt-get install -y -q shellcheck >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q shellcheck >/dev/null)) \
 	  || echo "shellcheck not installed: actionlint will not check run: scripts"; }
 
+## prometheus: the Prometheus server the canary's Prometheus-source test scrapes gateways with (Debian package).
+prometheus:
+	@command -v prometheus >/dev/null || [ -x "$${MODELGATE_PROMETHEUS_BIN:-}" ] || { \
+	  command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q prometheus >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null)); } \
+	  || { echo "the tests need the Prometheus server: apt-get install prometheus (or set MODELGATE_PROMETHEUS_BIN)"; exit 1; }
+
 ## build: bin/gateway and bin/promote.
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/gateway ./cmd/gateway
@@ -85,7 +92,7 @@ run: ort build
 	bin/gateway
 
 ## test: vet and the race-enabled test suite against the real ONNX Runtime.
-test: ort minio-bin actionlint vet fmt-check
+test: ort minio-bin actionlint prometheus vet fmt-check
 	$(GO) test -race -count=1 ./...
 	@# RSS over 500 model swaps, measured without the race detector's shadow memory.
 	@set -o pipefail; $(GO) test -count=1 -run '^TestSwapMemory$$' -v ./catalog | grep -E 'RSS|^(ok|FAIL|---)'

@@ -405,10 +405,13 @@ func TestCanaryStickyKeysAndPins(t *testing.T) {
 	t.Logf("keys on the candidate: %d at 5%%, %d at 25%% of %d", onCandidate, at25, keys)
 }
 
-// startGatewayCancel is startGateway with a way to stop it early.
+// startGatewayCancel is startGateway with a way to stop it early. It
+// listens on cfg.Listen when that names a port, else on a free one.
 func startGatewayCancel(t *testing.T, cfg config.Config) (string, func()) {
 	t.Helper()
-	cfg.Listen = "127.0.0.1:0"
+	if !strings.HasPrefix(cfg.Listen, "127.0.0.1:") {
+		cfg.Listen = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
