@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"github.com/modelgate/modelgate/internal/testclock"
 	"os"
 	"strings"
 	"sync"
@@ -13,25 +14,12 @@ import (
 	"github.com/modelgate/modelgate/registry"
 )
 
-// manualClock is a clock the test moves.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *manualClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *manualClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // A version that fails to load is not fetched and loaded again at every
 // poll: it waits (ten poll intervals at first), then is retried.
 func TestFailedVersionRetriedWithBackoff(t *testing.T) {
-	clock := &manualClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	f := newFixture(t, []string{"m/1", "m/2"}, func(o *catalog.Options) {
-		o.Now = clock.now
+		o.Now = clock.Now
 		o.PollInterval = time.Second
 	})
 	f.sync()
@@ -46,7 +34,7 @@ func TestFailedVersionRetriedWithBackoff(t *testing.T) {
 		if err := f.cat.Sync(t.Context()); err == nil {
 			t.Fatal("sync of a corrupt version succeeded")
 		}
-		clock.add(time.Second) // one poll interval
+		clock.Add(time.Second) // one poll interval
 	}
 	if n := loadErrors(); n != 1 {
 		t.Fatalf("a failed version was loaded %v times within its retry delay, want 1", n)
@@ -54,7 +42,7 @@ func TestFailedVersionRetriedWithBackoff(t *testing.T) {
 	if st := f.modelStatus("m"); st.Version != "1" || st.Wanted != "2" || !strings.Contains(st.Error, "digest") {
 		t.Fatalf("status %+v", st)
 	}
-	clock.add(10 * time.Second)
+	clock.Add(10 * time.Second)
 	f.cat.Sync(t.Context())
 	if n := loadErrors(); n != 2 {
 		t.Fatalf("not retried after the delay: %v attempts", n)

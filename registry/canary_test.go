@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/modelgate/modelgate/internal/testclock"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,32 +14,18 @@ import (
 	"github.com/modelgate/modelgate/registry"
 )
 
-// testClock is a clock the test moves.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 var canaryT0 = time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
 
 // newCanaryRegistry is a local registry on a test clock with model m at
 // versions 1 (stable), 2 and 3.
-func newCanaryRegistry(t *testing.T) (*registry.Registry, *testClock) {
+func newCanaryRegistry(t *testing.T) (*registry.Registry, *testclock.Clock) {
 	t.Helper()
-	clock := &testClock{t: canaryT0}
+	clock := testclock.New(canaryT0)
 	b, err := registry.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := registry.New(b, registry.Options{Now: clock.now})
+	r := registry.New(b, registry.Options{Now: clock.Now})
 	for _, v := range []string{"1", "2", "3"} {
 		pushBytes(t, r, v, []byte("model "+v))
 	}
@@ -169,7 +155,7 @@ func TestCanaryActions(t *testing.T) {
 	start := startCanary(t, r, "2")
 	epoch := start.Canary.Epoch()
 
-	clock.add(time.Minute)
+	clock.Add(time.Minute)
 	s, err := r.CanaryAction(ctx, "m", registry.CanaryPause, "looking into latency")
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +175,7 @@ func TestCanaryActions(t *testing.T) {
 		t.Fatalf("second pause: %v, %d events (was %d)", err, len(s.History), n)
 	}
 
-	clock.add(time.Minute)
+	clock.Add(time.Minute)
 	s, err = r.CanaryAction(ctx, "m", registry.CanaryResume, "")
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package rollout_test
 import (
 	"context"
 	"errors"
+	"github.com/modelgate/modelgate/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
@@ -14,19 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
-
-// clock is a time the test moves.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // fakeCatalog records what the controller applied, in order.
 type fakeCatalog struct {
@@ -60,14 +48,14 @@ var healthy = canary.Observations{
 	Compared:  1000,
 }
 
-func setup(t *testing.T, src canary.Source) (*registry.Registry, *clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
+func setup(t *testing.T, src canary.Source) (*registry.Registry, *testclock.Clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
 	t.Helper()
-	clk := &clock{t: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	b, err := registry.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(b, registry.Options{Now: clk.now})
+	reg := registry.New(b, registry.Options{Now: clk.Now})
 	spec := []registry.TensorSpec{{Name: "x", Datatype: "FP32", Shape: []int64{-1, 2}}}
 	for _, v := range []string{"1", "2"} {
 		if _, _, err := reg.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
@@ -80,7 +68,7 @@ func setup(t *testing.T, src canary.Source) (*registry.Registry, *clock, *fakeCa
 	}
 	cat := &fakeCatalog{}
 	metrics := prometheus.NewRegistry()
-	ctl := rollout.New(rollout.Options{Registry: reg, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.now})
+	ctl := rollout.New(rollout.Options{Registry: reg, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now})
 	return reg, clk, cat, ctl, metrics
 }
 
@@ -94,7 +82,7 @@ func TestTicksPromoteAHealthyCanary(t *testing.T) {
 		t.Fatalf("first tick: period %s active %v, want 15s (a quarter of 1m) and active", tick, active)
 	}
 	for i := 0; i < 40 && active; i++ {
-		clk.add(tick)
+		clk.Add(tick)
 		_, active = ctl.Tick(ctx, "m")
 	}
 	rel, err := reg.Release(ctx, "m")
@@ -127,7 +115,7 @@ func TestRollbackSetsWeightZeroFirst(t *testing.T) {
 	ctx := context.Background()
 	for range 2 {
 		ctl.Tick(ctx, "m")
-		clk.add(15 * time.Second)
+		clk.Add(15 * time.Second)
 	}
 	rel, err := reg.Release(ctx, "m")
 	if err != nil {
@@ -155,7 +143,7 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 	bad := healthy
 	bad.Candidate.Errors = 500
 	reg, clk, _, a, _ := setup(t, &fixedSource{obs: bad})
-	b := rollout.New(rollout.Options{Registry: reg, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.now})
+	b := rollout.New(rollout.Options{Registry: reg, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.Now})
 	ctx := context.Background()
 	a.Tick(ctx, "m")
 	b.Tick(ctx, "m")
@@ -166,7 +154,7 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 	if f := rel.Canary.State.Failures; f != 1 || rel.Canary.State.Phase != canary.Progressing {
 		t.Fatalf("two replicas in one tick period: failures %d, %s", f, rel.Canary.State.Phase)
 	}
-	clk.add(15 * time.Second)
+	clk.Add(15 * time.Second)
 	b.Tick(ctx, "m")
 	if rel, _ = reg.Release(ctx, "m"); rel.Canary.State.Phase != canary.RolledBack {
 		t.Fatalf("the next period's failure: %s (%d failures)", rel.Canary.State.Phase, rel.Canary.State.Failures)
