@@ -22,7 +22,9 @@ import (
 // inputs differ in a trailing dimension (a free one other than the batch)
 // are not merged. Requested outputs do not matter: a run computes every
 // output anyway, and each request gets the ones it asked for. A request
-// larger than MaxBatchSize runs alone, at once. Should a merged run fail,
+// larger than MaxBatchSize runs alone, at once, and so does a request that
+// is the session's only holder (nothing could join it): on its caller's
+// goroutine, without the hand-off to the loop. Should a merged run fail,
 // or produce an output that is not one row per input row, its requests
 // are run again one by one, so that a request that breaks the model fails
 // alone.

@@ -246,6 +246,27 @@ func TestBatchLargeRequestRunsAlone(t *testing.T) {
 	}
 }
 
+// TestBatchLoneRequestSkipsTheQueue: a request that is the session's only
+// holder runs at once on its caller's goroutine (nothing could join it),
+// and still counts as a run of its rows.
+func TestBatchLoneRequestSkipsTheQueue(t *testing.T) {
+	noLeaks(t)
+	s, _, reg := batchSession(t, testmodels.Identity(onnx.Float, -1, 3), 4, 0)
+	acquire(t, s, 1)
+	defer s.Release()
+	in := rowsData(2, 3, 7)
+	out, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{2, 3}, Data: in}}, nil)
+	if err != nil || !reflect.DeepEqual(out[0].Data, in) {
+		t.Fatalf("%v %+v", err, out)
+	}
+	if runs, rows := batches(t, reg); runs != 1 || rows != 2 {
+		t.Fatalf("want one run of 2 rows, got %d runs of %v rows", runs, rows)
+	}
+	if n := testutil.CollectAndCount(reg, "modelgate_batch_queue_seconds"); n != 0 {
+		t.Fatalf("a lone request waited in the queue (%d queue-time series)", n)
+	}
+}
+
 func TestBatchingOffWithoutBatchDimension(t *testing.T) {
 	noLeaks(t)
 	s, _, _ := batchSession(t, testmodels.Identity(onnx.Float, 2, 3), 8, 0)

@@ -308,9 +308,15 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([
 			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", ErrBadInput, name, specNames(s.info.Outputs))
 		}
 	}
+	// A request that is alone in the session (the caller's reference is
+	// the only one) has nobody to merge with: it runs at once, on its own
+	// goroutine, without the hand-off to the batching loop and back.
 	if s.batch != nil {
 		if rows := s.batch.rows(ordered); rows > 0 {
-			return s.batch.submit(ctx, ordered, outputs, rows)
+			if s.InFlight() > 1 {
+				return s.batch.submit(ctx, ordered, outputs, rows)
+			}
+			s.batch.observeSize(rows)
 		}
 	}
 	return s.runOrdered(ordered, outputs)
