@@ -73,6 +73,38 @@ func targets(rs []result) []target {
 	return ts
 }
 
+// bounds explains, from the measurements of this run, how far the
+// targets can be reached on this machine at all: what the HTTP floor
+// itself scores against the same yardsticks, and the ceiling that the
+// cores put on a compute-bound model when the load generator shares them.
+func bounds(rs []result, cpus int) []string {
+	var out []string
+	fl, ok1 := find(rs, "breast-cancer", cFloor, 32)
+	py, ok2 := find(rs, "breast-cancer", cPython, 32)
+	if ok1 && ok2 && py.ReqPerSec > 0 && fl.P99MS > 0 {
+		out = append(out, fmt.Sprintf("**The Python yardstick.** At c = 32 the HTTP floor, a Go handler that decodes the request "+
+			"and answers a constant without running any model, serves %.1f× the Python stack's req/s with a p99 of 1/%.1f of its own. "+
+			"No server built on Go's net/http can do better than the floor, so on this machine the targets of 20× the req/s "+
+			"and 1/10 of the p99 are out of reach for any such server, even one whose inference cost nothing.",
+			fl.ReqPerSec/py.ReqPerSec, py.P99MS/fl.P99MS))
+	}
+	wb, ok1 := find(rs, "wide", cPredictB, 128)
+	l32, ok2 := find(rs, "wide", cLoop32, 0)
+	wf, ok3 := find(rs, "wide", cFloor, 128)
+	if ok1 && ok2 && ok3 && l32.RowsPerS > 0 && wb.LoadCPUms > 0 {
+		inf := l32.CPUmsReq / (l32.RowsPerS / l32.ReqPerSec) // CPU ms of inference per row
+		free := inf / (inf + wb.LoadCPUms)
+		floor := inf / (inf + wf.CPUmsReq + wb.LoadCPUms)
+		out = append(out, fmt.Sprintf("**The compute-bound ceiling.** The batch-32 loop spends %.3f CPU ms per row, and nothing else runs. "+
+			"Served over HTTP, every row also costs wrk's own CPU (%.3f ms per request at c = 128) and the server's HTTP work, on the same %s. "+
+			"With every core busy, rows/s can reach at most inference ÷ (inference + HTTP + wrk) of the loop: %.2f× if the server's "+
+			"HTTP work were free, %.2f× if it cost what the HTTP floor spends on this request (%.3f CPU ms). The gateway with batching "+
+			"spent %.3f CPU ms per row in all (inference included) and reached %.2f×.",
+			inf, wb.LoadCPUms, fmt.Sprintf("%d cores", cpus), free, floor, wf.CPUmsReq, wb.CPUmsReq, wb.RowsPerS/l32.RowsPerS))
+	}
+	return out
+}
+
 func markdown(m machine, o options, wls []workload, rs []result) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -91,7 +123,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).\n\n")
 	p("**GPU**: no GPU was available to this run, so there are no GPU figures.\n\n")
 	p("CPU ms/req is the server's CPU time (user + system, every process of it) over the requests it\n")
-	p("answered; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
+	p("answered, and wrk CPU ms/req the same for the load generator; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
 	p("same c with the HTTP floor and with the Python stack.\n\n")
 
 	p("## Targets\n\n| target | measured | met |\n| --- | --- | --- |\n")
@@ -106,21 +138,28 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 		p("| %s | %s | %s |\n", t.what, t.measured, verdict)
 	}
 	p("| GPU | no GPU available to this run | not measured |\n\n")
+	if bs := bounds(rs, m.CPUs); len(bs) > 0 {
+		p("### What this machine allows\n\n")
+		for _, s := range bs {
+			p("%s\n\n", s)
+		}
+	}
 	p("![req/s and rows/s by contender](results.svg)\n\n")
 
 	for _, w := range wls {
 		p("## %s\n\n", w.title)
-		p("| contender | c | req/s | rows/s | p50 ms | p99 ms | CPU ms/req | peak RSS MiB | × floor | × Python | failed |\n")
-		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n")
+		p("| contender | c | req/s | rows/s | p50 ms | p99 ms | CPU ms/req | wrk CPU ms/req | peak RSS MiB | × floor | × Python | failed |\n")
+		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n")
 		for _, name := range order {
 			for _, c := range append([]int{0}, o.conc...) {
 				r, ok := find(rs, w.name, name, c)
 				if !ok {
 					continue
 				}
-				cs, xf, xp := "loop", "", ""
+				cs, xf, xp, wc := "loop", "", "", ""
 				if c > 0 {
 					cs = fmt.Sprint(c)
+					wc = fmt.Sprintf("%.3f", r.LoadCPUms)
 					if f, ok := find(rs, w.name, cFloor, c); ok && f.ReqPerSec > 0 {
 						xf = fmt.Sprintf("%.2f", r.ReqPerSec/f.ReqPerSec)
 					}
@@ -128,8 +167,8 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 						xp = fmt.Sprintf("%.1f", r.ReqPerSec/py.ReqPerSec)
 					}
 				}
-				p("| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %.0f | %s | %s | %d |\n",
-					name, cs, r.ReqPerSec, r.RowsPerS, r.P50MS, r.P99MS, r.CPUmsReq, r.RSSMiB, xf, xp, r.Failed)
+				p("| %s | %s | %.0f | %.0f | %.3f | %.3f | %.3f | %s | %.0f | %s | %s | %d |\n",
+					name, cs, r.ReqPerSec, r.RowsPerS, r.P50MS, r.P99MS, r.CPUmsReq, wc, r.RSSMiB, xf, xp, r.Failed)
 			}
 		}
 		p("\n")

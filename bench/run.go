@@ -57,6 +57,7 @@ type result struct {
 	P50MS     float64
 	P99MS     float64
 	CPUmsReq  float64 // CPU milliseconds per request (per run for a loop)
+	LoadCPUms float64 // wrk's CPU milliseconds per request (0 for a loop)
 	RSSMiB    float64
 	Failed    int64 // non-2xx answers and socket errors
 }
@@ -468,6 +469,7 @@ func benchProc(ctx context.Context, o options, w workload, p proc) ([]result, er
 				P50MS: wr.P50US / 1000, P99MS: wr.P99US / 1000, Failed: wr.Non2xx + wr.Errors}
 			if wr.Requests > 0 {
 				r.CPUmsReq = (cpu1 - cpu0) * 1000 / float64(wr.Requests)
+				r.LoadCPUms = wr.CPUSecs * 1000 / float64(wr.Requests)
 			}
 			fmt.Printf("%10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  failed %d\n", r.ReqPerSec, r.P50MS, r.P99MS, r.Failed)
 			results = append(results, r)

@@ -37,6 +37,9 @@ type wrkResult struct {
 	P50US      float64 `json:"p50_us"`
 	P99US      float64 `json:"p99_us"`
 	MeanUS     float64 `json:"mean_us"`
+	// CPUSecs is wrk's own CPU time (user + system), measured by the
+	// bench, not printed by wrk.
+	CPUSecs float64 `json:"-"`
 }
 
 // parseWrk finds the MGBENCH line in wrk's output.
@@ -75,5 +78,10 @@ func runWrk(ctx context.Context, dir, url string, body []byte, c int, d time.Dur
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	return parseWrk(string(out))
+	r, err := parseWrk(string(out))
+	if err != nil {
+		return wrkResult{}, err
+	}
+	r.CPUSecs = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return r, nil
 }
