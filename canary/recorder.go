@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/series"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -63,6 +64,10 @@ type Recorder struct {
 	latency     *prometheus.HistogramVec
 	comparisons *prometheus.CounterVec
 	disagree    *prometheus.CounterVec
+
+	// The series every request updates, by label values.
+	byRequests *series.Cache[[4]string, prometheus.Counter]
+	byLatency  *series.Cache[[3]string, prometheus.Observer]
 }
 
 type window struct {
@@ -100,6 +105,8 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 		}, []string{"model", "version"}),
 	}
 	reg.MustRegister(r.requests, r.latency, r.comparisons, r.disagree)
+	r.byRequests = series.New(func(k [4]string) prometheus.Counter { return r.requests.WithLabelValues(k[:]...) })
+	r.byLatency = series.New(func(k [3]string) prometheus.Observer { return r.latency.WithLabelValues(k[:]...) })
 	return r
 }
 
@@ -130,9 +137,9 @@ func (r *Recorder) window(model string) *window {
 // nobody waited for (shadow copies): they count towards the version's
 // errors and non-finite answers, not its latency.
 func (r *Recorder) Observe(model, version, role, outcome string, took time.Duration, served bool) {
-	r.requests.WithLabelValues(model, version, role, outcome).Inc()
+	r.byRequests.Get([4]string{model, version, role, outcome}).Inc()
 	if served {
-		r.latency.WithLabelValues(model, version, role).Observe(took.Seconds())
+		r.byLatency.Get([3]string{model, version, role}).Observe(took.Seconds())
 	}
 	w := r.window(model)
 	if w == nil {

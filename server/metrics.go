@@ -2,11 +2,11 @@ package server
 
 import (
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/internal/buildinfo"
+	"github.com/modelgate/modelgate/internal/series"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -21,14 +21,24 @@ type metrics struct {
 	panics    prometheus.Counter
 	// background comparisons skipped because too many were running
 	shadowSkipped *prometheus.CounterVec
+
+	// The series the request path updates, by label values.
+	bySeries    *series.Cache[[5]string, requestSeries] // model, version, provider, route, code
+	byInference *series.Cache[[3]string, prometheus.Observer]
+	byRows      *series.Cache[[2]string, prometheus.Counter]
 }
 
-// Label values saved on the echo context by handlers for the middleware.
-const (
-	ctxModel    = "modelgate.model"
-	ctxVersion  = "modelgate.version"
-	ctxProvider = "modelgate.provider"
-)
+// requestSeries are one request series' count and latency.
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// requestLabels are saved on the echo context by handlers for the
+// middleware: the model version that answered.
+type requestLabels struct{ model, version, provider string }
+
+const ctxLabels = "modelgate.labels"
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	labels := []string{"model", "version", "provider", "route", "code"}
@@ -68,6 +78,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Handler panics recovered into a 500.",
 		}),
 	}
+	m.bySeries = series.New(func(k [5]string) requestSeries {
+		return requestSeries{m.requests.WithLabelValues(k[:]...), m.latency.WithLabelValues(k[:]...)}
+	})
+	m.byInference = series.New(func(k [3]string) prometheus.Observer { return m.inference.WithLabelValues(k[:]...) })
+	m.byRows = series.New(func(k [2]string) prometheus.Counter { return m.rows.WithLabelValues(k[:]...) })
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "modelgate_build_info",
 		Help:        "Build information: version, git revision and Go version, as labels; always 1.",
@@ -97,19 +112,22 @@ func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		model, _ := c.Get(ctxModel).(string)
-		version, _ := c.Get(ctxVersion).(string)
-		provider, _ := c.Get(ctxProvider).(string)
-		lv := []string{model, version, provider, route, statusClass(status)}
-		s.metrics.requests.WithLabelValues(lv...).Inc()
-		s.metrics.latency.WithLabelValues(lv...).Observe(time.Since(start).Seconds())
+		var l requestLabels
+		if p, ok := c.Get(ctxLabels).(*requestLabels); ok {
+			l = *p
+		}
+		rs := s.metrics.bySeries.Get([5]string{l.model, l.version, l.provider, route, statusClass(status)})
+		rs.count.Inc()
+		rs.latency.Observe(time.Since(start).Seconds())
 		return nil
 	}
 }
 
 func statusClass(code int) string {
 	if code < 100 || code > 599 {
-		return strconv.Itoa(http.StatusInternalServerError)[:1] + "xx"
+		code = http.StatusInternalServerError
 	}
-	return strconv.Itoa(code)[:1] + "xx"
+	return statusClasses[code/100-1]
 }
+
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}

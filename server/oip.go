@@ -67,9 +67,7 @@ func (s *Server) acquire(c echo.Context, model, version string) (*serving.Sessio
 
 // label records the session answering for the metrics middleware.
 func (s *Server) label(c echo.Context, sess *serving.Session) {
-	c.Set(ctxModel, sess.Name())
-	c.Set(ctxVersion, sess.Version())
-	c.Set(ctxProvider, sess.Provider())
+	c.Set(ctxLabels, &requestLabels{sess.Name(), sess.Version(), sess.Provider()})
 }
 
 func (s *Server) modelMetadata(c echo.Context) error {
@@ -265,12 +263,12 @@ func (s *Server) infer(c echo.Context) error {
 func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []serving.Tensor, outputs []string) ([]serving.Tensor, error) {
 	start := time.Now()
 	outs, err := sess.Run(ctx, inputs, outputs)
-	s.metrics.inference.WithLabelValues(sess.Name(), sess.Version(), sess.Provider()).Observe(time.Since(start).Seconds())
+	s.metrics.byInference.Get([3]string{sess.Name(), sess.Version(), sess.Provider()}).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
 	}
 	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
-		s.metrics.rows.WithLabelValues(sess.Name(), sess.Version()).Add(float64(inputs[0].Shape[0]))
+		s.metrics.byRows.Get([2]string{sess.Name(), sess.Version()}).Add(float64(inputs[0].Shape[0]))
 	}
 	for _, o := range outs {
 		if checkFinite(o.Data) >= 0 {
