@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -52,6 +53,70 @@ func agreeFraming(t *testing.T, body []byte) bool {
 	}
 	if !bytes.Equal(feat, req.Features) || !bytes.Equal(inst, req.Instances) {
 		t.Fatalf("%q: fast path %q %q, encoding/json %q %q", body, feat, inst, req.Features, req.Instances)
+	}
+	return true
+}
+
+var inferFramingSeeds = []string{
+	`{"inputs":[{"name":"features","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}`,
+	` { "id" : "r-1", "inputs" : [ { "name" : "x", "shape" : [ 2, 2 ], "datatype" : "INT64", "data" : [[1,2],[3,4]] } ], "outputs" : [ { "name" : "y" } ] } `,
+	`{"inputs":[]}`, `{"inputs":[],"outputs":[]}`, `{}`, `{"id":""}`,
+	`{"inputs":[{"name":"a","shape":[],"datatype":"FP32","data":[]}]}`,
+	`{"inputs":[{"name":"a","shape":[-1,3],"datatype":"FP64","data":[1e308,-0.5,2E-3]},{"name":"b","shape":[1],"datatype":"FP32","data":[0]}]}`,
+	`{"inputs":[{"name":"a","datatype":"FP32","data":[1]}]}`, `{"inputs":[{}]}`, `{"outputs":[{}]}`,
+	// Every one of these must go to encoding/json.
+	`{"inputs":[{"name":"a","shape":[1.0],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","shape":[1e2],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","shape":[99999999999999999999],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"BOOL","data":[true]}]}`,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"BYTES","data":["x"]}]}`,
+	`{"inputs":[{"name":"a\u00e9","shape":[1],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"é","shape":[1],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1],"parameters":{}}]}`,
+	`{"inputs":[{"Name":"a","shape":[1],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","name":"b","shape":[1],"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[],"inputs":[{"name":"a"}]}`, `{"parameters":{"k":"v"},"inputs":[]}`,
+	`{"inputs":[{"name":"a","shape":null,"datatype":"FP32","data":[1]}]}`,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":null}]}`,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[1]}]}x`, `{"inputs":[`, `[]`, `null`, ``,
+	`{"inputs":[{"name":"a","shape":[1],"datatype":"FP32","data":[01]}]}`, `{"id":1,"inputs":[]}`,
+	`{"outputs":[{"name":"y","parameters":{"binary_data":false}}]}`,
+}
+
+// TestInferFramingAgreesWithEncodingJSON: where the fast path answers, it
+// answers what encoding/json does, and it answers the usual requests.
+func TestInferFramingAgreesWithEncodingJSON(t *testing.T) {
+	fast := 0
+	for _, s := range inferFramingSeeds {
+		if agreeInferFraming(t, []byte(s)) {
+			fast++
+		}
+	}
+	if fast != 11 {
+		t.Fatalf("the fast path took %d of the seeds, want the first 11", fast)
+	}
+}
+
+func FuzzInferFraming(f *testing.F) {
+	for _, s := range inferFramingSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { agreeInferFraming(t, body) })
+}
+
+func agreeInferFraming(t *testing.T, body []byte) bool {
+	t.Helper()
+	got, ok := scanInferFraming(body)
+	if !ok {
+		return false
+	}
+	var want inferRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&want); err != nil || dec.More() {
+		t.Fatalf("fast path took %q, encoding/json refuses it: %v", body, err)
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", body, *got, want)
 	}
 	return true
 }

@@ -147,13 +147,16 @@ type inferResponse struct {
 // decodeInferRequest parses an infer request body and checks its framing.
 // Data stays raw: its element type comes from the request's datatype.
 func decodeInferRequest(body []byte) (*inferRequest, error) {
-	var req inferRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&req); err != nil {
-		return nil, badRequest("malformed JSON: %v", jsonErr(err))
-	}
-	if dec.More() {
-		return nil, badRequest("malformed JSON: unexpected data after the request object")
+	req, ok := scanInferFraming(body)
+	if !ok {
+		req = &inferRequest{}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(req); err != nil {
+			return nil, badRequest("malformed JSON: %v", jsonErr(err))
+		}
+		if dec.More() {
+			return nil, badRequest("malformed JSON: unexpected data after the request object")
+		}
 	}
 	if len(req.Inputs) == 0 {
 		return nil, badRequest(`"inputs" is missing or empty`)
@@ -172,21 +175,19 @@ func decodeInferRequest(body []byte) (*inferRequest, error) {
 			return nil, badRequest("input %q: \"data\" is missing", in.Name)
 		}
 	}
-	return &req, nil
+	return req, nil
 }
 
 // tensorsFromInfer turns the request's inputs into tensors for sess.
 func tensorsFromInfer(req *inferRequest, sess *serving.Session) ([]serving.Tensor, error) {
-	byName := map[string]serving.TensorSpec{}
-	for _, sp := range sess.Inputs() {
-		byName[sp.Name] = sp
-	}
+	specs := sess.Inputs()
 	tensors := make([]serving.Tensor, 0, len(req.Inputs))
 	for _, in := range req.Inputs {
-		spec, ok := byName[in.Name]
-		if !ok {
+		i := slices.IndexFunc(specs, func(sp serving.TensorSpec) bool { return sp.Name == in.Name })
+		if i < 0 {
 			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", serving.ErrBadInput, in.Name, inputNames(sess))
 		}
+		spec := specs[i]
 		d := serving.DType(in.Datatype)
 		if !d.Known() {
 			return nil, badRequest("input %q: unknown datatype %q (want one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)", in.Name, in.Datatype)
