@@ -131,10 +131,12 @@ fuzz: ort
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
 
-## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor and FastAPI + uvicorn
-## (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md and bench/results.svg.
-## Installs wrk and the Python packages with apt-get when missing (as root). BENCH_DURATION per measurement.
+## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
+## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md
+## and bench/results.svg. Installs wrk and the Python packages with apt-get when missing (as root), and
+## onnxruntime-node from the npm registry into .cache/bench/node. BENCH_DURATION per measurement.
 BENCH_DURATION ?= 10s
+BENCH_NODE := .cache/bench/node/node_modules/onnxruntime-node/package.json
 BENCH_APT := wrk python3-fastapi python3-uvicorn python3-httptools python3-uvloop python3-sklearn python3-joblib
 .PHONY: bench
 bench: ort build
@@ -145,6 +147,12 @@ bench: ort build
 	fi
 	$(GO) build -o bin/bench ./bench
 	bin/bench -gateway bin/gateway -duration $(BENCH_DURATION)
+
+# --ignore-scripts: the package's install script would fetch GPU binaries, which the CPU bench does not use.
+bench: $(BENCH_NODE)
+$(BENCH_NODE):
+	@command -v npm >/dev/null || { echo "make bench needs npm (apt-get install npm)"; exit 1; }
+	npm install --silent --prefix .cache/bench/node --ignore-scripts --no-audit --no-fund onnxruntime-node@$(ORT_VERSION)
 
 clean:
 	rm -rf bin

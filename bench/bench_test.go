@@ -54,6 +54,7 @@ func TestReportAndChart(t *testing.T) {
 		{Workload: "breast-cancer", Contender: cFloor, Conc: 32, ReqPerSec: 20000, RowsPerS: 20000, P99MS: 5},
 		{Workload: "breast-cancer", Contender: cPredict, Conc: 32, ReqPerSec: 15000, RowsPerS: 15000, P99MS: 4},
 		{Workload: "breast-cancer", Contender: cPython, Conc: 32, ReqPerSec: 500, RowsPerS: 500, P99MS: 80},
+		{Workload: "breast-cancer", Contender: cNode, Conc: 32, ReqPerSec: 5000, RowsPerS: 5000, P99MS: 9},
 		{Workload: "wide", Contender: cLoop32, ReqPerSec: 30, RowsPerS: 960, CPUmsReq: 64},
 		{Workload: "wide", Contender: cPredictB, Conc: 128, ReqPerSec: 900, RowsPerS: 900, CPUmsReq: 2.2, LoadCPUms: 0.1},
 		{Workload: "wide", Contender: cFloor, Conc: 128, ReqPerSec: 20000, RowsPerS: 20000, CPUmsReq: 0.1},
@@ -66,8 +67,9 @@ func TestReportAndChart(t *testing.T) {
 		}
 	}
 	wls := []workload{{name: "breast-cancer", title: "tiny <MLP>"}, {name: "wide", title: "wide"}}
-	md := markdown(machine{CPUs: 2}, options{conc: []int{32, 128}}, wls, rs)
+	md := markdown(machine{CPUs: 2, NodeVersions: "Node.js v20.0.0"}, options{conc: []int{32, 128}}, wls, rs)
 	for _, s := range []string{"| tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s | 15000 vs 20000 req/s: 0.75× (the HTTP floor itself: 1.00×) | yes |", "| modelgate /predict | 32 | 15000 |", "no GPU",
+		"The onnxruntime-node contender (Node.js v20.0.0) runs", "| onnxruntime-node + node:http | 32 | 5000 | 5000 |",
 		// The floor serves 40× Python's req/s.
 		"serves 40.0× the Python stack's req/s, and its p99 is 5.00 ms against the Python stack's 80.00 ms",
 		// Inference 64/32 = 2 ms a row: 2/(2+0.1) and 2/(2+0.1+0.1).

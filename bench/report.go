@@ -8,7 +8,7 @@ import (
 )
 
 // order is how contenders are listed in tables and the chart.
-var order = []string{cLoop1, cLoop32, cFloor, cPredict, cInfer, cPredictB, cInferB, cPython}
+var order = []string{cLoop1, cLoop32, cFloor, cPredict, cInfer, cPredictB, cInferB, cNode, cPython}
 
 func find(rs []result, workload, contender string, c int) (result, bool) {
 	for _, r := range rs {
@@ -120,7 +120,13 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	p("Runtime's default, spinning, which suits back-to-back runs); the batching gateway adds\n")
 	p("`batching: {max_batch_size: %d, max_queue_delay: %s}`. uvicorn runs %d worker processes (one per core)\n", m.BatchSize, m.BatchDelay, m.PythonWorkers)
 	p("with httptools and uvloop, as `uvicorn[standard]` installs it (without them, h11 answers in two writes and\n")
-	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).\n\n")
+	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).")
+	if m.NodeVersions != "" {
+		p(" The onnxruntime-node contender (%s) runs\n", m.NodeVersions)
+		p("`bench/node/server.js`: node:http and ONNX Runtime's own Node.js binding on the same ONNX model, one worker\n")
+		p("process per core (node:cluster) with one intra-op thread each.")
+	}
+	p("\n\n")
 	p("**GPU**: no GPU was available to this run, so there are no GPU figures.\n\n")
 	p("CPU ms/req is the server's CPU time (user + system, every process of it) over the requests it\n")
 	p("answered, and wrk CPU ms/req the same for the load generator; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")

@@ -29,6 +29,8 @@ type options struct {
 	gateway       string
 	python        string
 	pythonWorkers int
+	node          string // node binary; empty: no onnxruntime-node contender
+	nodeModules   string // where onnxruntime-node is installed
 	duration      time.Duration
 	conc          []int
 	work          string
@@ -72,6 +74,7 @@ const (
 	cPredictB = "modelgate /predict, batching"
 	cInferB   = "modelgate /v2 infer, batching"
 	cPython   = "FastAPI + uvicorn (scikit-learn)"
+	cNode     = "onnxruntime-node + node:http"
 )
 
 func runMain(args []string) error {
@@ -81,6 +84,8 @@ func runMain(args []string) error {
 	fs.StringVar(&o.gateway, "gateway", "bin/gateway", "the gateway binary (make build)")
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "Python with fastapi, uvicorn, scikit-learn and joblib (Debian packages)")
 	fs.IntVar(&o.pythonWorkers, "python-workers", runtime.NumCPU(), "uvicorn worker processes")
+	fs.StringVar(&o.node, "node", "node", "Node.js for the onnxruntime-node contender (one worker per core); empty: leave it out")
+	fs.StringVar(&o.nodeModules, "node-modules", ".cache/bench/node/node_modules", "node_modules holding onnxruntime-node (make bench installs it)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "load duration of each measurement")
 	fs.StringVar(&conc, "c", "1,32,128", "concurrencies (wrk connections)")
 	fs.StringVar(&o.work, "work", ".cache/bench", "work folder (models, registry, logs)")
@@ -146,6 +151,7 @@ type machine struct {
 	BatchSize       int
 	BatchDelay      time.Duration
 	PythonWorkers   int
+	NodeVersions    string
 	DurationPerCell time.Duration
 }
 
@@ -167,6 +173,15 @@ func machineInfo(o options) machine {
 	out, err := exec.Command(o.python, "-c", "import sys, fastapi, uvicorn, httptools, uvloop, sklearn, numpy; print('Python %d.%d.%d,' % sys.version_info[:3], 'FastAPI', fastapi.__version__ + ', uvicorn', uvicorn.__version__, '(httptools', httptools.__version__ + ', uvloop', uvloop.__version__ + '), scikit-learn', sklearn.__version__ + ', NumPy', numpy.__version__)").Output()
 	if err == nil {
 		m.PythonVersions = strings.TrimSpace(string(out))
+	}
+	if o.node != "" {
+		if out, err := exec.Command(o.node, "--version").Output(); err == nil {
+			m.NodeVersions = "Node.js " + strings.TrimSpace(string(out))
+		}
+		var pkg struct{ Version string }
+		if b, err := os.ReadFile(filepath.Join(o.nodeModules, "onnxruntime-node", "package.json")); err == nil && json.Unmarshal(b, &pkg) == nil {
+			m.NodeVersions += ", onnxruntime-node " + pkg.Version
+		}
 	}
 	m.GatewayThreads = fmt.Sprint(serving.CPUQuota())
 	return m
@@ -356,6 +371,13 @@ func benchWorkload(ctx context.Context, o options, w workload) ([]result, error)
 			cmd.Env = append(os.Environ(), "MODEL="+w.joblib, "PYTHONPATH=")
 			return cmd
 		}, routes: []route{{cPython, "/predict", predict}}},
+	}
+	if o.node != "" {
+		procs = append(procs, proc{name: "node", ready: "/healthz", cmd: func(port int) *exec.Cmd {
+			cmd := exec.Command(o.node, "bench/node/server.js")
+			cmd.Env = append(os.Environ(), "MODEL="+w.onnx, fmt.Sprintf("PORT=%d", port), "NODE_PATH="+o.nodeModules)
+			return cmd
+		}, routes: []route{{cNode, "/predict", predict}}})
 	}
 	for _, p := range procs {
 		rs, err := benchProc(ctx, o, w, p)
