@@ -13,50 +13,27 @@ import (
 // JSON), which the caller hands to encoding/json for the same answer and
 // the same error messages as before.
 func scanPredictFraming(b []byte) (features, instances []byte, ok bool) {
-	i := skipWS(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, nil, false
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return nil, nil, skipWS(b, i+1) == len(b)
-	}
-	for {
+	end, ok := scanObject(b, skipWS(b, 0), func(key []byte, i int) (int, bool) {
 		var dst *[]byte
-		switch {
-		case bytes.HasPrefix(b[i:], []byte(`"features"`)):
-			dst, i = &features, i+len(`"features"`)
-		case bytes.HasPrefix(b[i:], []byte(`"instances"`)):
-			dst, i = &instances, i+len(`"instances"`)
+		switch string(key) {
+		case "features":
+			dst = &features
+		case "instances":
+			dst = &instances
 		default:
-			return nil, nil, false
+			return 0, false
 		}
-		i = skipWS(b, i)
-		if i >= len(b) || b[i] != ':' {
-			return nil, nil, false
-		}
-		i = skipWS(b, i+1)
 		end, ok := scanNumArray(b, i, 0)
 		if !ok {
-			return nil, nil, false
+			return 0, false
 		}
 		*dst = b[i:end] // a repeated key: the last one wins, as in encoding/json
-		i = skipWS(b, end)
-		if i >= len(b) {
-			return nil, nil, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			if skipWS(b, i+1) != len(b) {
-				return nil, nil, false
-			}
-			return features, instances, true
-		default:
-			return nil, nil, false
-		}
+		return end, true
+	})
+	if !ok || skipWS(b, end) != len(b) {
+		return nil, nil, false
 	}
+	return features, instances, true
 }
 
 // fastPredictFraming is scanPredictFraming where no routing key is read
@@ -71,46 +48,19 @@ func fastPredictFraming(b []byte, keyField string) (features, instances []byte, 
 // scanNumArray checks the array at b[i] (numbers and arrays only) and
 // returns the index after it.
 func scanNumArray(b []byte, i, depth int) (int, bool) {
-	if i >= len(b) || b[i] != '[' || depth >= maxNesting {
+	if depth >= maxNesting {
 		return 0, false
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return i + 1, true
-	}
-	for {
-		if i >= len(b) {
-			return 0, false
+	return scanArray(b, i, func(i int) (int, bool) {
+		if i < len(b) && b[i] == '[' {
+			return scanNumArray(b, i, depth+1)
 		}
-		if b[i] == '[' {
-			j, ok := scanNumArray(b, i, depth+1)
-			if !ok {
-				return 0, false
-			}
-			i = j
-		} else {
-			j := i
-			for j < len(b) && isNumByte(b[j]) {
-				j++
-			}
-			if !isJSONNumber(b[i:j]) {
-				return 0, false
-			}
-			i = j
+		j := i
+		for j < len(b) && isNumByte(b[j]) {
+			j++
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case ']':
-			return i + 1, true
-		default:
-			return 0, false
-		}
-	}
+		return j, isJSONNumber(b[i:j])
+	})
 }
 
 func isNumByte(c byte) bool {
@@ -135,16 +85,14 @@ func skipWS(b []byte, i int) int {
 func scanInferFraming(b []byte) (*inferRequest, bool) {
 	r := &inferRequest{}
 	var seenID, seenInputs, seenOutputs bool
-	i, ok := scanObject(b, skipWS(b, 0), func(key string, i int) (int, bool) {
-		switch key {
+	i, ok := scanObject(b, skipWS(b, 0), func(key []byte, i int) (int, bool) {
+		switch string(key) {
 		case "id":
 			if seenID {
 				return 0, false
 			}
 			seenID = true
-			j, id, ok := scanPlainString(b, i)
-			r.ID = id
-			return j, ok
+			return scanString(b, i, &r.ID)
 		case "inputs":
 			if seenInputs {
 				return 0, false
@@ -165,14 +113,12 @@ func scanInferFraming(b []byte) (*inferRequest, bool) {
 			return scanArray(b, i, func(i int) (int, bool) {
 				var out inferOutputRequest
 				seen := false
-				j, ok := scanObject(b, i, func(key string, i int) (int, bool) {
-					if key != "name" || seen {
+				j, ok := scanObject(b, i, func(key []byte, i int) (int, bool) {
+					if string(key) != "name" || seen {
 						return 0, false
 					}
 					seen = true
-					var ok bool
-					i, out.Name, ok = scanPlainString(b, i)
-					return i, ok
+					return scanString(b, i, &out.Name)
 				})
 				r.Outputs = append(r.Outputs, out)
 				return j, ok
@@ -197,19 +143,19 @@ func scanInferInput(b []byte, i int) (inferInput, int, bool) {
 		seen[k] = true
 		return true
 	}
-	j, ok := scanObject(b, i, func(key string, i int) (int, bool) {
+	j, ok := scanObject(b, i, func(key []byte, i int) (int, bool) {
 		var ok bool
-		switch key {
+		switch string(key) {
 		case "name":
 			if !once(0) {
 				return 0, false
 			}
-			i, in.Name, ok = scanPlainString(b, i)
+			i, ok = scanString(b, i, &in.Name)
 		case "datatype":
 			if !once(1) {
 				return 0, false
 			}
-			i, in.Datatype, ok = scanPlainString(b, i)
+			i, ok = scanString(b, i, &in.Datatype)
 		case "shape":
 			if !once(2) {
 				return 0, false
@@ -244,7 +190,7 @@ func scanInferInput(b []byte, i int) (inferInput, int, bool) {
 
 // scanObject scans the object at b[i], calling value for each key with the
 // index of its value; value returns the index after the value.
-func scanObject(b []byte, i int, value func(key string, i int) (int, bool)) (int, bool) {
+func scanObject(b []byte, i int, value func(key []byte, i int) (int, bool)) (int, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return 0, false
 	}
@@ -308,20 +254,28 @@ func scanArray(b []byte, i int, elem func(i int) (int, bool)) (int, bool) {
 	}
 }
 
-// scanPlainString scans a string of printable ASCII without escapes.
-func scanPlainString(b []byte, i int) (int, string, bool) {
+// scanPlainString scans a string of printable ASCII without escapes and
+// returns its contents.
+func scanPlainString(b []byte, i int) (int, []byte, bool) {
 	if i >= len(b) || b[i] != '"' {
-		return 0, "", false
+		return 0, nil, false
 	}
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
-			return j + 1, string(b[i+1 : j]), true
+			return j + 1, b[i+1 : j], true
 		case c == '\\' || c < 0x20 || c > 0x7e:
-			return 0, "", false
+			return 0, nil, false
 		}
 	}
-	return 0, "", false
+	return 0, nil, false
+}
+
+// scanString is scanPlainString into a string.
+func scanString(b []byte, i int, dst *string) (int, bool) {
+	j, s, ok := scanPlainString(b, i)
+	*dst = string(s)
+	return j, ok
 }
 
 // plainInt parses a JSON integer (no fraction or exponent) that fits an
