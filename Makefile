@@ -130,6 +130,7 @@ fuzz: ort
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
 	$(GO) test ./server -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
 
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
 ## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md
