@@ -149,11 +149,16 @@ bench: ort build
 	$(GO) build -o bin/bench ./bench
 	bin/bench -gateway bin/gateway -duration $(BENCH_DURATION)
 
-# --ignore-scripts: the package's install script would fetch GPU binaries, which the CPU bench does not use.
+# The same package as `ort`, checked by the same sha256, installed with its dependencies from the npm
+# registry. --ignore-scripts: its install script would fetch GPU binaries, which the CPU bench does not use.
 bench: $(BENCH_NODE)
 $(BENCH_NODE):
 	@command -v npm >/dev/null || { echo "make bench needs npm (apt-get install npm)"; exit 1; }
-	npm install --silent --prefix .cache/bench/node --ignore-scripts --no-audit --no-fund onnxruntime-node@$(ORT_VERSION)
+	@set -euo pipefail; mkdir -p .cache/bench/node; \
+	(cd .cache/bench/node && npm pack --silent onnxruntime-node@$(ORT_VERSION) >/dev/null); \
+	echo "$(ORT_SHA256)  .cache/bench/node/onnxruntime-node-$(ORT_VERSION).tgz" | sha256sum -c --quiet - \
+	  || { echo "sha256 mismatch for onnxruntime-node-$(ORT_VERSION).tgz"; exit 1; }; \
+	npm install --silent --prefix .cache/bench/node --ignore-scripts --no-audit --no-fund ./.cache/bench/node/onnxruntime-node-$(ORT_VERSION).tgz
 
 clean:
 	rm -rf bin

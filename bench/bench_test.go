@@ -71,7 +71,7 @@ func TestReportAndChart(t *testing.T) {
 	for _, s := range []string{"| tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s | 15000 vs 20000 req/s: 0.75× (the HTTP floor itself: 1.00×) | yes |", "| modelgate /predict | 32 | 15000 |", "no GPU",
 		"The onnxruntime-node contender (Node.js v20.0.0) runs", "| onnxruntime-node + node:http | 32 | 5000 | 5000 |",
 		// The floor serves 40× Python's req/s.
-		"serves 40.0× the Python stack's req/s, and its p99 is 5.00 ms against the Python stack's 80.00 ms",
+		"serves 40.0× the Python stack's req/s, and its p99 is 5.00 ms against the Python stack's 80.00 ms. Both Python targets are within the floor's reach",
 		// Inference 64/32 = 2 ms a row: 2/(2+0.1) and 2/(2+0.1+0.1).
 		"0.95× if the server's HTTP work were free, 0.91× if it cost what the HTTP floor spends",
 		"| modelgate /predict, batching | 128 | 900 | 900 | 0.000 | 0.000 | 2.200 | 0.100 |"} {
@@ -92,5 +92,27 @@ func TestReportAndChart(t *testing.T) {
 	}
 	if !strings.Contains(svg, "tiny &lt;MLP&gt;") || !strings.Contains(svg, "15k") {
 		t.Fatalf("chart lacks its labels:\n%s", svg)
+	}
+}
+
+// TestBoundsSayWhichTargetIsOutOfReach: the yardstick paragraph names only
+// the targets the floor itself misses.
+func TestBoundsSayWhichTargetIsOutOfReach(t *testing.T) {
+	for _, tc := range []struct {
+		floorRPS, floorP99 float64
+		want               string
+	}{
+		{5000, 5, "the target of 20× the req/s is out of reach"},
+		{20000, 20, "the target of 1/10 of the p99 is out of reach"},
+		{5000, 20, "the target of 20× the req/s and of 1/10 of the p99 is out of reach"},
+	} {
+		rs := []result{
+			{Workload: "breast-cancer", Contender: cFloor, Conc: 32, ReqPerSec: tc.floorRPS, P99MS: tc.floorP99},
+			{Workload: "breast-cancer", Contender: cPython, Conc: 32, ReqPerSec: 500, P99MS: 80},
+		}
+		got := strings.Join(bounds(rs, 2), "\n")
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("floor %v req/s, p99 %v ms: %q lacks %q", tc.floorRPS, tc.floorP99, got, tc.want)
+		}
 	}
 }

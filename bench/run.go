@@ -107,6 +107,14 @@ func runMain(args []string) error {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		return errors.New("wrk not found: apt-get install wrk (make bench does)")
 	}
+	if o.node != "" {
+		_, errNode := exec.LookPath(o.node)
+		_, errPkg := os.Stat(filepath.Join(o.nodeModules, "onnxruntime-node", "package.json"))
+		if err := errors.Join(errNode, errPkg); err != nil {
+			fmt.Printf("leaving out the onnxruntime-node contender (make bench installs it): %v\n", err)
+			o.node = ""
+		}
+	}
 	m := machineInfo(o)
 	ctx := context.Background()
 	wls, err := prepare(ctx, o)

@@ -18,8 +18,11 @@ const workers = Number(process.env.WORKERS || os.availableParallelism());
 
 if (cluster.isPrimary && workers > 1) {
   for (let i = 0; i < workers; i++) cluster.fork();
+  // A worker that dies takes the server down: fewer workers would skew
+  // the figures without a word.
   cluster.on('exit', (w, code, signal) => {
-    if (!signal) process.exit(code || 1);
+    console.error(`worker ${w.process.pid} exited (${signal || code})`);
+    process.exit(1);
   });
 } else {
   serve().catch((err) => {
@@ -58,14 +61,20 @@ async function serve() {
       const n = rows[0].length;
       const data = new Float32Array(rows.length * n);
       rows.forEach((r, i) => data.set(r, i * n));
-      session.run({ [input]: new ort.Tensor('float32', data, [rows.length, n]) }).then((out) => {
+      let tensor;
+      try {
+        tensor = new ort.Tensor('float32', data, [rows.length, n]);
+      } catch (err) {
+        return reply(res, 400, { error: err.message });
+      }
+      session.run({ [input]: tensor }).then((out) => {
         const probs = out[probName];
         const k = probs.dims[1];
         reply(res, 200, {
           prediction: Array.from(out[labelName].data, Number),
           probabilities: rows.map((_, i) => Array.from(probs.data.subarray(i * k, (i + 1) * k))),
         });
-      }, (err) => reply(res, 400, { error: err.message }));
+      }).catch((err) => reply(res, 500, { error: err.message }));
     });
   }).listen(Number(process.env.PORT), '127.0.0.1');
 }
