@@ -18,43 +18,69 @@ var framingSeeds = []string{
 // TestPredictFramingAgreesWithEncodingJSON: where the fast path answers,
 // it answers what encoding/json does.
 func TestPredictFramingAgreesWithEncodingJSON(t *testing.T) {
-	fast := 0
-	for _, s := range framingSeeds {
-		if agreeFraming(t, []byte(s)) {
-			fast++
-		}
-	}
-	if fast < 8 {
+	if fast := agreeingSeeds(t, framingSeeds, agreePredictFraming); fast < 8 {
 		t.Fatalf("the fast path took only %d of the seeds", fast)
 	}
 }
 
 func FuzzPredictFraming(f *testing.F) {
-	for _, s := range framingSeeds {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, body []byte) { agreeFraming(t, body) })
+	addSeeds(f, framingSeeds)
+	f.Fuzz(func(t *testing.T, body []byte) { agreePredictFraming(t, body) })
 }
 
-func agreeFraming(t *testing.T, body []byte) bool {
+// predictFrames is what /predict's framing yields.
+type predictFrames struct {
+	Features  json.RawMessage `json:"features"`
+	Instances json.RawMessage `json:"instances"`
+}
+
+func agreePredictFraming(t *testing.T, body []byte) bool {
 	t.Helper()
-	feat, inst, ok := scanPredictFraming(body)
+	return agreesWithJSON(t, body, true, func(b []byte) (predictFrames, bool) {
+		f, i, ok := scanPredictFraming(b)
+		return predictFrames{f, i}, ok
+	})
+}
+
+// agreesWithJSON reports whether fast answered body, and fails the test
+// when encoding/json (with unknown fields refused when strict) does not
+// decode the very same T from it.
+func agreesWithJSON[T any](t *testing.T, body []byte, strict bool, fast func([]byte) (T, bool)) bool {
+	t.Helper()
+	got, ok := fast(body)
 	if !ok {
 		return false
 	}
-	var req struct {
-		Features  json.RawMessage `json:"features"`
-		Instances json.RawMessage `json:"instances"`
-	}
+	var want T
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil || dec.More() {
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(&want); err != nil || dec.More() {
 		t.Fatalf("fast path took %q, encoding/json refuses it: %v", body, err)
 	}
-	if !bytes.Equal(feat, req.Features) || !bytes.Equal(inst, req.Instances) {
-		t.Fatalf("%q: fast path %q %q, encoding/json %q %q", body, feat, inst, req.Features, req.Instances)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", body, got, want)
 	}
 	return true
+}
+
+// agreeingSeeds checks every seed and counts those the fast path took.
+func agreeingSeeds(t *testing.T, seeds []string, agree func(*testing.T, []byte) bool) int {
+	t.Helper()
+	fast := 0
+	for _, s := range seeds {
+		if agree(t, []byte(s)) {
+			fast++
+		}
+	}
+	return fast
+}
+
+func addSeeds(f *testing.F, seeds []string) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
 }
 
 var inferFramingSeeds = []string{
@@ -86,37 +112,23 @@ var inferFramingSeeds = []string{
 // TestInferFramingAgreesWithEncodingJSON: where the fast path answers, it
 // answers what encoding/json does, and it answers the usual requests.
 func TestInferFramingAgreesWithEncodingJSON(t *testing.T) {
-	fast := 0
-	for _, s := range inferFramingSeeds {
-		if agreeInferFraming(t, []byte(s)) {
-			fast++
-		}
-	}
-	if fast != 11 {
+	if fast := agreeingSeeds(t, inferFramingSeeds, agreeInferFraming); fast != 11 {
 		t.Fatalf("the fast path took %d of the seeds, want the first 11", fast)
 	}
 }
 
 func FuzzInferFraming(f *testing.F) {
-	for _, s := range inferFramingSeeds {
-		f.Add([]byte(s))
-	}
+	addSeeds(f, inferFramingSeeds)
 	f.Fuzz(func(t *testing.T, body []byte) { agreeInferFraming(t, body) })
 }
 
 func agreeInferFraming(t *testing.T, body []byte) bool {
 	t.Helper()
-	got, ok := scanInferFraming(body)
-	if !ok {
-		return false
-	}
-	var want inferRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := dec.Decode(&want); err != nil || dec.More() {
-		t.Fatalf("fast path took %q, encoding/json refuses it: %v", body, err)
-	}
-	if !reflect.DeepEqual(*got, want) {
-		t.Fatalf("%q:\nfast path     %#v\nencoding/json %#v", body, *got, want)
-	}
-	return true
+	return agreesWithJSON(t, body, false, func(b []byte) (inferRequest, bool) {
+		r, ok := scanInferFraming(b)
+		if !ok {
+			return inferRequest{}, false
+		}
+		return *r, true
+	})
 }
