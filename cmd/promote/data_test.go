@@ -206,12 +206,7 @@ func TestDataRefusals(t *testing.T) {
 		}
 		return recs
 	})
-	cases := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	cases := []refusal{
 		{"push with unusable training data", []string{"push", "m", "1", demo, "--train-data", short}, 1, "the data has 29 columns, but the model takes 30 features"},
 		{"push with a missing training file", []string{"push", "m", "1", demo, "--train-data", "/nonexistent.csv"}, 1, "no such file"},
 		{"push with an unknown label column", []string{"push", "m", "1", demo, "--train-data", trainData, "--label-column", "diagnosis"}, 2, `label column "diagnosis"`},
@@ -220,16 +215,5 @@ func TestDataRefusals(t *testing.T) {
 		{"check-data of an unknown model", []string{"check-data", "nope", "--data", trainData}, 2, "not found"},
 		{"check-data, bad output", []string{"check-data", "m", "--data", trainData, "--output", "yaml"}, 2, "--output"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := promote(t, reg, c.args...)
-			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
-				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, c.code, c.want)
-			}
-		})
-	}
-	// The refused pushes stored nothing.
-	if r := promote(t, reg, "list", "--output", "json"); strings.TrimSpace(r.stdout) != "[]" {
-		t.Fatalf("registry not empty after refusals: %q", r.stdout)
-	}
+	checkRefusals(t, reg, cases)
 }

@@ -90,6 +90,32 @@ func TestPushListShowStableStatus(t *testing.T) {
 	}
 }
 
+// refusal is a promote command that must fail with code and a stderr
+// containing want.
+type refusal struct {
+	name string
+	args []string
+	code int
+	want string
+}
+
+// checkRefusals runs each refused command, then checks that the refusals
+// stored nothing in the registry.
+func checkRefusals(t *testing.T, reg string, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := promote(t, reg, c.args...)
+			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, c.code, c.want)
+			}
+		})
+	}
+	if r := promote(t, reg, "list", "--output", "json"); strings.TrimSpace(r.stdout) != "[]" {
+		t.Fatalf("registry not empty after refusals: %q", r.stdout)
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	reg := t.TempDir()
 	garbage := filepath.Join(t.TempDir(), "garbage.onnx")
@@ -97,12 +123,7 @@ func TestRefusals(t *testing.T) {
 	b, _ := os.ReadFile(demo)
 	truncated := filepath.Join(t.TempDir(), "truncated.onnx")
 	os.WriteFile(truncated, b[:len(b)/2], 0o644)
-	cases := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	cases := []refusal{
 		{"garbage model", []string{"push", "m", "1", garbage}, 1, "protobuf parsing failed"},
 		{"truncated model", []string{"push", "m", "1", truncated}, 1, "refused"},
 		{"missing file", []string{"push", "m", "1", "/nonexistent.onnx"}, 1, "no such file"},
@@ -121,18 +142,7 @@ func TestRefusals(t *testing.T) {
 		{"rollback unknown model", []string{"rollback", "nope"}, 1, "not found"},
 		{"bad s3 bucket", []string{"--registry", "s3://Bad_Bucket/models", "list"}, 1, "Bad_Bucket"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := promote(t, reg, c.args...)
-			if r.code != c.code || !strings.Contains(r.stderr, c.want) {
-				t.Fatalf("exit %d, stderr %q; want %d and %q", r.code, r.stderr, c.code, c.want)
-			}
-		})
-	}
-	// Nothing was stored by the refused pushes.
-	if r := promote(t, reg, "list", "--output", "json"); strings.TrimSpace(r.stdout) != "[]" {
-		t.Fatalf("registry not empty after refusals: %q", r.stdout)
-	}
+	checkRefusals(t, reg, cases)
 }
 
 func TestTerminalProgress(t *testing.T) {
