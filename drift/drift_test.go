@@ -301,16 +301,23 @@ func TestProfileAddedLater(t *testing.T) {
 	}
 	clk.Add(2 * time.Minute)
 	tr.Observe("m", "1", rows(1, 0)) // starts the read in the background
-	deadline := time.Now().Add(10 * time.Second)
-	for !versionStats(t, tr, "1").Profile {
-		if time.Now().After(deadline) {
-			t.Fatal("the profile added later was not read")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	waitProfile(t, tr, "1", "the profile added later was not read")
 	tr.Observe("m", "1", rows(1, 0))
 	if v := versionStats(t, tr, "1"); v.Rows != 1 {
 		t.Fatalf("after the profile arrived: %+v", v)
+	}
+}
+
+// waitProfile polls until version's profile has been read (in the
+// background), failing with msg after 10 s.
+func waitProfile(t *testing.T, tr *Tracker, version, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !versionStats(t, tr, version).Profile {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(5 * time.Millisecond) // polling a condition
 	}
 }
 
@@ -320,13 +327,7 @@ func TestObserveStartsTracking(t *testing.T) {
 	reg := newRegistry(t, []string{"1"}, "1")
 	tr := New(Options{Source: reg})
 	tr.Observe("m", "1", rows(1, 0))
-	deadline := time.Now().Add(10 * time.Second)
-	for !versionStats(t, tr, "1").Profile {
-		if time.Now().After(deadline) {
-			t.Fatal("the profile was not read")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition
-	}
+	waitProfile(t, tr, "1", "the profile was not read")
 	tr.Observe("m", "1", rows(1, 0))
 	if v := versionStats(t, tr, "1"); v.Rows != 1 {
 		t.Fatalf("%+v", v)
