@@ -191,14 +191,7 @@ func scanInferInput(b []byte, i int) (inferInput, int, bool) {
 // scanObject scans the object at b[i], calling value for each key with the
 // index of its value; value returns the index after the value.
 func scanObject(b []byte, i int, value func(key []byte, i int) (int, bool)) (int, bool) {
-	if i >= len(b) || b[i] != '{' {
-		return 0, false
-	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		return i + 1, true
-	}
-	for {
+	return scanSeq(b, i, '{', '}', func(i int) (int, bool) {
 		j, key, ok := scanPlainString(b, i)
 		if !ok {
 			return 0, false
@@ -207,31 +200,23 @@ func scanObject(b []byte, i int, value func(key []byte, i int) (int, bool)) (int
 		if i >= len(b) || b[i] != ':' {
 			return 0, false
 		}
-		if i, ok = value(key, skipWS(b, i+1)); !ok {
-			return 0, false
-		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
-		}
-	}
+		return value(key, skipWS(b, i+1))
+	})
 }
 
 // scanArray scans the array at b[i], calling elem for each element.
 func scanArray(b []byte, i int, elem func(i int) (int, bool)) (int, bool) {
-	if i >= len(b) || b[i] != '[' {
+	return scanSeq(b, i, '[', ']', elem)
+}
+
+// scanSeq scans open, elements separated by commas, close, starting at
+// b[i]; elem scans one element and returns the index after it.
+func scanSeq(b []byte, i int, open, close byte, elem func(i int) (int, bool)) (int, bool) {
+	if i >= len(b) || b[i] != open {
 		return 0, false
 	}
 	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
+	if i < len(b) && b[i] == close {
 		return i + 1, true
 	}
 	for {
@@ -240,13 +225,10 @@ func scanArray(b []byte, i int, elem func(i int) (int, bool)) (int, bool) {
 			return 0, false
 		}
 		i = skipWS(b, j)
-		if i >= len(b) {
-			return 0, false
-		}
-		switch b[i] {
-		case ',':
+		switch {
+		case i < len(b) && b[i] == ',':
 			i = skipWS(b, i+1)
-		case ']':
+		case i < len(b) && b[i] == close:
 			return i + 1, true
 		default:
 			return 0, false
