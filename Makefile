@@ -126,11 +126,11 @@ image-check:
 
 ## fuzz: run each fuzz target for a while (FUZZTIME=30s by default).
 FUZZTIME ?= 30s
-fuzz: ort
-	$(GO) test ./server -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
-	$(GO) test ./server -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
-	$(GO) test ./server -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
-	$(GO) test ./server -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
+fuzz:
+	$(GO) test ./wire -run '^$$' -fuzz FuzzDecodeInfer -fuzztime $(FUZZTIME)
+	$(GO) test ./wire -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
+	$(GO) test ./wire -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
+	$(GO) test ./wire -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
 
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
 ## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md

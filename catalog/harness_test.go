@@ -15,6 +15,7 @@ import (
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,8 +37,8 @@ func modelBytes(version string) []byte {
 }
 
 // input is what every test sends to a Scaled model.
-func input() []serving.Tensor {
-	return []serving.Tensor{{Name: "features", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}
+func input() []wire.Tensor {
+	return []wire.Tensor{{Name: "features", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}
 }
 
 // answer is a Scaled model's output for input().

@@ -6,6 +6,7 @@ import (
 
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -96,9 +97,9 @@ func failureReason(err error) string {
 		return "digest"
 	case errors.Is(err, registry.ErrNotFound):
 		return "fetch"
-	case errors.Is(err, serving.ErrInvalidModel), errors.Is(err, serving.ErrUnsupportedType):
+	case errors.Is(err, serving.ErrInvalidModel), errors.Is(err, wire.ErrUnsupportedType):
 		return "invalid_model"
-	case errors.Is(err, serving.ErrBadInput), errors.As(err, new(warmUpError)):
+	case errors.Is(err, wire.ErrBadInput), errors.As(err, new(warmUpError)):
 		return "warmup"
 	}
 	return "other"

@@ -43,8 +43,8 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -198,7 +198,7 @@ func (t *Tracker) SampleRate() float64 { return t.opts.SampleRate }
 // Observe counts the inputs of one request that version of model
 // answered. Only single-input models whose input is [rows, features] with
 // the profile's feature count are tracked; anything else is ignored.
-func (t *Tracker) Observe(model, version string, inputs []serving.Tensor) {
+func (t *Tracker) Observe(model, version string, inputs []wire.Tensor) {
 	if t.threshold != 0 && rand.Uint64() >= t.threshold {
 		return
 	}

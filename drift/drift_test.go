@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
@@ -47,7 +47,7 @@ func newRegistry(t *testing.T, versions []string, profiled ...string) *registry.
 		t.Fatal(err)
 	}
 	r := registry.New(b, registry.Options{})
-	spec := []registry.TensorSpec{{Name: "x", Datatype: "FP32", Shape: []int64{-1, 2}}}
+	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	for _, v := range versions {
 		if _, _, err := r.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
 			t.Fatal(err)
@@ -71,8 +71,8 @@ func putProfile(t *testing.T, r *registry.Registry, version string) {
 	}
 }
 
-func rows(vals ...float32) []serving.Tensor {
-	return []serving.Tensor{{Name: "x", Shape: []int64{int64(len(vals) / 2), 2}, Data: vals}}
+func rows(vals ...float32) []wire.Tensor {
+	return []wire.Tensor{{Name: "x", Shape: []int64{int64(len(vals) / 2), 2}, Data: vals}}
 }
 
 func versionStats(t *testing.T, tr *Tracker, version string) VersionStats {
@@ -102,9 +102,9 @@ func TestObserveCountsOnProfileBins(t *testing.T) {
 	// holds its upper edge), 0 → bin 0 and below, 11 → bin 9 and above,
 	// NaN → missing. b (edges 0, 0.5, 1): 0 → bin 0, 1 → bin 2.
 	tr.Observe("m", "1", rows(1, 0, 5.5, 1, 0, 1, 11, 0, float32(math.NaN()), 1))
-	tr.Observe("m", "2", rows(1, 0))                                                         // no profile: not counted
-	tr.Observe("m", "1", []serving.Tensor{{Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}) // other width: ignored
-	tr.Observe("m", "1", []serving.Tensor{{Shape: []int64{1, 2}, Data: []float64{5.5, 0}}})  // other types count too
+	tr.Observe("m", "2", rows(1, 0))                                                      // no profile: not counted
+	tr.Observe("m", "1", []wire.Tensor{{Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}) // other width: ignored
+	tr.Observe("m", "1", []wire.Tensor{{Shape: []int64{1, 2}, Data: []float64{5.5, 0}}})  // other types count too
 
 	v := versionStats(t, tr, "1")
 	if !v.Profile || v.Rows != 6 || v.RowsTotal != 6 || len(v.Features) != 2 {
@@ -355,7 +355,7 @@ func BenchmarkObserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := registry.New(bk, registry.Options{})
-	spec := []registry.TensorSpec{{Name: "features", Datatype: "FP32", Shape: []int64{-1, 30}}}
+	spec := []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 30}}}
 	ctx := context.Background()
 	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "m", Version: "1", Model: []byte("m"), Inputs: spec, Outputs: spec}); err != nil {
 		b.Fatal(err)
@@ -382,7 +382,7 @@ func BenchmarkObserve(b *testing.B) {
 			for range c.rows {
 				data = append(data, row...)
 			}
-			in := []serving.Tensor{{Name: "features", Shape: []int64{int64(c.rows), 30}, Data: data}}
+			in := []wire.Tensor{{Name: "features", Shape: []int64{int64(c.rows), 30}, Data: data}}
 			b.ReportAllocs()
 			for b.Loop() {
 				tr.Observe("m", "1", in)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/wire"
 )
 
 func newLocalRegistry(t *testing.T) *registry.Registry {
@@ -20,7 +21,7 @@ func newLocalRegistry(t *testing.T) *registry.Registry {
 
 func pushBytes(t *testing.T, r *registry.Registry, version string, model []byte) {
 	t.Helper()
-	spec := []registry.TensorSpec{{Name: "x", Datatype: "FP32", Shape: []int64{-1, 2}}}
+	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	if _, _, err := r.Push(context.Background(), registry.PushRequest{Name: "m", Version: version, Model: model, Inputs: spec, Outputs: spec}); err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Options configure a Registry. The zero value is ready to use.
@@ -128,7 +130,7 @@ func (r *Registry) Describe() string {
 type PushRequest struct {
 	Name, Version   string
 	Model           []byte
-	Inputs, Outputs []TensorSpec
+	Inputs, Outputs []wire.TensorSpec
 	Metadata        map[string]string
 	Holdout         []byte // optional: the holdout set as CSV
 }
@@ -140,7 +142,7 @@ func (req *PushRequest) validate() error {
 	}
 	for _, specs := range []struct {
 		kind  string
-		specs []TensorSpec
+		specs []wire.TensorSpec
 	}{{"input", req.Inputs}, {"output", req.Outputs}} {
 		seen := make(map[string]bool)
 		for i, s := range specs.specs {
@@ -151,8 +153,8 @@ func (req *PushRequest) validate() error {
 				return fmt.Errorf("%w: %s %q appears twice", ErrInvalidRequest, specs.kind, s.Name)
 			}
 			seen[s.Name] = true
-			if !slices.Contains(kserveDatatypes, s.Datatype) {
-				return fmt.Errorf("%w: %s %q: datatype %q is not one of %v", ErrInvalidRequest, specs.kind, s.Name, s.Datatype, kserveDatatypes)
+			if !s.DType.Known() {
+				return fmt.Errorf("%w: %s %q: datatype %q is not one of %v", ErrInvalidRequest, specs.kind, s.Name, s.DType, kserveDatatypes)
 			}
 			for _, d := range s.Shape {
 				if d < -1 {
@@ -259,10 +261,10 @@ func (r *Registry) Push(ctx context.Context, req PushRequest) (Manifest, bool, e
 
 // cloneSpecs copies tensor specs so that the manifest shares nothing with
 // the request; no specs become [] rather than null in JSON.
-func cloneSpecs(specs []TensorSpec) []TensorSpec {
-	out := make([]TensorSpec, len(specs))
+func cloneSpecs(specs []wire.TensorSpec) []wire.TensorSpec {
+	out := make([]wire.TensorSpec, len(specs))
 	for i, s := range specs {
-		out[i] = TensorSpec{Name: s.Name, Datatype: s.Datatype, Shape: slices.Clone(s.Shape)}
+		out[i] = wire.TensorSpec{Name: s.Name, DType: s.DType, Shape: slices.Clone(s.Shape)}
 	}
 	return out
 }

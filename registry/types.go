@@ -11,19 +11,14 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/wire"
 )
 
-// TensorSpec describes one input or output of a model.
-type TensorSpec struct {
-	Name     string  `json:"name"`
-	Datatype string  `json:"datatype"` // KServe v2 names: FP32, INT64, BOOL, ...
-	Shape    []int64 `json:"shape"`    // -1 for a dynamic dimension
-}
-
-// kserveDatatypes are the tensor datatypes of the KServe v2 protocol.
-var kserveDatatypes = []string{
-	"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
-	"INT64", "FP16", "FP32", "FP64", "BF16", "BYTES",
+// kserveDatatypes are the tensor datatypes of the KServe v2 protocol, for
+// the message that refuses another name (wire.DType.Known decides).
+var kserveDatatypes = []wire.DType{
+	wire.BOOL, wire.UINT8, wire.UINT16, wire.UINT32, wire.UINT64, wire.INT8, wire.INT16, wire.INT32,
+	wire.INT64, wire.FP16, wire.FP32, wire.FP64, wire.BF16, wire.BYTES,
 }
 
 // FileRef points at an extra object stored next to model.onnx, with the
@@ -42,8 +37,8 @@ type Manifest struct {
 	SHA256   string            `json:"sha256"` // of model.onnx, lowercase hex
 	Size     int64             `json:"size"`
 	Created  time.Time         `json:"created"`
-	Inputs   []TensorSpec      `json:"inputs"`
-	Outputs  []TensorSpec      `json:"outputs"`
+	Inputs   []wire.TensorSpec `json:"inputs"`
+	Outputs  []wire.TensorSpec `json:"outputs"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Holdout  *FileRef          `json:"holdout,omitempty"`
 }

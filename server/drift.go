@@ -7,14 +7,14 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/drift"
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Drift is what the server needs from the live input statistics (package
 // drift): Observe is called with the inputs of every request a version
 // answered, on the request path, so it must be cheap.
 type Drift interface {
-	Observe(model, version string, inputs []serving.Tensor)
+	Observe(model, version string, inputs []wire.Tensor)
 	Stats(model string) drift.ModelStats
 }
 

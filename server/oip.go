@@ -1,18 +1,17 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // KServe v2 Open Inference Protocol, REST.
@@ -46,7 +45,7 @@ func (s *Server) serverMetadata(c echo.Context) error {
 	})
 }
 
-func specsMetadata(specs []serving.TensorSpec) []tensorMetadata {
+func specsMetadata(specs []wire.TensorSpec) []tensorMetadata {
 	out := make([]tensorMetadata, len(specs))
 	for i, sp := range specs {
 		out[i] = tensorMetadata{Name: sp.Name, Datatype: string(sp.DType), Shape: sp.Shape}
@@ -110,123 +109,12 @@ func (s *Server) modelReady(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"name": sess.Name(), "version": sess.Version(), "ready": true})
 }
 
-type inferInput struct {
-	Name       string          `json:"name"`
-	Shape      []int64         `json:"shape"`
-	Datatype   string          `json:"datatype"`
-	Parameters map[string]any  `json:"parameters,omitempty"`
-	Data       json.RawMessage `json:"data"`
-}
-
-type inferOutputRequest struct {
-	Name       string         `json:"name"`
-	Parameters map[string]any `json:"parameters,omitempty"`
-}
-
-type inferRequest struct {
-	ID         string               `json:"id,omitempty"`
-	Parameters map[string]any       `json:"parameters,omitempty"`
-	Inputs     []inferInput         `json:"inputs"`
-	Outputs    []inferOutputRequest `json:"outputs,omitempty"`
-}
-
-type inferOutput struct {
-	Name     string          `json:"name"`
-	Shape    []int64         `json:"shape"`
-	Datatype string          `json:"datatype"`
-	Data     json.RawMessage `json:"data"`
-}
-
-type inferResponse struct {
-	ModelName    string        `json:"model_name"`
-	ModelVersion string        `json:"model_version"`
-	ID           string        `json:"id,omitempty"`
-	Outputs      []inferOutput `json:"outputs"`
-}
-
-// decodeInferRequest parses an infer request body and checks its framing.
-// Data stays raw: its element type comes from the request's datatype.
-func decodeInferRequest(body []byte) (*inferRequest, error) {
-	req, ok := scanInferFraming(body)
-	if !ok {
-		req = &inferRequest{}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		if err := dec.Decode(req); err != nil {
-			return nil, badRequest("malformed JSON: %v", jsonErr(err))
-		}
-		if dec.More() {
-			return nil, badRequest("malformed JSON: unexpected data after the request object")
-		}
-	}
-	if len(req.Inputs) == 0 {
-		return nil, badRequest(`"inputs" is missing or empty`)
-	}
-	for i, in := range req.Inputs {
-		if in.Name == "" {
-			return nil, badRequest("inputs[%d]: \"name\" is missing", i)
-		}
-		if in.Datatype == "" {
-			return nil, badRequest("input %q: \"datatype\" is missing", in.Name)
-		}
-		if in.Shape == nil {
-			return nil, badRequest("input %q: \"shape\" is missing", in.Name)
-		}
-		if len(in.Data) == 0 || string(in.Data) == "null" {
-			return nil, badRequest("input %q: \"data\" is missing", in.Name)
-		}
-	}
-	return req, nil
-}
-
-// tensorsFromInfer turns the request's inputs into tensors for sess.
-func tensorsFromInfer(req *inferRequest, sess *serving.Session) ([]serving.Tensor, error) {
-	specs := sess.Inputs()
-	tensors := make([]serving.Tensor, 0, len(req.Inputs))
-	for _, in := range req.Inputs {
-		i := slices.IndexFunc(specs, func(sp serving.TensorSpec) bool { return sp.Name == in.Name })
-		if i < 0 {
-			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", serving.ErrBadInput, in.Name, inputNames(sess))
-		}
-		spec := specs[i]
-		d := serving.DType(in.Datatype)
-		if !d.Known() {
-			return nil, badRequest("input %q: unknown datatype %q (want one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BYTES)", in.Name, in.Datatype)
-		}
-		if !d.Supported() {
-			return nil, badRequest("input %q: datatype %s is not supported by modelgate (the model takes %s)", in.Name, d, spec.DType)
-		}
-		if d != spec.DType {
-			return nil, fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", serving.ErrBadInput, in.Name, d, spec.DType)
-		}
-		size, ok := serving.ShapeSize(in.Shape)
-		if !ok {
-			return nil, badRequest("input %q: shape %v has a negative or too large dimension", in.Name, in.Shape)
-		}
-		data, nest, err := decodeData(in.Data, d, size)
-		if err != nil {
-			return nil, fmt.Errorf("input %q: %w", in.Name, err)
-		}
-		n := int64(lenOf(data))
-		if len(nest) > 1 && !slices.Equal(nest, in.Shape) {
-			return nil, badRequest("input %q: nested data has shape %v but \"shape\" says %v", in.Name, nest, in.Shape)
-		}
-		if n != size {
-			return nil, badRequest("input %q: shape %v needs %d values, data has %d", in.Name, in.Shape, size, n)
-		}
-		if n == 0 {
-			return nil, badRequest("input %q: shape %v holds no values", in.Name, in.Shape)
-		}
-		tensors = append(tensors, serving.Tensor{Name: in.Name, Shape: in.Shape, Data: data})
-	}
-	return tensors, nil
-}
-
 func (s *Server) infer(c echo.Context) error {
 	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
-	req, err := decodeInferRequest(body)
+	req, err := wire.DecodeInferRequest(body)
 	if err != nil {
 		return err
 	}
@@ -236,20 +124,14 @@ func (s *Server) infer(c echo.Context) error {
 			key = fmt.Sprint(v)
 		}
 	}
-	sess, outs, err := s.answer(c, c.Param("model"), c.Param("version"), key, func(sess *serving.Session) ([]serving.Tensor, []string, error) {
-		inputs, err := tensorsFromInfer(req, sess)
+	sess, outs, err := s.answer(c, c.Param("model"), c.Param("version"), key, func(sess *serving.Session) ([]wire.Tensor, []string, error) {
+		inputs, err := wire.InferTensors(req, sess.Inputs())
 		if err != nil {
 			return nil, nil, err
 		}
-		var names []string
-		for _, o := range req.Outputs {
-			if o.Name == "" {
-				return nil, nil, badRequest("outputs: an entry has no \"name\"")
-			}
-			if _, ok := sess.Output(o.Name); !ok {
-				return nil, nil, fmt.Errorf("%w: unknown output %q (the model has %s)", serving.ErrBadInput, o.Name, outputNames(sess))
-			}
-			names = append(names, o.Name)
+		names, err := wire.InferOutputs(req, sess.Outputs())
+		if err != nil {
+			return nil, nil, err
 		}
 		return inputs, names, nil
 	})
@@ -257,11 +139,12 @@ func (s *Server) infer(c echo.Context) error {
 		return err
 	}
 	defer sess.Release()
-	return writeInfer(c, sess.Name(), sess.Version(), req.ID, outs)
+	bp := respBufs.Get().(*[]byte)
+	return writeJSON(c, bp, wire.AppendInferResponse(*bp, sess.Name(), sess.Version(), req.ID, outs))
 }
 
 // run runs the session, times it and refuses non-finite outputs.
-func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []serving.Tensor, outputs []string) ([]serving.Tensor, error) {
+func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
 	start := time.Now()
 	outs, err := sess.Run(ctx, inputs, outputs)
 	s.metrics.byInference.Get([3]string{sess.Name(), sess.Version(), sess.Provider()}).Observe(time.Since(start).Seconds())
@@ -272,7 +155,7 @@ func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []servin
 		s.metrics.byRows.Get([2]string{sess.Name(), sess.Version()}).Add(float64(inputs[0].Shape[0]))
 	}
 	for _, o := range outs {
-		if checkFinite(o.Data) >= 0 {
+		if wire.FirstNonFinite(o.Data) >= 0 {
 			s.metrics.nonFinite.WithLabelValues(sess.Name(), sess.Version()).Inc()
 			return nil, &errNonFinite{model: sess.Name(), version: sess.Version(), output: o.Name}
 		}
@@ -280,34 +163,26 @@ func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []servin
 	return outs, nil
 }
 
-func inputNames(sess *serving.Session) string  { return quoteNames(sess.Inputs()) }
-func outputNames(sess *serving.Session) string { return quoteNames(sess.Outputs()) }
-
-func quoteNames(specs []serving.TensorSpec) string {
-	var b bytes.Buffer
-	for i, sp := range specs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%q", sp.Name)
-	}
-	return b.String()
+// errNonFinite: a model produced NaN or Inf, which JSON cannot carry and a
+// client must never mistake for a number.
+type errNonFinite struct {
+	model, version, output string
 }
 
-func lenOf(data any) int { return serving.Tensor{Data: data}.Len() }
+func (e *errNonFinite) Error() string {
+	return fmt.Sprintf("model %s version %s produced a non-finite value (NaN or Inf) in output %q", e.model, e.version, e.output)
+}
 
-// jsonErr shortens encoding/json's messages.
-func jsonErr(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+// The answers are written straight into a pooled buffer (see
+// wire.AppendPredictResponse).
+var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// writeJSON sends b as the 200 answer and gives the buffer back.
+func writeJSON(c echo.Context, bp *[]byte, b []byte) error {
+	err := c.JSONBlob(http.StatusOK, b)
+	if cap(b) <= 1<<20 { // keep no giant buffers
+		*bp = b[:0]
+		respBufs.Put(bp)
 	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field != "" {
-			return fmt.Sprintf("field %q must be %s, got %s", te.Field, te.Type, te.Value)
-		}
-		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
-	}
-	return err.Error()
+	return err
 }

@@ -3,8 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
 	"net/http"
 	"time"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // KeyHeader carries a request's routing key: with a key, a canary's split
@@ -20,7 +19,7 @@ const KeyHeader = "X-Modelgate-Key"
 
 // prepareFunc builds a request's inputs (and the outputs it asks for) for
 // sess; each version decodes the request for its own signature.
-type prepareFunc func(sess *serving.Session) ([]serving.Tensor, []string, error)
+type prepareFunc func(sess *serving.Session) ([]wire.Tensor, []string, error)
 
 // answer serves one inference request and returns the session that
 // answered (acquired: the caller releases it) with its outputs.
@@ -32,7 +31,7 @@ type prepareFunc func(sess *serving.Session) ([]serving.Tensor, []string, error)
 // client instead. When the catalog asks for a comparison, the other
 // version scores the request in the background and never delays or fails
 // the client.
-func (s *Server) answer(c echo.Context, model, version, key string, prepare prepareFunc) (*serving.Session, []serving.Tensor, error) {
+func (s *Server) answer(c echo.Context, model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
 	ctx := c.Request().Context()
 	if version != "" {
 		sess, err := s.acquire(c, model, version)
@@ -84,7 +83,7 @@ func (s *Server) answer(c echo.Context, model, version, key string, prepare prep
 	return r.Session, outs, nil
 }
 
-func (s *Server) prepareAndRun(ctx context.Context, sess *serving.Session, prepare prepareFunc) ([]serving.Tensor, error) {
+func (s *Server) prepareAndRun(ctx context.Context, sess *serving.Session, prepare prepareFunc) ([]wire.Tensor, error) {
 	inputs, names, err := prepare(sess)
 	if err != nil {
 		return nil, err
@@ -124,7 +123,7 @@ func (s *Server) observe(sess *serving.Session, role, outcome string, took time.
 // compares the first output with the one the client got. Inputs are built
 // now (the request's buffers are not used after the handler returns);
 // when too many comparisons are running already, this one is skipped.
-func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []serving.Tensor) {
+func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []wire.Tensor) {
 	other := r.Compare
 	select {
 	case s.shadowSlots <- struct{}{}:
@@ -139,7 +138,7 @@ func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []se
 		other.Release()
 		return
 	}
-	want := cloneTensor(served[0])
+	want := wire.Clone(served[0])
 	candidate := other.Version()
 	if r.Role == canary.RoleCandidate {
 		candidate = r.Session.Version()
@@ -170,130 +169,10 @@ func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []se
 			}
 		}
 		if s.opts.Recorder != nil {
-			s.opts.Recorder.Compare(other.Name(), candidate, Disagree(want, got, s.opts.RegressionTolerance))
+			s.opts.Recorder.Compare(other.Name(), candidate, canary.Disagree(want, got, s.opts.RegressionTolerance))
 		}
 	}()
 }
 
 // shadowTimeout bounds a background comparison run.
 const shadowTimeout = 30 * time.Second
-
-func cloneTensor(t serving.Tensor) serving.Tensor {
-	c := serving.Tensor{Name: t.Name, Shape: append([]int64(nil), t.Shape...)}
-	switch d := t.Data.(type) {
-	case []float32:
-		c.Data = append([]float32(nil), d...)
-	case []float64:
-		c.Data = append([]float64(nil), d...)
-	case []int64:
-		c.Data = append([]int64(nil), d...)
-	case []int32:
-		c.Data = append([]int32(nil), d...)
-	default:
-		c.Data = toFloat64(t) // other types compare as numbers
-	}
-	return c
-}
-
-// Disagree reports whether two answers to one request differ, row by row:
-// integer outputs (class labels) must be equal; float outputs of shape
-// [rows, k>1] are compared by their top-1 index (class scores), others
-// (regressors) by relative error above tol. A shape mismatch disagrees.
-func Disagree(a, b serving.Tensor, tol float64) bool {
-	if len(a.Shape) != len(b.Shape) {
-		return true
-	}
-	for i := range a.Shape {
-		if a.Shape[i] != b.Shape[i] {
-			return true
-		}
-	}
-	x, y := toFloat64(a), toFloat64(b)
-	if len(x) != len(y) {
-		return true
-	}
-	isFloat := func(t serving.Tensor) bool {
-		switch t.Data.(type) {
-		case []float32, []float64:
-			return true
-		}
-		return false
-	}
-	if !isFloat(a) && !isFloat(b) {
-		for i := range x {
-			if x[i] != y[i] {
-				return true
-			}
-		}
-		return false
-	}
-	if len(a.Shape) >= 2 && a.Shape[len(a.Shape)-1] > 1 {
-		k := int(a.Shape[len(a.Shape)-1])
-		for row := 0; row+k <= len(x); row += k {
-			if argmax(x[row:row+k]) != argmax(y[row:row+k]) {
-				return true
-			}
-		}
-		return false
-	}
-	for i := range x {
-		scale := math.Max(math.Max(math.Abs(x[i]), math.Abs(y[i])), 1e-6)
-		if math.Abs(x[i]-y[i])/scale > tol {
-			return true
-		}
-	}
-	return false
-}
-
-func argmax(v []float64) int {
-	best := 0
-	for i := range v {
-		if v[i] > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
-// toFloat64 widens a tensor's numbers for comparison.
-func toFloat64(t serving.Tensor) []float64 {
-	switch d := t.Data.(type) {
-	case []float64:
-		return d
-	case []float32:
-		return widen(d)
-	case []int64:
-		return widen(d)
-	case []int32:
-		return widen(d)
-	case []int16:
-		return widen(d)
-	case []int8:
-		return widen(d)
-	case []uint64:
-		return widen(d)
-	case []uint32:
-		return widen(d)
-	case []uint16:
-		return widen(d)
-	case []uint8:
-		return widen(d)
-	case []bool:
-		out := make([]float64, len(d))
-		for i, b := range d {
-			if b {
-				out[i] = 1
-			}
-		}
-		return out
-	}
-	panic(fmt.Sprintf("server: no comparison for %T", t.Data))
-}
-
-func widen[T int64 | int32 | int16 | int8 | uint64 | uint32 | uint16 | uint8 | float32](d []T) []float64 {
-	out := make([]float64, len(d))
-	for i, v := range d {
-		out[i] = float64(v)
-	}
-	return out
-}

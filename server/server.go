@@ -21,6 +21,7 @@ import (
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -188,7 +189,7 @@ func errorStatus(err error) int {
 		return ae.status
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, serving.ErrBadInput), errors.Is(err, errData), errors.Is(err, catalog.ErrModelRequired):
+	case errors.Is(err, wire.ErrBadInput), errors.Is(err, wire.ErrData), errors.Is(err, wire.ErrRequest), errors.Is(err, catalog.ErrModelRequired):
 		return http.StatusBadRequest
 	case errors.Is(err, catalog.ErrUnknownModel), errors.Is(err, catalog.ErrUnknownVersion):
 		return http.StatusNotFound

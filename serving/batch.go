@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -82,7 +83,7 @@ func NewBatchMetrics(reg prometheus.Registerer) *BatchMetrics {
 func batchable(info Info) string {
 	for _, group := range []struct {
 		kind  string
-		specs []TensorSpec
+		specs []wire.TensorSpec
 	}{{"input", info.Inputs}, {"output", info.Outputs}} {
 		for _, sp := range group.specs {
 			if len(sp.Shape) == 0 || sp.Shape[0] != -1 {
@@ -110,20 +111,21 @@ type batcher struct {
 	held    []*call // taken from the queue, waiting for a later batch
 	batch   []*call
 	scratch []any // merged inputs, reused from batch to batch
+	parts   []any // one input of each call of a batch, for wire.Concat
 }
 
 // call is one queued request.
 type call struct {
 	ctx      context.Context
-	inputs   []Tensor // in signature order
-	outputs  []string // requested; nil: all
+	inputs   []wire.Tensor // in signature order
+	outputs  []string      // requested; nil: all
 	rows     int
 	enqueued time.Time
 	res      chan result // buffered: the loop never blocks on a caller
 }
 
 type result struct {
-	out []Tensor
+	out []wire.Tensor
 	err error
 }
 
@@ -147,7 +149,7 @@ func newBatcher(s *Session, o BatchOptions) *batcher {
 
 // rows is the batch size of a request that can be queued: every input has
 // the same first dimension, between 1 and the maximum. 0: run it alone.
-func (b *batcher) rows(inputs []Tensor) int {
+func (b *batcher) rows(inputs []wire.Tensor) int {
 	n := int64(-1)
 	for _, t := range inputs {
 		if len(t.Shape) == 0 || (n >= 0 && t.Shape[0] != n) {
@@ -162,7 +164,7 @@ func (b *batcher) rows(inputs []Tensor) int {
 }
 
 // submit queues a checked request and waits for its answer.
-func (b *batcher) submit(ctx context.Context, inputs []Tensor, outputs []string, rows int) ([]Tensor, error) {
+func (b *batcher) submit(ctx context.Context, inputs []wire.Tensor, outputs []string, rows int) ([]wire.Tensor, error) {
 	c := callPool.Get().(*call)
 	c.ctx, c.inputs, c.outputs, c.rows, c.enqueued = ctx, inputs, outputs, rows, time.Now()
 	select {
@@ -188,7 +190,7 @@ func (b *batcher) submit(ctx context.Context, inputs []Tensor, outputs []string,
 
 func (c *call) reset() { c.ctx, c.inputs, c.outputs = nil, nil, nil }
 
-func (c *call) finish(out []Tensor, err error) { c.res <- result{out, err} }
+func (c *call) finish(out []wire.Tensor, err error) { c.res <- result{out, err} }
 
 // close stops the loop after the batch in progress; calls still queued
 // (their callers have given up: a caller holds a reference while it
@@ -347,11 +349,17 @@ func (b *batcher) run(batch []*call, rows int) {
 		c.finish(b.s.runOrdered(c.inputs, c.outputs))
 		return
 	}
-	merged := make([]Tensor, len(b.s.info.Inputs))
+	merged := make([]wire.Tensor, len(b.s.info.Inputs))
 	for i := range merged {
 		shape := append([]int64{int64(rows)}, batch[0].inputs[i].Shape[1:]...)
-		b.scratch[i] = concat(b.scratch[i], batch, i)
-		merged[i] = Tensor{Name: b.s.info.Inputs[i].Name, Shape: shape, Data: b.scratch[i]}
+		parts := b.parts[:0]
+		for _, c := range batch {
+			parts = append(parts, c.inputs[i].Data)
+		}
+		b.scratch[i] = wire.Concat(b.scratch[i], parts)
+		clear(parts)
+		b.parts = parts[:0]
+		merged[i] = wire.Tensor{Name: b.s.info.Inputs[i].Name, Shape: shape, Data: b.scratch[i]}
 	}
 	all, err := b.s.runOrdered(merged, nil)
 	if err == nil {
@@ -372,10 +380,10 @@ func (b *batcher) run(batch []*call, rows int) {
 		if len(names) == 0 {
 			names = b.s.outName
 		}
-		out := make([]Tensor, len(names))
+		out := make([]wire.Tensor, len(names))
 		for j, name := range names {
 			t := all[b.s.outIdx[name]]
-			out[j] = rowsOf(t, off, c.rows)
+			out[j] = wire.Rows(t, off, c.rows)
 		}
 		off += c.rows
 		c.finish(out, nil)
@@ -397,97 +405,11 @@ func (b *batcher) forget() {
 }
 
 // checkRows checks that every output has one row per input row.
-func checkRows(outs []Tensor, rows int) error {
+func checkRows(outs []wire.Tensor, rows int) error {
 	for _, t := range outs {
 		if len(t.Shape) == 0 || t.Shape[0] != int64(rows) {
 			return fmt.Errorf("output %q has shape %v for a batch of %d rows", t.Name, t.Shape, rows)
 		}
 	}
 	return nil
-}
-
-// rowsOf is rows [off, off+n) of t, sharing its data.
-func rowsOf(t Tensor, off, n int) Tensor {
-	stride := 1
-	for _, d := range t.Shape[1:] {
-		stride *= int(d)
-	}
-	shape := make([]int64, len(t.Shape))
-	copy(shape, t.Shape)
-	shape[0] = int64(n)
-	return Tensor{Name: t.Name, Shape: shape, Data: sliceData(t.Data, off*stride, (off+n)*stride)}
-}
-
-func sliceData(data any, lo, hi int) any {
-	switch v := data.(type) {
-	case []bool:
-		return v[lo:hi:hi]
-	case []uint8:
-		return v[lo:hi:hi]
-	case []uint16:
-		return v[lo:hi:hi]
-	case []uint32:
-		return v[lo:hi:hi]
-	case []uint64:
-		return v[lo:hi:hi]
-	case []int8:
-		return v[lo:hi:hi]
-	case []int16:
-		return v[lo:hi:hi]
-	case []int32:
-		return v[lo:hi:hi]
-	case []int64:
-		return v[lo:hi:hi]
-	case []float32:
-		return v[lo:hi:hi]
-	case []float64:
-		return v[lo:hi:hi]
-	}
-	return nil
-}
-
-// concat writes input i of every call of batch, one after the other, into
-// buf (grown when too small) and returns the filled slice.
-func concat(buf any, batch []*call, i int) any {
-	switch batch[0].inputs[i].Data.(type) {
-	case []bool:
-		return concatT[bool](buf, batch, i)
-	case []uint8:
-		return concatT[uint8](buf, batch, i)
-	case []uint16:
-		return concatT[uint16](buf, batch, i)
-	case []uint32:
-		return concatT[uint32](buf, batch, i)
-	case []uint64:
-		return concatT[uint64](buf, batch, i)
-	case []int8:
-		return concatT[int8](buf, batch, i)
-	case []int16:
-		return concatT[int16](buf, batch, i)
-	case []int32:
-		return concatT[int32](buf, batch, i)
-	case []int64:
-		return concatT[int64](buf, batch, i)
-	case []float32:
-		return concatT[float32](buf, batch, i)
-	case []float64:
-		return concatT[float64](buf, batch, i)
-	}
-	return nil
-}
-
-func concatT[T any](buf any, batch []*call, i int) []T {
-	n := 0
-	for _, c := range batch {
-		n += len(c.inputs[i].Data.([]T))
-	}
-	dst, _ := buf.([]T)
-	if cap(dst) < n {
-		dst = make([]T, n)
-	}
-	dst = dst[:0]
-	for _, c := range batch {
-		dst = append(dst, c.inputs[i].Data.([]T)...)
-	}
-	return dst
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -92,7 +93,7 @@ func TestBatchMergesAndSplitsInOrder(t *testing.T) {
 		wg.Go(func() {
 			defer s.Release()
 			in := rowsData(n, 3, float32(100*i))
-			out, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{int64(n), 3}, Data: in}}, nil)
+			out, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{int64(n), 3}, Data: in}}, nil)
 			switch {
 			case err != nil:
 				errs[i] = err
@@ -119,16 +120,16 @@ func TestBatchMergesDifferentOutputRequests(t *testing.T) {
 	noLeaks(t)
 	s, _, reg := batchSession(t, testmodels.SumProd(), 2, 0)
 	acquire(t, s, 2)
-	a := Tensor{Name: "a", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}
-	b := Tensor{Name: "b", Shape: []int64{1, 3}, Data: []float32{4, 5, 6}}
+	a := wire.Tensor{Name: "a", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}
+	b := wire.Tensor{Name: "b", Shape: []int64{1, 3}, Data: []float32{4, 5, 6}}
 	want := map[string][]float32{"sum": {5, 7, 9}, "prod": {4, 10, 18}}
 	var wg sync.WaitGroup
-	got := map[string][]Tensor{}
+	got := map[string][]wire.Tensor{}
 	var mu sync.Mutex
 	for _, name := range []string{"sum", "prod"} {
 		wg.Go(func() {
 			defer s.Release()
-			out, err := s.Run(context.Background(), []Tensor{b, a}, []string{name})
+			out, err := s.Run(context.Background(), []wire.Tensor{b, a}, []string{name})
 			if err != nil {
 				t.Error(err)
 				return
@@ -154,7 +155,7 @@ func TestBatchMalformedRequestFailsAlone(t *testing.T) {
 	s, _, reg := batchSession(t, testmodels.Identity(onnx.Float, -1, 3), 8, 0)
 	// Checked before it is queued: its own error, at once.
 	acquire(t, s, 1)
-	_, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{1, 4}, Data: make([]float32, 4)}}, nil)
+	_, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{1, 4}, Data: make([]float32, 4)}}, nil)
 	s.Release()
 	if !IsBadInput(err) || !strings.Contains(err.Error(), "shape [1 4]") {
 		t.Fatalf("bad shape: %v", err)
@@ -185,13 +186,13 @@ func TestBatchRuntimeFailureFailsOnlyItsRequest(t *testing.T) {
 	s, _, reg := batchSession(t, gatherModel(t), 3, 0)
 	idx := []int64{2, 99, 1} // 99 is out of range
 	acquire(t, s, len(idx))
-	outs := make([][]Tensor, len(idx))
+	outs := make([][]wire.Tensor, len(idx))
 	errs := make([]error, len(idx))
 	var wg sync.WaitGroup
 	for i, v := range idx {
 		wg.Go(func() {
 			defer s.Release()
-			outs[i], errs[i] = s.Run(context.Background(), []Tensor{{Name: "idx", Shape: []int64{1, 1}, Data: []int64{v}}}, nil)
+			outs[i], errs[i] = s.Run(context.Background(), []wire.Tensor{{Name: "idx", Shape: []int64{1, 1}, Data: []int64{v}}}, nil)
 		})
 	}
 	wg.Wait()
@@ -220,7 +221,7 @@ func TestBatchTrailingShapesNotMerged(t *testing.T) {
 		wg.Go(func() {
 			defer s.Release()
 			in := rowsData(1, int(sh[1]), float32(10*i))
-			out, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: sh, Data: in}}, nil)
+			out, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: sh, Data: in}}, nil)
 			if err != nil || !reflect.DeepEqual(out[0].Data, in) || !reflect.DeepEqual(out[0].Shape, sh) {
 				t.Errorf("request %d: %v %+v", i, err, out)
 			}
@@ -237,7 +238,7 @@ func TestBatchLargeRequestRunsAlone(t *testing.T) {
 	noLeaks(t)
 	s, _, reg := batchSession(t, testmodels.Identity(onnx.Float, -1, 3), 2, 0)
 	in := rowsData(5, 3, 0)
-	out, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{5, 3}, Data: in}}, nil)
+	out, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{5, 3}, Data: in}}, nil)
 	if err != nil || !reflect.DeepEqual(out[0].Data, in) {
 		t.Fatalf("%v %+v", err, out)
 	}
@@ -255,7 +256,7 @@ func TestBatchLoneRequestSkipsTheQueue(t *testing.T) {
 	acquire(t, s, 1)
 	defer s.Release()
 	in := rowsData(2, 3, 7)
-	out, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{2, 3}, Data: in}}, nil)
+	out, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{2, 3}, Data: in}}, nil)
 	if err != nil || !reflect.DeepEqual(out[0].Data, in) {
 		t.Fatalf("%v %+v", err, out)
 	}
@@ -276,7 +277,7 @@ func TestBatchingOffWithoutBatchDimension(t *testing.T) {
 	if !strings.Contains(batchable(s.Info()), `input "x" has shape [2 3]`) {
 		t.Fatalf("reason: %q", batchable(s.Info()))
 	}
-	if _, err := s.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{2, 3}, Data: make([]float32, 6)}}, nil); err != nil {
+	if _, err := s.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{2, 3}, Data: make([]float32, 6)}}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -287,7 +288,7 @@ func TestBatchQueueFullAndCancel(t *testing.T) {
 	noLeaks(t)
 	s := newSession(t, testmodels.Identity(onnx.Float, -1, 3))
 	b := &batcher{s: s, max: 4, delay: time.Minute, queue: make(chan *call, 1), stop: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), scratch: make([]any, 1)}
-	in := []Tensor{{Name: "x", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}
+	in := []wire.Tensor{{Name: "x", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
@@ -340,7 +341,7 @@ func TestBatchConcurrentAgree(t *testing.T) {
 		wg.Go(func() {
 			for r := range each {
 				rows := 1 + (g+r)%3
-				in := []Tensor{{Name: "features", Shape: []int64{int64(rows), 30}, Data: rowsData(rows, 30, float32(g*1000+r)/100)}}
+				in := []wire.Tensor{{Name: "features", Shape: []int64{int64(rows), 30}, Data: rowsData(rows, 30, float32(g*1000+r)/100)}}
 				if !s.Acquire() {
 					t.Error("Acquire failed")
 					return
@@ -401,7 +402,7 @@ func reshapeModel(t *testing.T) []byte {
 func TestOutputsNotOneRowPerRow(t *testing.T) {
 	noLeaks(t)
 	s := newSession(t, reshapeModel(t))
-	in := []Tensor{{Name: "x", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}
+	in := []wire.Tensor{{Name: "x", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}
 	for range 2 { // the first run finds out, the second no longer guesses
 		out, err := s.Run(context.Background(), in, nil)
 		if err != nil || !reflect.DeepEqual(out[0].Shape, []int64{2, 2}) || !reflect.DeepEqual(out[0].Data, []float32{1, 2, 3, 4}) {
@@ -420,7 +421,7 @@ func TestOutputsNotOneRowPerRow(t *testing.T) {
 		wg.Go(func() {
 			defer b.Release()
 			d := rowsData(1, 4, float32(10*i))
-			out, err := b.Run(context.Background(), []Tensor{{Name: "x", Shape: []int64{1, 4}, Data: d}}, nil)
+			out, err := b.Run(context.Background(), []wire.Tensor{{Name: "x", Shape: []int64{1, 4}, Data: d}}, nil)
 			if err != nil || !reflect.DeepEqual(out[0].Data, d) {
 				t.Errorf("request %d: %v %+v", i, err, out)
 			}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Benchmarks of Session.Run on the demo model (30 features, a 16-unit
@@ -28,8 +30,8 @@ func demoSession(b *testing.B, o SessionOptions) *Session {
 	return s
 }
 
-func demoInput(rows int) []Tensor {
-	return []Tensor{{Name: "features", Shape: []int64{int64(rows), 30}, Data: make([]float32, rows*30)}}
+func demoInput(rows int) []wire.Tensor {
+	return []wire.Tensor{{Name: "features", Shape: []int64{int64(rows), 30}, Data: make([]float32, rows*30)}}
 }
 
 func BenchmarkRun(b *testing.B) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/internal/testmodels"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // TestCUDAProvider runs on a machine with an NVIDIA GPU and the CUDA
@@ -34,7 +35,7 @@ func TestCUDAProvider(t *testing.T) {
 		t.Fatalf("provider = %q, want cuda", gpu.Provider())
 	}
 	cpu := newSession(t, model)
-	in := []Tensor{{Name: "features", Shape: []int64{2, 4}, Data: []float32{1, 2, 3, 4, -1, 0.5, 2, 0}}}
+	in := []wire.Tensor{{Name: "features", Shape: []int64{2, 4}, Data: []float32{1, 2, 3, 4, -1, 0.5, 2, 0}}}
 	a, err := gpu.Run(context.Background(), in, nil)
 	if err != nil {
 		t.Fatal(err)

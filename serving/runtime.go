@@ -24,12 +24,9 @@ import (
 )
 
 // Errors returned by this package. Request errors (the caller sent something
-// the model cannot take) wrap ErrBadInput.
+// the model cannot take) wrap wire.ErrBadInput; a tensor element type
+// modelgate does not serve wraps wire.ErrUnsupportedType.
 var (
-	// ErrBadInput: the inputs do not fit the model (names, types, shapes, data).
-	ErrBadInput = errors.New("bad input")
-	// ErrUnsupportedType: a tensor element type modelgate does not serve (FP16, BYTES, ...).
-	ErrUnsupportedType = errors.New("unsupported tensor type")
 	// ErrLibraryNotFound: the ONNX Runtime shared library could not be found.
 	ErrLibraryNotFound = errors.New("ONNX Runtime library not found")
 	// ErrGPURequired: the configuration requires a GPU and none could be used.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/wire"
 )
 
 var testRT *Runtime
@@ -58,13 +59,13 @@ func TestRoundTripEveryType(t *testing.T) {
 		{onnx.Double, []float64{-1.5, 0, 1e300, math.SmallestNonzeroFloat64}},
 	}
 	for _, c := range cases {
-		in := Tensor{Name: "x", Shape: []int64{2, 2}, Data: c.data}
+		in := wire.Tensor{Name: "x", Shape: []int64{2, 2}, Data: c.data}
 		t.Run(string(in.DType()), func(t *testing.T) {
 			s := newSession(t, testmodels.Identity(c.onnx, -1, 2))
 			if got := s.Inputs()[0]; got.DType != in.DType() || !reflect.DeepEqual(got.Shape, []int64{-1, 2}) {
 				t.Fatalf("input spec %+v", got)
 			}
-			out, err := s.Run(context.Background(), []Tensor{in}, nil)
+			out, err := s.Run(context.Background(), []wire.Tensor{in}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,10 +78,10 @@ func TestRoundTripEveryType(t *testing.T) {
 
 func TestSeveralInputsAndOutputs(t *testing.T) {
 	s := newSession(t, testmodels.SumProd())
-	a := Tensor{Name: "a", Shape: []int64{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}}
-	b := Tensor{Name: "b", Shape: []int64{2, 3}, Data: []float32{1, 1, 1, 2, 2, 2}}
+	a := wire.Tensor{Name: "a", Shape: []int64{2, 3}, Data: []float32{1, 2, 3, 4, 5, 6}}
+	b := wire.Tensor{Name: "b", Shape: []int64{2, 3}, Data: []float32{1, 1, 1, 2, 2, 2}}
 	// Inputs in any order; all outputs in signature order.
-	out, err := s.Run(context.Background(), []Tensor{b, a}, nil)
+	out, err := s.Run(context.Background(), []wire.Tensor{b, a}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestSeveralInputsAndOutputs(t *testing.T) {
 		t.Errorf("prod = %+v", out[1])
 	}
 	// An output filter.
-	out, err = s.Run(context.Background(), []Tensor{a, b}, []string{"prod"})
+	out, err = s.Run(context.Background(), []wire.Tensor{a, b}, []string{"prod"})
 	if err != nil || len(out) != 1 || out[0].Name != "prod" {
 		t.Fatalf("filtered: %+v, %v", out, err)
 	}
@@ -104,7 +105,7 @@ func TestDynamicBatch(t *testing.T) {
 		for i := range data {
 			data[i] = float32(i%7) - 3
 		}
-		out, err := s.Run(context.Background(), []Tensor{{Name: "features", Shape: []int64{n, 4}, Data: data}}, nil)
+		out, err := s.Run(context.Background(), []wire.Tensor{{Name: "features", Shape: []int64{n, 4}, Data: data}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,35 +123,35 @@ func TestDynamicBatch(t *testing.T) {
 
 func TestBadInputs(t *testing.T) {
 	s := newSession(t, testmodels.SumProd())
-	good := Tensor{Name: "b", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}
+	good := wire.Tensor{Name: "b", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}
 	cases := []struct {
 		name   string
-		inputs []Tensor
+		inputs []wire.Tensor
 		want   string
 	}{
 		{"empty", nil, `no inputs given (the model takes "a", "b")`},
-		{"unknown name", []Tensor{{Name: "c", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}, good}, `unknown input "c"`},
-		{"missing input", []Tensor{good}, `missing input "a" (FP32 [-1 3])`},
-		{"twice", []Tensor{good, good}, `input "b" given twice`},
-		{"wrong datatype", []Tensor{{Name: "a", Shape: []int64{1, 3}, Data: []float64{1, 2, 3}}, good}, `input "a": datatype FP64 does not match the model's FP32`},
-		{"wrong rank", []Tensor{{Name: "a", Shape: []int64{3}, Data: []float32{1, 2, 3}}, good}, `input "a": shape [3] does not match the model's [-1 3]`},
-		{"wrong fixed dim", []Tensor{{Name: "a", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}, good}, `shape [1 4] does not match`},
-		{"count mismatch", []Tensor{{Name: "a", Shape: []int64{2, 3}, Data: []float32{1, 2, 3}}, good}, `shape [2 3] needs 6 values, got 3`},
-		{"negative dim", []Tensor{{Name: "a", Shape: []int64{-2, 3}, Data: []float32{}}, good}, `negative or too large`},
+		{"unknown name", []wire.Tensor{{Name: "c", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}, good}, `unknown input "c"`},
+		{"missing input", []wire.Tensor{good}, `missing input "a" (FP32 [-1 3])`},
+		{"twice", []wire.Tensor{good, good}, `input "b" given twice`},
+		{"wrong datatype", []wire.Tensor{{Name: "a", Shape: []int64{1, 3}, Data: []float64{1, 2, 3}}, good}, `input "a": datatype FP64 does not match the model's FP32`},
+		{"wrong rank", []wire.Tensor{{Name: "a", Shape: []int64{3}, Data: []float32{1, 2, 3}}, good}, `input "a": shape [3] does not match the model's [-1 3]`},
+		{"wrong fixed dim", []wire.Tensor{{Name: "a", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}, good}, `shape [1 4] does not match`},
+		{"count mismatch", []wire.Tensor{{Name: "a", Shape: []int64{2, 3}, Data: []float32{1, 2, 3}}, good}, `shape [2 3] needs 6 values, got 3`},
+		{"negative dim", []wire.Tensor{{Name: "a", Shape: []int64{-2, 3}, Data: []float32{}}, good}, `negative or too large`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := s.Run(context.Background(), c.inputs, nil)
-			if !errors.Is(err, ErrBadInput) {
-				t.Fatalf("err = %v, want ErrBadInput", err)
+			if !errors.Is(err, wire.ErrBadInput) {
+				t.Fatalf("err = %v, want wire.ErrBadInput", err)
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %q, want it to say %q", err, c.want)
 			}
 		})
 	}
-	_, err := s.Run(context.Background(), []Tensor{good, {Name: "a", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}, []string{"nope"})
-	if !errors.Is(err, ErrBadInput) || !strings.Contains(err.Error(), `unknown output "nope"`) {
+	_, err := s.Run(context.Background(), []wire.Tensor{good, {Name: "a", Shape: []int64{1, 3}, Data: []float32{1, 2, 3}}}, []string{"nope"})
+	if !errors.Is(err, wire.ErrBadInput) || !strings.Contains(err.Error(), `unknown output "nope"`) {
 		t.Fatalf("unknown output: %v", err)
 	}
 }
@@ -165,7 +166,7 @@ func TestInvalidModels(t *testing.T) {
 		{"garbage", []byte("this is not an onnx model"), ErrInvalidModel},
 		{"empty", []byte{}, ErrInvalidModel},
 		{"truncated", good[:len(good)/2], ErrInvalidModel},
-		{"fp16 input", testmodels.Float16(), ErrUnsupportedType},
+		{"fp16 input", testmodels.Float16(), wire.ErrUnsupportedType},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -228,7 +229,7 @@ func TestCloseWaitsForReferences(t *testing.T) {
 		t.Fatal("Acquire succeeded after Close")
 	}
 	// The holder can still run.
-	if _, err := s.Run(context.Background(), []Tensor{{Name: "features", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}, nil); err != nil {
+	if _, err := s.Run(context.Background(), []wire.Tensor{{Name: "features", Shape: []int64{1, 4}, Data: []float32{1, 2, 3, 4}}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	s.Release()
@@ -237,12 +238,12 @@ func TestCloseWaitsForReferences(t *testing.T) {
 
 func TestConcurrentRunsAgree(t *testing.T) {
 	s := newSession(t, testmodels.Scaled(3))
-	input := func(i int) Tensor {
-		return Tensor{Name: "features", Shape: []int64{1, 4}, Data: []float32{float32(i % 13), -float32(i % 5), 0.5, float32(i%3) - 1}}
+	input := func(i int) wire.Tensor {
+		return wire.Tensor{Name: "features", Shape: []int64{1, 4}, Data: []float32{float32(i % 13), -float32(i % 5), 0.5, float32(i%3) - 1}}
 	}
 	want := make([][]float32, 100)
 	for i := range want {
-		out, err := s.Run(context.Background(), []Tensor{input(i)}, nil)
+		out, err := s.Run(context.Background(), []wire.Tensor{input(i)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -256,7 +257,7 @@ func TestConcurrentRunsAgree(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 200; i++ {
 				k := (g*31 + i) % len(want)
-				out, err := s.Run(context.Background(), []Tensor{input(k)}, nil)
+				out, err := s.Run(context.Background(), []wire.Tensor{input(k)}, nil)
 				if err != nil {
 					errs <- err
 					return

@@ -11,40 +11,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelgate/modelgate/wire"
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// TensorSpec describes a model input or output: its name, element type and
-// shape, with -1 for a dimension the model leaves free (such as the batch).
-type TensorSpec struct {
-	Name  string  `json:"name"`
-	DType DType   `json:"datatype"`
-	Shape []int64 `json:"shape"`
-}
-
-// Tensor is a named tensor in host memory. Data is a flat, row-major slice of
-// the Go type matching the element type: []float32 for FP32, []int64 for
-// INT64, []bool for BOOL, and so on (see MakeData).
-type Tensor struct {
-	Name  string
-	Shape []int64
-	Data  any
-}
-
-// DType is the element type of t's data ("" when Data is not a supported slice).
-func (t Tensor) DType() DType { d, _ := dataInfo(t.Data); return d }
-
-// Len is the number of elements in t's data.
-func (t Tensor) Len() int { _, n := dataInfo(t.Data); return n }
-
 // Info is what a Session tells about itself.
 type Info struct {
-	Name     string        `json:"name"`
-	Version  string        `json:"version"`
-	Provider string        `json:"provider"`
-	Inputs   []TensorSpec  `json:"inputs"`
-	Outputs  []TensorSpec  `json:"outputs"`
-	LoadTime time.Duration `json:"-"`
+	Name     string            `json:"name"`
+	Version  string            `json:"version"`
+	Provider string            `json:"provider"`
+	Inputs   []wire.TensorSpec `json:"inputs"`
+	Outputs  []wire.TensorSpec `json:"outputs"`
+	LoadTime time.Duration     `json:"-"`
 	// MaxBatchSize is the dynamic batching limit in effect; 0: off.
 	MaxBatchSize int `json:"-"`
 }
@@ -173,13 +151,13 @@ func (rt *Runtime) NewSession(model []byte, o SessionOptions) (*Session, error) 
 	return s, nil
 }
 
-func specFromInfo(kind string, io ort.InputOutputInfo) (TensorSpec, error) {
+func specFromInfo(kind string, io ort.InputOutputInfo) (wire.TensorSpec, error) {
 	if io.OrtValueType != ort.ONNXTypeTensor {
-		return TensorSpec{}, fmt.Errorf("%w: %s %q is a %s; modelgate serves tensors only", ErrUnsupportedType, kind, io.Name, io.OrtValueType)
+		return wire.TensorSpec{}, fmt.Errorf("%w: %s %q is a %s; modelgate serves tensors only", wire.ErrUnsupportedType, kind, io.Name, io.OrtValueType)
 	}
 	d := dtypeFromORT(io.DataType)
 	if !d.Supported() {
-		return TensorSpec{}, fmt.Errorf("%w: %s %q has element type %s; modelgate serves BOOL, INT8-64, UINT8-64, FP32 and FP64", ErrUnsupportedType, kind, io.Name, d)
+		return wire.TensorSpec{}, fmt.Errorf("%w: %s %q has element type %s; modelgate serves BOOL, INT8-64, UINT8-64, FP32 and FP64", wire.ErrUnsupportedType, kind, io.Name, d)
 	}
 	shape := make([]int64, len(io.Dimensions))
 	for i, dim := range io.Dimensions {
@@ -188,7 +166,7 @@ func specFromInfo(kind string, io ort.InputOutputInfo) (TensorSpec, error) {
 		}
 		shape[i] = dim
 	}
-	return TensorSpec{Name: io.Name, DType: d, Shape: shape}, nil
+	return wire.TensorSpec{Name: io.Name, DType: d, Shape: shape}, nil
 }
 
 // cleanORTError drops the binding's wrapping ("Error creating C session: ...")
@@ -214,16 +192,16 @@ func (s *Session) Version() string { return s.info.Version }
 func (s *Session) Provider() string { return s.info.Provider }
 
 // Inputs is the model's input signature.
-func (s *Session) Inputs() []TensorSpec { return s.info.Inputs }
+func (s *Session) Inputs() []wire.TensorSpec { return s.info.Inputs }
 
 // Outputs is the model's output signature.
-func (s *Session) Outputs() []TensorSpec { return s.info.Outputs }
+func (s *Session) Outputs() []wire.TensorSpec { return s.info.Outputs }
 
 // Output returns the spec of the named output.
-func (s *Session) Output(name string) (TensorSpec, bool) {
+func (s *Session) Output(name string) (wire.TensorSpec, bool) {
 	i, ok := s.outIdx[name]
 	if !ok {
-		return TensorSpec{}, false
+		return wire.TensorSpec{}, false
 	}
 	return s.info.Outputs[i], true
 }
@@ -292,10 +270,10 @@ func (s *Session) destroy() {
 
 // Run checks inputs against the signature, runs the model and returns the
 // requested outputs (all of them, in signature order, when outputs is
-// empty). Errors about the inputs wrap ErrBadInput and say which input is
+// empty). Errors about the inputs wrap wire.ErrBadInput and say which input is
 // wrong and how. The caller must hold a reference (Acquire) or otherwise
 // know that the session is not being closed.
-func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([]Tensor, error) {
+func (s *Session) Run(ctx context.Context, inputs []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -305,7 +283,7 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([
 	}
 	for _, name := range outputs {
 		if _, ok := s.outIdx[name]; !ok {
-			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", ErrBadInput, name, specNames(s.info.Outputs))
+			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", wire.ErrBadInput, name, wire.Names(s.info.Outputs))
 		}
 	}
 	// A request that is alone in the session (the caller's reference is
@@ -324,7 +302,7 @@ func (s *Session) Run(ctx context.Context, inputs []Tensor, outputs []string) ([
 
 // runOrdered runs the model on checked inputs in signature order and
 // returns the requested outputs (all when outputs is empty).
-func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, error) {
+func (s *Session) runOrdered(ordered []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
 	in := make([]ort.Value, len(ordered))
 	defer func() {
 		for _, v := range in {
@@ -372,7 +350,7 @@ func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, erro
 	if len(outputs) == 0 {
 		outputs = s.outName
 	}
-	res := make([]Tensor, 0, len(outputs))
+	res := make([]wire.Tensor, 0, len(outputs))
 	for _, name := range outputs {
 		i := s.outIdx[name]
 		if sized != nil {
@@ -391,7 +369,7 @@ func (s *Session) runOrdered(ordered []Tensor, outputs []string) ([]Tensor, erro
 // sizeOutputs allocates the outputs in Go memory when their shapes follow
 // from the inputs' rows, sets out to ONNX Runtime tensors over them and
 // returns them; nil when ONNX Runtime must size the outputs itself.
-func (s *Session) sizeOutputs(ordered []Tensor, out []ort.Value) ([]Tensor, error) {
+func (s *Session) sizeOutputs(ordered []wire.Tensor, out []ort.Value) ([]wire.Tensor, error) {
 	if !s.rowOutputs || s.unsized.Load() {
 		return nil, nil
 	}
@@ -405,13 +383,13 @@ func (s *Session) sizeOutputs(ordered []Tensor, out []ort.Value) ([]Tensor, erro
 	if rows < 1 {
 		return nil, nil
 	}
-	sized := make([]Tensor, len(out))
+	sized := make([]wire.Tensor, len(out))
 	for i, spec := range s.info.Outputs {
 		shape := make([]int64, len(spec.Shape))
 		copy(shape, spec.Shape)
 		shape[0] = rows
-		n, _ := ShapeSize(shape) // bounded: fixed dimensions of a loaded model, rows of a checked input
-		data, err := MakeData(spec.DType, int(n))
+		n, _ := wire.ShapeSize(shape) // bounded: fixed dimensions of a loaded model, rows of a checked input
+		data, err := wire.MakeData(spec.DType, int(n))
 		if err != nil {
 			return nil, err
 		}
@@ -420,99 +398,39 @@ func (s *Session) sizeOutputs(ordered []Tensor, out []ort.Value) ([]Tensor, erro
 			return nil, err
 		}
 		out[i] = v
-		sized[i] = Tensor{Name: spec.Name, Shape: shape, Data: data}
+		sized[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
 	return sized, nil
 }
 
 // checkInputs returns the inputs in signature order after checking each
 // against its spec.
-func (s *Session) checkInputs(inputs []Tensor) ([]Tensor, error) {
+func (s *Session) checkInputs(inputs []wire.Tensor) ([]wire.Tensor, error) {
 	if len(inputs) == 0 {
-		return nil, fmt.Errorf("%w: no inputs given (the model takes %s)", ErrBadInput, specNames(s.info.Inputs))
+		return nil, fmt.Errorf("%w: no inputs given (the model takes %s)", wire.ErrBadInput, wire.Names(s.info.Inputs))
 	}
-	ordered := make([]Tensor, len(s.info.Inputs))
+	ordered := make([]wire.Tensor, len(s.info.Inputs))
 	seen := make([]bool, len(s.info.Inputs))
 	for _, t := range inputs {
 		i, ok := s.inIdx[t.Name]
 		if !ok {
-			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", ErrBadInput, t.Name, specNames(s.info.Inputs))
+			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", wire.ErrBadInput, t.Name, wire.Names(s.info.Inputs))
 		}
 		if seen[i] {
-			return nil, fmt.Errorf("%w: input %q given twice", ErrBadInput, t.Name)
+			return nil, fmt.Errorf("%w: input %q given twice", wire.ErrBadInput, t.Name)
 		}
 		seen[i] = true
-		if err := CheckTensor(s.info.Inputs[i], t); err != nil {
+		if err := wire.CheckTensor(s.info.Inputs[i], t); err != nil {
 			return nil, err
 		}
 		ordered[i] = t
 	}
 	for i, ok := range seen {
 		if !ok {
-			return nil, fmt.Errorf("%w: missing input %q (%s %v)", ErrBadInput, s.info.Inputs[i].Name, s.info.Inputs[i].DType, s.info.Inputs[i].Shape)
+			return nil, fmt.Errorf("%w: missing input %q (%s %v)", wire.ErrBadInput, s.info.Inputs[i].Name, s.info.Inputs[i].DType, s.info.Inputs[i].Shape)
 		}
 	}
 	return ordered, nil
-}
-
-// CheckTensor reports, as an ErrBadInput, how t fails to fit spec: element
-// type, rank, a fixed dimension, or a data length that is not the product
-// of the shape.
-func CheckTensor(spec TensorSpec, t Tensor) error {
-	d, n := dataInfo(t.Data)
-	if d != spec.DType {
-		return fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", ErrBadInput, spec.Name, d, spec.DType)
-	}
-	if !ShapeFits(spec.Shape, t.Shape) {
-		return fmt.Errorf("%w: input %q: shape %v does not match the model's %v (-1 is free)", ErrBadInput, spec.Name, t.Shape, spec.Shape)
-	}
-	want, ok := ShapeSize(t.Shape)
-	if !ok {
-		return fmt.Errorf("%w: input %q: shape %v has a negative or too large dimension", ErrBadInput, spec.Name, t.Shape)
-	}
-	if int64(n) != want {
-		return fmt.Errorf("%w: input %q: shape %v needs %d values, got %d", ErrBadInput, spec.Name, t.Shape, want, n)
-	}
-	return nil
-}
-
-// ShapeFits reports whether a concrete shape fits a spec shape (where -1 is
-// free).
-func ShapeFits(spec, shape []int64) bool {
-	if len(spec) != len(shape) {
-		return false
-	}
-	for i, d := range spec {
-		if d >= 0 && shape[i] != d {
-			return false
-		}
-	}
-	return true
-}
-
-// maxElements bounds the element count of one tensor (2^31), far above what
-// a request body can carry, so that products cannot overflow.
-const maxElements = 1 << 31
-
-// ShapeSize is the number of elements of a shape; false for a negative
-// dimension or a product beyond 2^31.
-func ShapeSize(shape []int64) (int64, bool) {
-	n := int64(1)
-	for _, d := range shape {
-		if d < 0 || (d > 0 && n > maxElements/d) {
-			return 0, false
-		}
-		n *= d
-	}
-	return n, n <= maxElements
-}
-
-func specNames(specs []TensorSpec) string {
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = fmt.Sprintf("%q", s.Name)
-	}
-	return strings.Join(names, ", ")
 }
 
 // WarmUp runs the model once on zeros of its declared shapes, with every
@@ -525,7 +443,7 @@ func (s *Session) WarmUp(ctx context.Context) error {
 
 // runZeros runs the model on zeros with free dimensions set to dyn.
 func (s *Session) runZeros(ctx context.Context, dyn int64) error {
-	inputs := make([]Tensor, len(s.info.Inputs))
+	inputs := make([]wire.Tensor, len(s.info.Inputs))
 	for i, spec := range s.info.Inputs {
 		shape := make([]int64, len(spec.Shape))
 		for j, d := range spec.Shape {
@@ -534,15 +452,15 @@ func (s *Session) runZeros(ctx context.Context, dyn int64) error {
 			}
 			shape[j] = d
 		}
-		n, ok := ShapeSize(shape)
+		n, ok := wire.ShapeSize(shape)
 		if !ok {
 			return fmt.Errorf("warm-up: input %q has shape %v", spec.Name, shape)
 		}
-		data, err := MakeData(spec.DType, int(n))
+		data, err := wire.MakeData(spec.DType, int(n))
 		if err != nil {
 			return err
 		}
-		inputs[i] = Tensor{Name: spec.Name, Shape: shape, Data: data}
+		inputs[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
 	if _, err := s.Run(ctx, inputs, nil); err != nil {
 		return fmt.Errorf("warm-up of %s version %s: %w", s.info.Name, s.info.Version, err)
@@ -551,4 +469,4 @@ func (s *Session) runZeros(ctx context.Context, dyn int64) error {
 }
 
 // IsBadInput reports whether err is the caller's fault.
-func IsBadInput(err error) bool { return errors.Is(err, ErrBadInput) }
+func IsBadInput(err error) bool { return errors.Is(err, wire.ErrBadInput) }

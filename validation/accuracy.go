@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // holdoutBatch is the number of holdout rows per run.
@@ -139,7 +140,7 @@ func evaluate(ctx context.Context, s *serving.Session, h *holdout) (*evaluation,
 
 // rowOutput is one output over every holdout row: width values per row.
 type rowOutput struct {
-	spec  serving.TensorSpec
+	spec  wire.TensorSpec
 	rank  int
 	width int
 	vals  []float64
@@ -159,7 +160,7 @@ func predict(ctx context.Context, s *serving.Session, h *holdout) ([]*rowOutput,
 		return nil, fmt.Sprintf("the accuracy gate needs a single-input model (it takes %d: %s)", len(ins), strings.Join(names, ", "))
 	}
 	in := ins[0]
-	if !isFloat(in.DType) {
+	if !in.DType.IsFloat() {
 		return nil, fmt.Sprintf("the accuracy gate feeds FP32 or FP64 features; input %q is %s", in.Name, in.DType)
 	}
 	if len(in.Shape) != 2 {
@@ -186,7 +187,7 @@ func predict(ctx context.Context, s *serving.Session, h *holdout) ([]*rowOutput,
 		}
 		x := h.features[start*h.cols : (start+rows)*h.cols]
 		var data any
-		if in.DType == serving.FP32 {
+		if in.DType == wire.FP32 {
 			v := make([]float32, size*h.cols)
 			for i, f := range x {
 				v[i] = float32(f)
@@ -197,7 +198,7 @@ func predict(ctx context.Context, s *serving.Session, h *holdout) ([]*rowOutput,
 			copy(v, x)
 			data = v
 		}
-		res, err := s.Run(ctx, []serving.Tensor{{Name: in.Name, Shape: []int64{int64(size), int64(h.cols)}, Data: data}}, nil)
+		res, err := s.Run(ctx, []wire.Tensor{{Name: in.Name, Shape: []int64{int64(size), int64(h.cols)}, Data: data}}, nil)
 		if err != nil {
 			return nil, fmt.Sprintf("running holdout lines %d to %d: %v", h.lines[start], h.lines[start+rows-1], err)
 		}
@@ -209,11 +210,11 @@ func predict(ctx context.Context, s *serving.Session, h *holdout) ([]*rowOutput,
 }
 
 // add appends the first rows rows of t, an output of a run of size rows.
-func (o *rowOutput) add(t serving.Tensor, size, rows int) {
+func (o *rowOutput) add(t wire.Tensor, size, rows int) {
 	if o.bad != "" {
 		return
 	}
-	vals, ok := toFloat64(t.Data)
+	vals, ok := wire.Floats(t.Data)
 	switch {
 	case !ok:
 		o.bad = fmt.Sprintf("output %q is %s, not numeric", o.spec.Name, t.DType())
@@ -240,7 +241,7 @@ func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
 	}
 	n := h.rows()
 	for _, o := range outs {
-		if o.bad != "" || !isFloat(o.spec.DType) {
+		if o.bad != "" || !o.spec.DType.IsFloat() {
 			continue
 		}
 		for i, v := range o.vals {
@@ -251,7 +252,7 @@ func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
 	}
 	perRow := first.width == 1 && (first.rank == 1 || first.rank == 2)
 	switch {
-	case isInteger(first.spec.DType) && perRow:
+	case first.spec.DType.IsInteger() && perRow:
 		pred := make([]int64, n)
 		for i, v := range first.vals {
 			pred[i] = int64(v)
@@ -263,17 +264,17 @@ func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
 		}
 		return classify(h, pred, scores, probs, note)
 
-	case isFloat(first.spec.DType) && first.rank == 2 && first.width >= 2:
+	case first.spec.DType.IsFloat() && first.rank == 2 && first.width >= 2:
 		pred := make([]int64, n)
 		scores := make([][]float64, n)
 		for i := range n {
 			row := first.vals[i*first.width : (i+1)*first.width]
 			scores[i] = row
-			pred[i] = int64(argmax(row))
+			pred[i] = int64(wire.Argmax(row))
 		}
 		return classify(h, pred, scores, areProbabilities(scores), fmt.Sprintf("classifier: labels are the argmax of output %q", first.spec.Name))
 
-	case isFloat(first.spec.DType) && perRow:
+	case first.spec.DType.IsFloat() && perRow:
 		if binaryLabels(h.labels) && inUnitInterval(first.vals) {
 			pred := make([]int64, n)
 			scores := make([][]float64, n)
@@ -317,7 +318,7 @@ func classify(h *holdout, pred []int64, scores [][]float64, probs bool, note str
 // single value per row is the probability of class 1. It returns the scores
 // per row, whether they are probabilities, and the output's name.
 func scoreOutput(outs []*rowOutput) ([][]float64, bool, string) {
-	usable := func(o *rowOutput) bool { return o.bad == "" && isFloat(o.spec.DType) && o.width >= 1 }
+	usable := func(o *rowOutput) bool { return o.bad == "" && o.spec.DType.IsFloat() && o.width >= 1 }
 	pick := -1
 	for i, o := range outs {
 		if usable(o) && slices.Contains(probabilityNames, strings.ToLower(o.spec.Name)) {
@@ -385,15 +386,4 @@ func binaryLabels(labels []float64) bool {
 		}
 	}
 	return true
-}
-
-// argmax is the index of the largest value (the first one on ties).
-func argmax(row []float64) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
 }

@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // contractGate compares the candidate's signature, as ONNX Runtime reads it
@@ -24,10 +24,10 @@ func contractGate(cand *serving.Session, m Model, base *serving.Session, baselin
 		var diffs []string
 		for _, side := range []struct {
 			kind           string
-			manifest, have []serving.TensorSpec
+			manifest, have []wire.TensorSpec
 		}{
-			{"input", servingSpecs(man.Inputs), cand.Inputs()},
-			{"output", servingSpecs(man.Outputs), cand.Outputs()},
+			{"input", man.Inputs, cand.Inputs()},
+			{"output", man.Outputs, cand.Outputs()},
 		} {
 			d := diffSpecs(side.kind, side.manifest, side.have)
 			diffs = append(diffs, d.changes...)
@@ -70,17 +70,17 @@ func contractGate(cand *serving.Session, m Model, base *serving.Session, baselin
 // clients (removed, renamed, retyped, reshaped), and added tensors.
 type specDiff struct {
 	changes []string
-	added   []serving.TensorSpec
+	added   []wire.TensorSpec
 }
 
 // diffSpecs compares the specs have with the reference want. A tensor of
 // want missing from have is reported as renamed when have gained one of the
 // same datatype and shape (preferring the same position), else as removed.
-func diffSpecs(kind string, want, have []serving.TensorSpec) specDiff {
+func diffSpecs(kind string, want, have []wire.TensorSpec) specDiff {
 	var d specDiff
 	var removed []int
 	for i, w := range want {
-		j := slices.IndexFunc(have, func(h serving.TensorSpec) bool { return h.Name == w.Name })
+		j := slices.IndexFunc(have, func(h wire.TensorSpec) bool { return h.Name == w.Name })
 		if j < 0 {
 			removed = append(removed, i)
 			continue
@@ -95,7 +95,7 @@ func diffSpecs(kind string, want, have []serving.TensorSpec) specDiff {
 	}
 	var added []int
 	for j, h := range have {
-		if !slices.ContainsFunc(want, func(w serving.TensorSpec) bool { return w.Name == h.Name }) {
+		if !slices.ContainsFunc(want, func(w wire.TensorSpec) bool { return w.Name == h.Name }) {
 			added = append(added, j)
 		}
 	}
@@ -122,26 +122,17 @@ func diffSpecs(kind string, want, have []serving.TensorSpec) specDiff {
 // firstOutputChange reports a change of the first output when the old
 // first output still exists: /predict answers with the first output as
 // "prediction", so reordering the outputs changes what clients read.
-func firstOutputChange(old, cur []serving.TensorSpec) string {
+func firstOutputChange(old, cur []wire.TensorSpec) string {
 	if len(old) == 0 || len(cur) == 0 || old[0].Name == cur[0].Name {
 		return ""
 	}
-	if !slices.ContainsFunc(cur, func(s serving.TensorSpec) bool { return s.Name == old[0].Name }) {
+	if !slices.ContainsFunc(cur, func(s wire.TensorSpec) bool { return s.Name == old[0].Name }) {
 		return "" // removed or renamed: reported as such
 	}
 	return fmt.Sprintf("first output %q -> %q: /predict's \"prediction\" would change", old[0].Name, cur[0].Name)
 }
 
 // describe names a spec with its datatype and shape.
-func describe(s serving.TensorSpec) string {
+func describe(s wire.TensorSpec) string {
 	return fmt.Sprintf("%q (%s %v)", s.Name, s.DType, s.Shape)
-}
-
-// servingSpecs converts the registry's tensor specs to serving's.
-func servingSpecs(specs []registry.TensorSpec) []serving.TensorSpec {
-	out := make([]serving.TensorSpec, len(specs))
-	for i, s := range specs {
-		out[i] = serving.TensorSpec{Name: s.Name, DType: serving.DType(s.Datatype), Shape: s.Shape}
-	}
-	return out
 }

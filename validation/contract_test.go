@@ -4,57 +4,57 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
-func spec(name string, d serving.DType, shape ...int64) serving.TensorSpec {
-	return serving.TensorSpec{Name: name, DType: d, Shape: shape}
+func spec(name string, d wire.DType, shape ...int64) wire.TensorSpec {
+	return wire.TensorSpec{Name: name, DType: d, Shape: shape}
 }
 
 func TestDiffSpecs(t *testing.T) {
-	label, probs := spec("label", serving.INT64, -1), spec("probabilities", serving.FP32, -1, 2)
+	label, probs := spec("label", wire.INT64, -1), spec("probabilities", wire.FP32, -1, 2)
 	cases := []struct {
 		name    string
-		old     []serving.TensorSpec
-		cur     []serving.TensorSpec
+		old     []wire.TensorSpec
+		cur     []wire.TensorSpec
 		changes []string
 		added   []string
 	}{
-		{name: "same", old: []serving.TensorSpec{label, probs}, cur: []serving.TensorSpec{label, probs}},
-		{name: "removed", old: []serving.TensorSpec{label, probs}, cur: []serving.TensorSpec{probs}, changes: []string{`output "label" removed`}},
+		{name: "same", old: []wire.TensorSpec{label, probs}, cur: []wire.TensorSpec{label, probs}},
+		{name: "removed", old: []wire.TensorSpec{label, probs}, cur: []wire.TensorSpec{probs}, changes: []string{`output "label" removed`}},
 		{
-			name: "renamed", old: []serving.TensorSpec{label, probs},
-			cur:     []serving.TensorSpec{spec("class", serving.INT64, -1), probs},
+			name: "renamed", old: []wire.TensorSpec{label, probs},
+			cur:     []wire.TensorSpec{spec("class", wire.INT64, -1), probs},
 			changes: []string{`output "label" renamed to "class"`},
 		},
 		{
-			name: "renamed and retyped is removed and added", old: []serving.TensorSpec{label},
-			cur:     []serving.TensorSpec{spec("class", serving.INT32, -1)},
+			name: "renamed and retyped is removed and added", old: []wire.TensorSpec{label},
+			cur:     []wire.TensorSpec{spec("class", wire.INT32, -1)},
 			changes: []string{`output "label" removed`}, added: []string{"class"},
 		},
 		{
-			name: "a rename prefers the same position", old: []serving.TensorSpec{spec("a", serving.FP32, -1), spec("b", serving.FP32, -1)},
-			cur:     []serving.TensorSpec{spec("x", serving.FP32, -1), spec("y", serving.FP32, -1)},
+			name: "a rename prefers the same position", old: []wire.TensorSpec{spec("a", wire.FP32, -1), spec("b", wire.FP32, -1)},
+			cur:     []wire.TensorSpec{spec("x", wire.FP32, -1), spec("y", wire.FP32, -1)},
 			changes: []string{`output "a" renamed to "x"`, `output "b" renamed to "y"`},
 		},
 		{
-			name: "retyped", old: []serving.TensorSpec{probs}, cur: []serving.TensorSpec{spec("probabilities", serving.FP64, -1, 2)},
+			name: "retyped", old: []wire.TensorSpec{probs}, cur: []wire.TensorSpec{spec("probabilities", wire.FP64, -1, 2)},
 			changes: []string{`output "probabilities": datatype FP32 -> FP64`},
 		},
 		{
-			name: "reshaped", old: []serving.TensorSpec{probs}, cur: []serving.TensorSpec{spec("probabilities", serving.FP32, -1, 3)},
+			name: "reshaped", old: []wire.TensorSpec{probs}, cur: []wire.TensorSpec{spec("probabilities", wire.FP32, -1, 3)},
 			changes: []string{`output "probabilities": shape [-1 2] -> [-1 3]`},
 		},
 		{
-			name: "a fixed dimension made free is a change", old: []serving.TensorSpec{spec("probabilities", serving.FP32, 1, 2)}, cur: []serving.TensorSpec{probs},
+			name: "a fixed dimension made free is a change", old: []wire.TensorSpec{spec("probabilities", wire.FP32, 1, 2)}, cur: []wire.TensorSpec{probs},
 			changes: []string{`output "probabilities": shape [1 2] -> [-1 2]`},
 		},
 		{
-			name: "retyped and reshaped", old: []serving.TensorSpec{probs}, cur: []serving.TensorSpec{spec("probabilities", serving.FP64, -1)},
+			name: "retyped and reshaped", old: []wire.TensorSpec{probs}, cur: []wire.TensorSpec{spec("probabilities", wire.FP64, -1)},
 			changes: []string{`output "probabilities": datatype FP32 -> FP64`, `output "probabilities": shape [-1 2] -> [-1]`},
 		},
-		{name: "added", old: []serving.TensorSpec{label}, cur: []serving.TensorSpec{label, probs}, added: []string{"probabilities"}},
-		{name: "reordered is no change here", old: []serving.TensorSpec{label, probs}, cur: []serving.TensorSpec{probs, label}},
+		{name: "added", old: []wire.TensorSpec{label}, cur: []wire.TensorSpec{label, probs}, added: []string{"probabilities"}},
+		{name: "reordered is no change here", old: []wire.TensorSpec{label, probs}, cur: []wire.TensorSpec{probs, label}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -71,16 +71,16 @@ func TestDiffSpecs(t *testing.T) {
 }
 
 func TestFirstOutputChange(t *testing.T) {
-	a, b, c := spec("a", serving.FP32, -1), spec("b", serving.FP32, -1), spec("c", serving.FP32, -1)
+	a, b, c := spec("a", wire.FP32, -1), spec("b", wire.FP32, -1), spec("c", wire.FP32, -1)
 	for _, tc := range []struct {
 		name     string
-		old, cur []serving.TensorSpec
+		old, cur []wire.TensorSpec
 		want     string
 	}{
-		{"same first", []serving.TensorSpec{a, b}, []serving.TensorSpec{a, c}, ""},
-		{"reordered", []serving.TensorSpec{a, b}, []serving.TensorSpec{b, a}, `first output "a" -> "b": /predict's "prediction" would change`},
-		{"first removed is reported as removed", []serving.TensorSpec{a, b}, []serving.TensorSpec{b}, ""},
-		{"empty", nil, []serving.TensorSpec{a}, ""},
+		{"same first", []wire.TensorSpec{a, b}, []wire.TensorSpec{a, c}, ""},
+		{"reordered", []wire.TensorSpec{a, b}, []wire.TensorSpec{b, a}, `first output "a" -> "b": /predict's "prediction" would change`},
+		{"first removed is reported as removed", []wire.TensorSpec{a, b}, []wire.TensorSpec{b}, ""},
+		{"empty", nil, []wire.TensorSpec{a}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := firstOutputChange(tc.old, tc.cur); got != tc.want {

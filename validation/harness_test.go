@@ -50,16 +50,8 @@ func model(t testing.TB, version string, b []byte) Model {
 	sum := sha256.Sum256(b)
 	return Model{Name: "breast-cancer", Version: version, Bytes: b, Manifest: registry.Manifest{
 		Name: "breast-cancer", Version: version, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b)),
-		Inputs: registrySpecs(s.Inputs()), Outputs: registrySpecs(s.Outputs()),
+		Inputs: s.Inputs(), Outputs: s.Outputs(),
 	}}
-}
-
-func registrySpecs(specs []serving.TensorSpec) []registry.TensorSpec {
-	out := make([]registry.TensorSpec, len(specs))
-	for i, s := range specs {
-		out[i] = registry.TensorSpec{Name: s.Name, Datatype: string(s.DType), Shape: s.Shape}
-	}
-	return out
 }
 
 // splitData is the breast-cancer data split the way the demo model was

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Bounds of a latency measurement.
@@ -56,7 +57,7 @@ func latencyGate(ctx context.Context, o Options, cand, base *serving.Session) (G
 			problems = append(problems, err.Error())
 			break
 		}
-		var baseIn []serving.Tensor
+		var baseIn []wire.Tensor
 		if base != nil && (size == 1 || freeBatch(base.Inputs())) {
 			if baseIn, err = dummyInputs(base.Inputs(), int64(size)); err != nil {
 				return g, fmt.Errorf("%w: dummy input for the baseline: %v", ErrBaseline, err)
@@ -130,7 +131,7 @@ type timings struct {
 // alike and neither always runs right after the other. A slow model cuts
 // both short: the warm-up after a quarter of latencyTimeCap once two runs
 // are done, the timed runs after latencyTimeCap once latencyMinRuns are.
-func measure(ctx context.Context, runs int, cand *serving.Session, in []serving.Tensor, base *serving.Session, baseIn []serving.Tensor) (timings, error) {
+func measure(ctx context.Context, runs int, cand *serving.Session, in []wire.Tensor, base *serving.Session, baseIn []wire.Tensor) (timings, error) {
 	var t timings
 	withBase := base != nil && baseIn != nil
 	// Collect garbage now rather than in the middle of the timed runs.

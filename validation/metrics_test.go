@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
@@ -154,8 +154,8 @@ func TestMetricNames(t *testing.T) {
 }
 
 // out builds a rowOutput as predict would.
-func out(name string, d serving.DType, rank, width int, vals ...float64) *rowOutput {
-	return &rowOutput{spec: serving.TensorSpec{Name: name, DType: d}, rank: rank, width: width, vals: vals}
+func out(name string, d wire.DType, rank, width int, vals ...float64) *rowOutput {
+	return &rowOutput{spec: wire.TensorSpec{Name: name, DType: d}, rank: rank, width: width, vals: vals}
 }
 
 // TestLabelRule covers each branch of the rule that reads predictions from
@@ -178,9 +178,9 @@ func TestLabelRule(t *testing.T) {
 			name: "integer label and named probabilities",
 			h:    binary,
 			outs: []*rowOutput{
-				out("label", serving.INT64, 1, 1, 0, 1, 0),
-				out("logits", serving.FP32, 2, 2, 5, -5, -5, 5, 5, -5),
-				out("Probabilities", serving.FP32, 2, 2, .9, .1, .2, .8, .6, .4),
+				out("label", wire.INT64, 1, 1, 0, 1, 0),
+				out("logits", wire.FP32, 2, 2, 5, -5, -5, 5, 5, -5),
+				out("Probabilities", wire.FP32, 2, 2, .9, .1, .2, .8, .6, .4),
 			},
 			kind: kindClassifier, note: `classifier: labels from output "label", scores from "Probabilities"`,
 			metrics: map[string]float64{"accuracy": 2.0 / 3, "roc_auc": 1, "log_loss": -(math.Log(.9) + math.Log(.8) + math.Log(.4)) / 3},
@@ -188,73 +188,73 @@ func TestLabelRule(t *testing.T) {
 		{
 			name: "integer label [N, 1] and unnamed scores",
 			h:    binary,
-			outs: []*rowOutput{out("y", serving.INT32, 2, 1, 0, 1, 1), out("s", serving.FP64, 2, 2, 3, 1, 0, 2, 1, 4)},
+			outs: []*rowOutput{out("y", wire.INT32, 2, 1, 0, 1, 1), out("s", wire.FP64, 2, 2, 3, 1, 0, 2, 1, 4)},
 			kind: kindClassifier, note: `classifier: labels from output "y", scores from "s" (not probabilities: no log_loss)`,
 			metrics: map[string]float64{"accuracy": 1, "roc_auc": 1}, absent: []string{"log_loss"},
 		},
 		{
 			name: "integer label and a single probability",
 			h:    binary,
-			outs: []*rowOutput{out("label", serving.INT64, 1, 1, 0, 1, 1), out("probability", serving.FP32, 1, 1, .1, .7, .9)},
+			outs: []*rowOutput{out("label", wire.INT64, 1, 1, 0, 1, 1), out("probability", wire.FP32, 1, 1, .1, .7, .9)},
 			kind: kindClassifier, note: `scores from "probability"`,
 			metrics: map[string]float64{"accuracy": 1, "roc_auc": 1, "log_loss": -(math.Log(.9) + math.Log(.7) + math.Log(.9)) / 3},
 		},
 		{
 			name: "integer label alone",
 			h:    multi,
-			outs: []*rowOutput{out("label", serving.INT64, 1, 1, 0, 2, 2)},
+			outs: []*rowOutput{out("label", wire.INT64, 1, 1, 0, 2, 2)},
 			kind: kindClassifier, note: `classifier: labels from output "label"`,
 			metrics: map[string]float64{"accuracy": 2.0 / 3}, absent: []string{"roc_auc", "log_loss"},
 		},
 		{
 			name: "scores [N, k]: argmax",
 			h:    multi,
-			outs: []*rowOutput{out("probabilities", serving.FP32, 2, 3, .8, .1, .1, .1, .2, .7, .3, .6, .1)},
+			outs: []*rowOutput{out("probabilities", wire.FP32, 2, 3, .8, .1, .1, .1, .2, .7, .3, .6, .1)},
 			kind: kindClassifier, note: `classifier: labels are the argmax of output "probabilities"`,
 			metrics: map[string]float64{"accuracy": 1, "log_loss": -(math.Log(.8) + math.Log(.7) + math.Log(.6)) / 3},
 		},
 		{
 			name: "one probability per row with binary labels",
 			h:    binary,
-			outs: []*rowOutput{out("p", serving.FP32, 1, 1, .2, .5, .4)},
+			outs: []*rowOutput{out("p", wire.FP32, 1, 1, .2, .5, .4)},
 			kind: kindClassifier, note: `binary classifier: output "p" is the probability of class 1, label 1 when >= 0.5`,
 			metrics: map[string]float64{"accuracy": 2.0 / 3, "roc_auc": 1},
 		},
 		{
 			name: "values outside [0, 1] make a regressor",
 			h:    binary,
-			outs: []*rowOutput{out("y", serving.FP32, 2, 1, 0, 1, 1.5)},
+			outs: []*rowOutput{out("y", wire.FP32, 2, 1, 0, 1, 1.5)},
 			kind: kindRegressor, note: `regressor: output "y" is the prediction`,
 			metrics: map[string]float64{"mae": 0.5 / 3}, absent: []string{"accuracy"},
 		},
 		{
 			name: "labels other than 0 and 1 make a regressor",
 			h:    real,
-			outs: []*rowOutput{out("y", serving.FP64, 1, 1, .5, 1, 1)},
+			outs: []*rowOutput{out("y", wire.FP64, 1, 1, .5, 1, 1)},
 			kind: kindRegressor, metrics: map[string]float64{"mae": 1.0 / 3},
 		},
 		{
 			name:    "a classifier needs whole-number labels",
 			h:       real,
-			outs:    []*rowOutput{out("label", serving.INT64, 1, 1, 0, 2, 1)},
+			outs:    []*rowOutput{out("label", wire.INT64, 1, 1, 0, 2, 1)},
 			problem: `but the holdout's label "label" is 0.5 on line 2: a classifier needs whole-number class labels`,
 		},
 		{
 			name:    "a boolean first output",
 			h:       binary,
-			outs:    []*rowOutput{{spec: serving.TensorSpec{Name: "flag", DType: serving.BOOL, Shape: []int64{-1}}, bad: `output "flag" is BOOL, not numeric`}},
+			outs:    []*rowOutput{{spec: wire.TensorSpec{Name: "flag", DType: wire.BOOL, Shape: []int64{-1}}, bad: `output "flag" is BOOL, not numeric`}},
 			problem: `output "flag" is BOOL, not numeric`,
 		},
 		{
 			name:    "an image output",
 			h:       binary,
-			outs:    []*rowOutput{{spec: serving.TensorSpec{Name: "mask", DType: serving.FP32, Shape: []int64{-1, 4, 4}}, rank: 3, width: 16, vals: make([]float64, 48)}},
+			outs:    []*rowOutput{{spec: wire.TensorSpec{Name: "mask", DType: wire.FP32, Shape: []int64{-1, 4, 4}}, rank: 3, width: 16, vals: make([]float64, 48)}},
 			problem: `cannot read predictions from the first output "mask" (FP32 [-1 4 4])`,
 		},
 		{
 			name:    "NaN on a holdout row",
 			h:       binary,
-			outs:    []*rowOutput{out("label", serving.INT64, 1, 1, 0, 1, 1), out("probabilities", serving.FP32, 2, 2, .5, .5, math.NaN(), 1, 0, 1)},
+			outs:    []*rowOutput{out("label", wire.INT64, 1, 1, 0, 1, 1), out("probabilities", wire.FP32, 2, 2, .5, .5, math.NaN(), 1, 0, 1)},
 			problem: `output "probabilities" is NaN on holdout line 3`,
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // sanityBatch is the batch size of sanity's second dummy input.
@@ -73,13 +74,13 @@ func runChecks(ctx context.Context, s *serving.Session) []string {
 
 // outputProblems checks outputs against their declared specs: the shape
 // fits, and floating-point values are finite.
-func outputProblems(specs []serving.TensorSpec, outs []serving.Tensor, input string) []string {
+func outputProblems(specs []wire.TensorSpec, outs []wire.Tensor, input string) []string {
 	var problems []string
 	for i, t := range outs {
-		if i < len(specs) && !serving.ShapeFits(specs[i].Shape, t.Shape) {
+		if i < len(specs) && !wire.ShapeFits(specs[i].Shape, t.Shape) {
 			problems = append(problems, fmt.Sprintf("output %q has shape %v, which does not fit the declared %v (%s)", t.Name, t.Shape, specs[i].Shape, input))
 		}
-		nan, inf := nonFinite(t)
+		nan, inf := wire.CountNonFinite(t.Data)
 		switch {
 		case nan > 0 && inf > 0:
 			problems = append(problems, fmt.Sprintf("output %q is not finite: %d NaN and %d infinite of %d values (%s)", t.Name, nan, inf, t.Len(), input))

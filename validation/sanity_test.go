@@ -5,23 +5,23 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 func TestOutputProblems(t *testing.T) {
-	specs := []serving.TensorSpec{spec("label", serving.INT64, -1), spec("probabilities", serving.FP32, -1, 2)}
+	specs := []wire.TensorSpec{spec("label", wire.INT64, -1), spec("probabilities", wire.FP32, -1, 2)}
 	cases := []struct {
 		name string
-		outs []serving.Tensor
+		outs []wire.Tensor
 		want []string
 	}{
 		{
 			name: "fine",
-			outs: []serving.Tensor{{Name: "label", Shape: []int64{1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{1, 2}, Data: []float32{.5, .5}}},
+			outs: []wire.Tensor{{Name: "label", Shape: []int64{1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{1, 2}, Data: []float32{.5, .5}}},
 		},
 		{
 			name: "shape does not fit",
-			outs: []serving.Tensor{{Name: "label", Shape: []int64{1, 1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{1, 3}, Data: []float32{.5, .5, 0}}},
+			outs: []wire.Tensor{{Name: "label", Shape: []int64{1, 1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{1, 3}, Data: []float32{.5, .5, 0}}},
 			want: []string{
 				`output "label" has shape [1 1], which does not fit the declared [-1] (batch of 8)`,
 				`output "probabilities" has shape [1 3], which does not fit the declared [-1 2] (batch of 8)`,
@@ -29,7 +29,7 @@ func TestOutputProblems(t *testing.T) {
 		},
 		{
 			name: "NaN and Inf",
-			outs: []serving.Tensor{{Name: "label", Shape: []int64{1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{2, 2}, Data: []float32{float32(math.NaN()), float32(math.Inf(-1)), 1, float32(math.NaN())}}},
+			outs: []wire.Tensor{{Name: "label", Shape: []int64{1}, Data: []int64{0}}, {Name: "probabilities", Shape: []int64{2, 2}, Data: []float32{float32(math.NaN()), float32(math.Inf(-1)), 1, float32(math.NaN())}}},
 			want: []string{`output "probabilities" is not finite: 2 NaN and 1 infinite of 4 values (batch of 8)`},
 		},
 	}
@@ -44,17 +44,17 @@ func TestOutputProblems(t *testing.T) {
 
 func TestFirstDifference(t *testing.T) {
 	nan := float32(math.NaN())
-	a := []serving.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, nan}}}
+	a := []wire.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, nan}}}
 	cases := []struct {
 		name string
-		b    []serving.Tensor
+		b    []wire.Tensor
 		want string
 	}{
-		{"identical, NaN included", []serving.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, nan}}}, ""},
-		{"a value", []serving.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1.5, nan}}}, `output "y", value 0: 1, then 1.5`},
-		{"zero and minus zero", []serving.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, float32(math.Copysign(0, -1))}}}, `output "y", value 1: NaN, then -0`},
-		{"a shape", []serving.Tensor{{Name: "y", Shape: []int64{1, 2}, Data: []float32{1, nan}}}, `output "y": shape [2], then [1 2]`},
-		{"a type", []serving.Tensor{{Name: "y", Shape: []int64{2}, Data: []float64{1, 2}}}, `output "y": FP32 of 2 values, then FP64 of 2`},
+		{"identical, NaN included", []wire.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, nan}}}, ""},
+		{"a value", []wire.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1.5, nan}}}, `output "y", value 0: 1, then 1.5`},
+		{"zero and minus zero", []wire.Tensor{{Name: "y", Shape: []int64{2}, Data: []float32{1, float32(math.Copysign(0, -1))}}}, `output "y", value 1: NaN, then -0`},
+		{"a shape", []wire.Tensor{{Name: "y", Shape: []int64{1, 2}, Data: []float32{1, nan}}}, `output "y": shape [2], then [1 2]`},
+		{"a type", []wire.Tensor{{Name: "y", Shape: []int64{2}, Data: []float64{1, 2}}}, `output "y": FP32 of 2 values, then FP64 of 2`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -66,7 +66,7 @@ func TestFirstDifference(t *testing.T) {
 }
 
 func TestDummyInputs(t *testing.T) {
-	in, err := dummyInputs([]serving.TensorSpec{spec("x", serving.FP32, -1, 3), spec("ids", serving.INT64, -1, -1), spec("flag", serving.BOOL, 2)}, 8)
+	in, err := dummyInputs([]wire.TensorSpec{spec("x", wire.FP32, -1, 3), spec("ids", wire.INT64, -1, -1), spec("flag", wire.BOOL, 2)}, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestDummyInputs(t *testing.T) {
 	if slices.ContainsFunc(in[1].Data.([]int64), func(v int64) bool { return v != 0 }) || slices.Contains(in[2].Data.([]bool), true) {
 		t.Errorf("integers %v, booleans %v: want zeros and false", in[1].Data, in[2].Data)
 	}
-	again, _ := dummyInputs([]serving.TensorSpec{spec("x", serving.FP32, -1, 3)}, 8)
+	again, _ := dummyInputs([]wire.TensorSpec{spec("x", wire.FP32, -1, 3)}, 8)
 	if firstDifference(in[:1], again) != "" {
 		t.Error("dummy inputs differ from call to call")
 	}

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // dummyInputs builds one input per spec with the first dimension, when it
@@ -16,8 +16,8 @@ import (
 // divides by a feature), integer inputs hold zeros (a valid index or
 // category for any model) and boolean inputs false. The values are the
 // same on every call, so that runs can be compared.
-func dummyInputs(specs []serving.TensorSpec, batch int64) ([]serving.Tensor, error) {
-	inputs := make([]serving.Tensor, len(specs))
+func dummyInputs(specs []wire.TensorSpec, batch int64) ([]wire.Tensor, error) {
+	inputs := make([]wire.Tensor, len(specs))
 	for i, spec := range specs {
 		shape := make([]int64, len(spec.Shape))
 		for j, d := range spec.Shape {
@@ -30,11 +30,11 @@ func dummyInputs(specs []serving.TensorSpec, batch int64) ([]serving.Tensor, err
 				shape[j] = 1
 			}
 		}
-		n, ok := serving.ShapeSize(shape)
+		n, ok := wire.ShapeSize(shape)
 		if !ok {
 			return nil, fmt.Errorf("input %q: shape %v is too large for a dummy input", spec.Name, shape)
 		}
-		data, err := serving.MakeData(spec.DType, int(n))
+		data, err := wire.MakeData(spec.DType, int(n))
 		if err != nil {
 			return nil, fmt.Errorf("input %q: %w", spec.Name, err)
 		}
@@ -48,7 +48,7 @@ func dummyInputs(specs []serving.TensorSpec, batch int64) ([]serving.Tensor, err
 				v[k] = dummyValue(k)
 			}
 		}
-		inputs[i] = serving.Tensor{Name: spec.Name, Shape: shape, Data: data}
+		inputs[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
 	return inputs, nil
 }
@@ -62,7 +62,7 @@ func dummyValue(k int) float64 {
 
 // freeBatch reports whether every input's first dimension is free, so that
 // the model takes batches of any size.
-func freeBatch(specs []serving.TensorSpec) bool {
+func freeBatch(specs []wire.TensorSpec) bool {
 	for _, s := range specs {
 		if len(s.Shape) == 0 || s.Shape[0] >= 0 {
 			return false
@@ -71,80 +71,10 @@ func freeBatch(specs []serving.TensorSpec) bool {
 	return len(specs) > 0
 }
 
-// isFloat reports whether d is a floating-point type modelgate serves.
-func isFloat(d serving.DType) bool { return d == serving.FP32 || d == serving.FP64 }
-
-// isInteger reports whether d is an integer type.
-func isInteger(d serving.DType) bool {
-	switch d {
-	case serving.INT8, serving.INT16, serving.INT32, serving.INT64,
-		serving.UINT8, serving.UINT16, serving.UINT32, serving.UINT64:
-		return true
-	}
-	return false
-}
-
-// toFloat64 converts the data of a numeric tensor to float64 (false for
-// BOOL or an unknown slice).
-func toFloat64(data any) ([]float64, bool) {
-	conv := func(n int, at func(int) float64) []float64 {
-		out := make([]float64, n)
-		for i := range out {
-			out[i] = at(i)
-		}
-		return out
-	}
-	switch v := data.(type) {
-	case []float32:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []float64:
-		return conv(len(v), func(i int) float64 { return v[i] }), true
-	case []int8:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []int16:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []int32:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []int64:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []uint8:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []uint16:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []uint32:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	case []uint64:
-		return conv(len(v), func(i int) float64 { return float64(v[i]) }), true
-	}
-	return nil, false
-}
-
-// nonFinite counts the NaN and infinite values of a floating-point tensor.
-func nonFinite(t serving.Tensor) (nan, inf int) {
-	count := func(v float64) {
-		if math.IsNaN(v) {
-			nan++
-		} else if math.IsInf(v, 0) {
-			inf++
-		}
-	}
-	switch v := t.Data.(type) {
-	case []float32:
-		for _, x := range v {
-			count(float64(x))
-		}
-	case []float64:
-		for _, x := range v {
-			count(x)
-		}
-	}
-	return nan, inf
-}
-
 // firstDifference describes the first difference between two runs' outputs,
 // comparing floating-point values bit for bit (so that NaN equals NaN and
 // 0 differs from -0); "" when they are identical.
-func firstDifference(a, b []serving.Tensor) string {
+func firstDifference(a, b []wire.Tensor) string {
 	if len(a) != len(b) {
 		return fmt.Sprintf("%d outputs, then %d", len(a), len(b))
 	}
@@ -156,62 +86,11 @@ func firstDifference(a, b []serving.Tensor) string {
 		if x.DType() != y.DType() || x.Len() != y.Len() {
 			return fmt.Sprintf("output %q: %s of %d values, then %s of %d", x.Name, x.DType(), x.Len(), y.DType(), y.Len())
 		}
-		if k, u, v := firstUnequal(x.Data, y.Data); k >= 0 {
+		if k, u, v := wire.FirstUnequal(x.Data, y.Data); k >= 0 {
 			return fmt.Sprintf("output %q, value %d: %v, then %v", x.Name, k, u, v)
 		}
 	}
 	return ""
-}
-
-// firstUnequal returns the index and values of the first element where two
-// slices of the same type and length differ, or -1.
-func firstUnequal(a, b any) (int, any, any) {
-	switch x := a.(type) {
-	case []float32:
-		y := b.([]float32)
-		for i := range x {
-			if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
-				return i, x[i], y[i]
-			}
-		}
-		return -1, nil, nil
-	case []float64:
-		y := b.([]float64)
-		for i := range x {
-			if math.Float64bits(x[i]) != math.Float64bits(y[i]) {
-				return i, x[i], y[i]
-			}
-		}
-		return -1, nil, nil
-	case []bool:
-		return firstUnequalComparable(x, b.([]bool))
-	case []int8:
-		return firstUnequalComparable(x, b.([]int8))
-	case []int16:
-		return firstUnequalComparable(x, b.([]int16))
-	case []int32:
-		return firstUnequalComparable(x, b.([]int32))
-	case []int64:
-		return firstUnequalComparable(x, b.([]int64))
-	case []uint8:
-		return firstUnequalComparable(x, b.([]uint8))
-	case []uint16:
-		return firstUnequalComparable(x, b.([]uint16))
-	case []uint32:
-		return firstUnequalComparable(x, b.([]uint32))
-	case []uint64:
-		return firstUnequalComparable(x, b.([]uint64))
-	}
-	return 0, a, b
-}
-
-func firstUnequalComparable[T comparable](x, y []T) (int, any, any) {
-	for i := range x {
-		if x[i] != y[i] {
-			return i, x[i], y[i]
-		}
-	}
-	return -1, nil, nil
 }
 
 // millis is d in milliseconds.

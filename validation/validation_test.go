@@ -13,7 +13,7 @@ import (
 
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/onnx"
-	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // gateCase is one candidate run through every gate. Every gate not named in
@@ -172,8 +172,8 @@ func TestGates(t *testing.T) {
 			cand: func(t *testing.T) Model {
 				m := model(t, "2", classifier{lr: retrain(t)}.build(t))
 				m.Manifest.Outputs = slices.Clone(m.Manifest.Outputs)
-				m.Manifest.Outputs[1] = registry.TensorSpec{Name: "probabilities", Datatype: "FP64", Shape: []int64{-1, 2}}
-				m.Manifest.Inputs = []registry.TensorSpec{{Name: "features", Datatype: "FP32", Shape: []int64{-1, 31}}}
+				m.Manifest.Outputs[1] = wire.TensorSpec{Name: "probabilities", DType: wire.FP64, Shape: []int64{-1, 2}}
+				m.Manifest.Inputs = []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 31}}}
 				return m
 			},
 			baseline: true,

@@ -3,11 +3,13 @@ package rollout_test
 import (
 	"context"
 	"errors"
-	"github.com/modelgate/modelgate/internal/testclock"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/testclock"
+	"github.com/modelgate/modelgate/wire"
 
 	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/canary/rollout"
@@ -56,7 +58,7 @@ func setup(t *testing.T, src canary.Source) (*registry.Registry, *testclock.Cloc
 		t.Fatal(err)
 	}
 	reg := registry.New(b, registry.Options{Now: clk.Now})
-	spec := []registry.TensorSpec{{Name: "x", Datatype: "FP32", Shape: []int64{-1, 2}}}
+	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	for _, v := range []string{"1", "2"} {
 		if _, _, err := reg.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // pushDemo stores the committed demo model as breast-cancer version 1.
@@ -29,8 +30,8 @@ func pushDemo(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := []registry.TensorSpec{{Name: "features", Datatype: "FP32", Shape: []int64{-1, 30}}}
-	out := []registry.TensorSpec{{Name: "label", Datatype: "INT64", Shape: []int64{-1}}, {Name: "probabilities", Datatype: "FP32", Shape: []int64{-1, 2}}}
+	in := []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 30}}}
+	out := []wire.TensorSpec{{Name: "label", DType: wire.INT64, Shape: []int64{-1}}, {Name: "probabilities", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	if _, _, err := registry.New(b, registry.Options{}).Push(context.Background(), registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: in, Outputs: out}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -209,7 +210,7 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 
 // signature loads the model with ONNX Runtime (CPU) to read its inputs and
 // outputs; a file that does not load is refused here.
-func (a *app) signature(model []byte) ([]registry.TensorSpec, []registry.TensorSpec, error) {
+func (a *app) signature(model []byte) ([]wire.TensorSpec, []wire.TensorSpec, error) {
 	rt, err := serving.NewRuntime(serving.Options{LibraryPath: a.ortLib, Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
 	if err != nil {
 		return nil, nil, err
@@ -301,11 +302,11 @@ func (a *app) showCmd() *cobra.Command {
 			fmt.Fprintf(w, "model:    %s\nversion:  %s\nsha256:   %s\nsize:     %s\ncreated:  %s\n", m.Name, m.Version, m.SHA256, humanBytes(m.Size), m.Created.UTC().Format(time.RFC3339))
 			fmt.Fprintln(w, "inputs:")
 			for _, t := range m.Inputs {
-				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.Datatype, t.Shape)
+				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.DType, t.Shape)
 			}
 			fmt.Fprintln(w, "outputs:")
 			for _, t := range m.Outputs {
-				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.Datatype, t.Shape)
+				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.DType, t.Shape)
 			}
 			if m.Holdout != nil {
 				fmt.Fprintf(w, "holdout:  %s (%s, sha256 %s)\n", m.Holdout.File, humanBytes(m.Holdout.Size), m.Holdout.SHA256[:12])

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // request returns a push of model with a typical signature.
@@ -23,10 +24,10 @@ func request(name, version, model string) registry.PushRequest {
 		Name:    name,
 		Version: version,
 		Model:   []byte(model),
-		Inputs:  []registry.TensorSpec{{Name: "features", Datatype: "FP32", Shape: []int64{-1, 30}}},
-		Outputs: []registry.TensorSpec{
-			{Name: "label", Datatype: "INT64", Shape: []int64{-1}},
-			{Name: "probabilities", Datatype: "FP32", Shape: []int64{-1, 2}},
+		Inputs:  []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 30}}},
+		Outputs: []wire.TensorSpec{
+			{Name: "label", DType: wire.INT64, Shape: []int64{-1}},
+			{Name: "probabilities", DType: wire.FP32, Shape: []int64{-1, 2}},
 		},
 		Metadata: map[string]string{"source": "registrytest", "dataset": "breast-cancer"},
 	}
@@ -244,7 +245,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			{"empty model", func(r *registry.PushRequest) { r.Model = nil }},
 			{"input without a name", func(r *registry.PushRequest) { r.Inputs[0].Name = "" }},
 			{"duplicate outputs", func(r *registry.PushRequest) { r.Outputs[1].Name = r.Outputs[0].Name }},
-			{"onnx datatype name", func(r *registry.PushRequest) { r.Inputs[0].Datatype = "float" }},
+			{"onnx datatype name", func(r *registry.PushRequest) { r.Inputs[0].DType = "float" }},
 			{"negative dimension", func(r *registry.PushRequest) { r.Outputs[0].Shape = []int64{-2} }},
 		}
 		for _, tc := range tests {

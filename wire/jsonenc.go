@@ -1,45 +1,12 @@
-package server
+package wire
 
 import (
-	"fmt"
-	"math"
 	"strconv"
-
-	"github.com/modelgate/modelgate/serving"
 )
 
-// errNonFinite: a model produced NaN or Inf, which JSON cannot carry and a
-// client must never mistake for a number.
-type errNonFinite struct {
-	model, version, output string
-}
-
-func (e *errNonFinite) Error() string {
-	return fmt.Sprintf("model %s version %s produced a non-finite value (NaN or Inf) in output %q", e.model, e.version, e.output)
-}
-
-// checkFinite returns the index of the first non-finite value, or -1.
-func checkFinite(data any) int {
-	switch v := data.(type) {
-	case []float32:
-		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-				return i
-			}
-		}
-	case []float64:
-		for i, x := range v {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-// appendData writes t's data as a JSON array: flat, or nested by its shape
+// AppendData writes t's data as a JSON array: flat, or nested by its shape
 // (one array per row, and so on down).
-func appendData(b []byte, t serving.Tensor, nested bool) []byte {
+func AppendData(b []byte, t Tensor, nested bool) []byte {
 	if !nested || len(t.Shape) <= 1 {
 		return appendFlat(b, t.Data, 0, t.Len())
 	}

@@ -1,4 +1,4 @@
-package server
+package wire
 
 import (
 	"bytes"
@@ -124,10 +124,10 @@ func FuzzInferFraming(f *testing.F) {
 
 func agreeInferFraming(t *testing.T, body []byte) bool {
 	t.Helper()
-	return agreesWithJSON(t, body, false, func(b []byte) (inferRequest, bool) {
+	return agreesWithJSON(t, body, false, func(b []byte) (InferRequest, bool) {
 		r, ok := scanInferFraming(b)
 		if !ok {
-			return inferRequest{}, false
+			return InferRequest{}, false
 		}
 		return *r, true
 	})

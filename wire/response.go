@@ -1,47 +1,30 @@
-package server
+package wire
 
 import (
-	"net/http"
 	"slices"
 	"strconv"
-	"sync"
 	"unicode/utf8"
-
-	"github.com/labstack/echo/v4"
-	"github.com/modelgate/modelgate/serving"
 )
 
-// The answers of /predict and /v2 infer are written straight into a pooled
-// buffer, byte for byte what encoding/json would write for predictResponse
-// and inferResponse (keys in the same order, HTML-safe escaping, a final
+// The answers of /predict and /v2 infer are appended to a caller's buffer,
+// byte for byte what encoding/json would write for PredictResponse and
+// InferResponse (keys in the same order, HTML-safe escaping, a final
 // newline), without reflection and without encoding/json re-scanning the
 // tensor data it is handed as json.RawMessage.
 
-var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// writeJSON sends b as the 200 answer and gives the buffer back.
-func writeJSON(c echo.Context, bp *[]byte, b []byte) error {
-	err := c.JSONBlob(http.StatusOK, b)
-	if cap(b) <= 1<<20 { // keep no giant buffers
-		*bp = b[:0]
-		respBufs.Put(bp)
-	}
-	return err
-}
-
-// writePredict answers /predict: the first output as "prediction", every
-// output by name (sorted, as encoding/json sorts map keys), one entry per row.
-func writePredict(c echo.Context, model, version string, outs []serving.Tensor) error {
-	bp := respBufs.Get().(*[]byte)
-	b := append(*bp, `{"model":`...)
-	b = appendJSONString(b, model)
+// AppendPredictResponse appends the answer of /predict: the first output
+// as "prediction", every output by name (sorted, as encoding/json sorts map
+// keys), one entry per row.
+func AppendPredictResponse(b []byte, model, version string, outs []Tensor) []byte {
+	b = append(b, `{"model":`...)
+	b = AppendJSONString(b, model)
 	b = append(b, `,"version":`...)
-	b = appendJSONString(b, version)
+	b = AppendJSONString(b, version)
 	b = append(b, `,"prediction":`...)
 	if len(outs) == 0 {
 		b = append(b, "null"...)
 	} else {
-		b = appendData(b, outs[0], true)
+		b = AppendData(b, outs[0], true)
 	}
 	b = append(b, `,"outputs":{`...)
 	order := make([]int, len(outs))
@@ -64,24 +47,22 @@ func writePredict(c echo.Context, model, version string, outs []serving.Tensor) 
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, outs[i].Name)
+		b = AppendJSONString(b, outs[i].Name)
 		b = append(b, ':')
-		b = appendData(b, outs[i], true)
+		b = AppendData(b, outs[i], true)
 	}
-	b = append(b, "}}\n"...)
-	return writeJSON(c, bp, b)
+	return append(b, "}}\n"...)
 }
 
-// writeInfer answers /v2 infer.
-func writeInfer(c echo.Context, model, version, id string, outs []serving.Tensor) error {
-	bp := respBufs.Get().(*[]byte)
-	b := append(*bp, `{"model_name":`...)
-	b = appendJSONString(b, model)
+// AppendInferResponse appends the answer of /v2 infer.
+func AppendInferResponse(b []byte, model, version, id string, outs []Tensor) []byte {
+	b = append(b, `{"model_name":`...)
+	b = AppendJSONString(b, model)
 	b = append(b, `,"model_version":`...)
-	b = appendJSONString(b, version)
+	b = AppendJSONString(b, version)
 	if id != "" {
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, id)
+		b = AppendJSONString(b, id)
 	}
 	b = append(b, `,"outputs":[`...)
 	for i, o := range outs {
@@ -89,7 +70,7 @@ func writeInfer(c echo.Context, model, version, id string, outs []serving.Tensor
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, o.Name)
+		b = AppendJSONString(b, o.Name)
 		b = append(b, `,"shape":`...)
 		if o.Shape == nil {
 			b = append(b, "null"...)
@@ -104,21 +85,20 @@ func writeInfer(c echo.Context, model, version, id string, outs []serving.Tensor
 			b = append(b, ']')
 		}
 		b = append(b, `,"datatype":`...)
-		b = appendJSONString(b, string(o.DType()))
+		b = AppendJSONString(b, string(o.DType()))
 		b = append(b, `,"data":`...)
-		b = appendData(b, o, false)
+		b = AppendData(b, o, false)
 		b = append(b, '}')
 	}
-	b = append(b, "]}\n"...)
-	return writeJSON(c, bp, b)
+	return append(b, "]}\n"...)
 }
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a JSON string the way encoding/json does
+// AppendJSONString appends s as a JSON string the way encoding/json does
 // with HTML escaping on (its default): <, > and & as \u003c, \u003e and
 // \u0026, invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

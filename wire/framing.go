@@ -1,4 +1,4 @@
-package server
+package wire
 
 import (
 	"bytes"
@@ -82,8 +82,8 @@ func skipWS(b []byte, i int) int {
 // would decode, and ok = false for anything else (parameters, escapes,
 // other keys, booleans or strings in data, invalid JSON), which the caller
 // hands to encoding/json for the same answer and the same errors.
-func scanInferFraming(b []byte) (*inferRequest, bool) {
-	r := &inferRequest{}
+func scanInferFraming(b []byte) (*InferRequest, bool) {
+	r := &InferRequest{}
 	var seenID, seenInputs, seenOutputs bool
 	i, ok := scanObject(b, skipWS(b, 0), func(key []byte, i int) (int, bool) {
 		switch string(key) {
@@ -98,7 +98,7 @@ func scanInferFraming(b []byte) (*inferRequest, bool) {
 				return 0, false
 			}
 			seenInputs = true
-			r.Inputs = []inferInput{}
+			r.Inputs = []InferInput{}
 			return scanArray(b, i, func(i int) (int, bool) {
 				in, j, ok := scanInferInput(b, i)
 				r.Inputs = append(r.Inputs, in)
@@ -109,9 +109,9 @@ func scanInferFraming(b []byte) (*inferRequest, bool) {
 				return 0, false
 			}
 			seenOutputs = true
-			r.Outputs = []inferOutputRequest{}
+			r.Outputs = []InferOutputRequest{}
 			return scanArray(b, i, func(i int) (int, bool) {
-				var out inferOutputRequest
+				var out InferOutputRequest
 				seen := false
 				j, ok := scanObject(b, i, func(key []byte, i int) (int, bool) {
 					if string(key) != "name" || seen {
@@ -133,8 +133,8 @@ func scanInferFraming(b []byte) (*inferRequest, bool) {
 }
 
 // scanInferInput scans one entry of "inputs".
-func scanInferInput(b []byte, i int) (inferInput, int, bool) {
-	var in inferInput
+func scanInferInput(b []byte, i int) (InferInput, int, bool) {
+	var in InferInput
 	var seen [4]bool
 	once := func(k int) bool {
 		if seen[k] {

@@ -1,16 +1,14 @@
-package server
+package wire
 
 import (
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
-
-	"github.com/modelgate/modelgate/serving"
 )
 
 // Tensor data arrives as JSON arrays of numbers (or booleans), flat or
-// nested row-major. decodeData parses such an array straight into the Go
+// nested row-major. DecodeData parses such an array straight into the Go
 // slice of the model's element type, without an intermediate []any, and
 // reports the nesting it saw so that callers can check it against a shape.
 //
@@ -19,12 +17,9 @@ import (
 // "3.0" but not "3.5"); NaN, Infinity, strings and null are refused. BOOL
 // takes true and false only.
 
-// errData is wrapped by every data-decoding error (a 400).
-var errData = errors.New("invalid tensor data")
-
-// dataError is errData with the detail.
+// dataError is ErrData with the detail.
 func dataError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errData, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", ErrData, fmt.Sprintf(format, args...))
 }
 
 // maxNesting bounds how deep arrays may nest (ONNX tensors rarely exceed 8).
@@ -38,7 +33,7 @@ type sink interface {
 
 type numSink[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32 | float64 | bool] struct {
 	vals  []T
-	dtype serving.DType
+	dtype DType
 	conv  func(tok []byte) (T, error)
 }
 
@@ -46,7 +41,7 @@ func (s *numSink[T]) data() any { return s.vals }
 func (s *numSink[T]) len() int  { return len(s.vals) }
 
 func (s *numSink[T]) add(tok []byte, isBool, boolVal bool) error {
-	if isBool != (s.dtype == serving.BOOL) {
+	if isBool != (s.dtype == BOOL) {
 		if isBool {
 			return dataError("%s data must be numbers, got a boolean", s.dtype)
 		}
@@ -65,54 +60,54 @@ func (s *numSink[T]) add(tok []byte, isBool, boolVal bool) error {
 	return nil
 }
 
-func newSink(d serving.DType, capacity int) (sink, error) {
+func newSink(d DType, capacity int) (sink, error) {
 	switch d {
-	case serving.BOOL:
+	case BOOL:
 		return &numSink[bool]{vals: make([]bool, 0, capacity), dtype: d}, nil
-	case serving.FP32:
+	case FP32:
 		return &numSink[float32]{vals: make([]float32, 0, capacity), dtype: d, conv: func(t []byte) (float32, error) {
 			v, err := parseFloat(t, 32, d)
 			return float32(v), err
 		}}, nil
-	case serving.FP64:
+	case FP64:
 		return &numSink[float64]{vals: make([]float64, 0, capacity), dtype: d, conv: func(t []byte) (float64, error) {
 			return parseFloat(t, 64, d)
 		}}, nil
-	case serving.INT8:
+	case INT8:
 		return intSink[int8](d, capacity, 8), nil
-	case serving.INT16:
+	case INT16:
 		return intSink[int16](d, capacity, 16), nil
-	case serving.INT32:
+	case INT32:
 		return intSink[int32](d, capacity, 32), nil
-	case serving.INT64:
+	case INT64:
 		return intSink[int64](d, capacity, 64), nil
-	case serving.UINT8:
+	case UINT8:
 		return uintSink[uint8](d, capacity, 8), nil
-	case serving.UINT16:
+	case UINT16:
 		return uintSink[uint16](d, capacity, 16), nil
-	case serving.UINT32:
+	case UINT32:
 		return uintSink[uint32](d, capacity, 32), nil
-	case serving.UINT64:
+	case UINT64:
 		return uintSink[uint64](d, capacity, 64), nil
 	}
-	return nil, fmt.Errorf("%w: datatype %s is not supported (modelgate serves BOOL, INT8-64, UINT8-64, FP32, FP64)", errData, d)
+	return nil, fmt.Errorf("%w: datatype %s is not supported (modelgate serves BOOL, INT8-64, UINT8-64, FP32, FP64)", ErrData, d)
 }
 
-func intSink[T int8 | int16 | int32 | int64](d serving.DType, capacity, bits int) sink {
+func intSink[T int8 | int16 | int32 | int64](d DType, capacity, bits int) sink {
 	return &numSink[T]{vals: make([]T, 0, capacity), dtype: d, conv: func(t []byte) (T, error) {
 		v, err := parseInt(t, bits, d)
 		return T(v), err
 	}}
 }
 
-func uintSink[T uint8 | uint16 | uint32 | uint64](d serving.DType, capacity, bits int) sink {
+func uintSink[T uint8 | uint16 | uint32 | uint64](d DType, capacity, bits int) sink {
 	return &numSink[T]{vals: make([]T, 0, capacity), dtype: d, conv: func(t []byte) (T, error) {
 		v, err := parseUint(t, bits, d)
 		return T(v), err
 	}}
 }
 
-func parseFloat(tok []byte, bits int, d serving.DType) (float64, error) {
+func parseFloat(tok []byte, bits int, d DType) (float64, error) {
 	if !isJSONNumber(tok) {
 		return 0, badToken(tok, d)
 	}
@@ -123,7 +118,7 @@ func parseFloat(tok []byte, bits int, d serving.DType) (float64, error) {
 	return v, nil
 }
 
-func parseInt(tok []byte, bits int, d serving.DType) (int64, error) {
+func parseInt(tok []byte, bits int, d DType) (int64, error) {
 	if !isJSONNumber(tok) {
 		return 0, badToken(tok, d)
 	}
@@ -145,7 +140,7 @@ func parseInt(tok []byte, bits int, d serving.DType) (int64, error) {
 	return int64(f), nil
 }
 
-func parseUint(tok []byte, bits int, d serving.DType) (uint64, error) {
+func parseUint(tok []byte, bits int, d DType) (uint64, error) {
 	if !isJSONNumber(tok) {
 		return 0, badToken(tok, d)
 	}
@@ -171,7 +166,7 @@ func parseUint(tok []byte, bits int, d serving.DType) (uint64, error) {
 	return uint64(f), nil
 }
 
-func badToken(tok []byte, d serving.DType) error {
+func badToken(tok []byte, d DType) error {
 	switch string(tok) {
 	case "NaN", "Infinity", "-Infinity", "inf", "-inf", "nan":
 		return dataError("non-finite value %s: inputs must be finite JSON numbers", tok)
@@ -235,11 +230,11 @@ func clip(b []byte) string {
 	return string(b)
 }
 
-// decodeData parses raw (a JSON array, flat or nested) into a slice of d.
+// DecodeData parses raw (a JSON array, flat or nested) into a slice of d.
 // It returns the data and the nesting it found: [n] for a flat array, the
 // full shape for a regular nested one. Ragged nesting is an error.
 // capHint sizes the slice (bounded by what raw can hold).
-func decodeData(raw []byte, d serving.DType, capHint int64) (any, []int64, error) {
+func DecodeData(raw []byte, d DType, capHint int64) (any, []int64, error) {
 	if maxVals := int64(len(raw)/2 + 1); capHint > maxVals || capHint < 0 {
 		capHint = maxVals
 	}
