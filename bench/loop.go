@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/serving"
-	ort "github.com/yalue/onnxruntime_go"
 )
 
 // loopResult is what the loop subcommand prints.
@@ -24,8 +22,8 @@ type loopResult struct {
 	RSSBytes int64   `json:"rss_bytes"`
 }
 
-// loopMain is the in-process limit: onnxruntime_go's Run in a loop on
-// tensors allocated once, for a duration, at a fixed batch size.
+// loopMain is the in-process limit: serving.Loop, onnxruntime_go's Run
+// in a loop on tensors allocated once, for a duration, at a fixed batch size.
 func loopMain(args []string) error {
 	fs := flag.NewFlagSet("loop", flag.ContinueOnError)
 	model := fs.String("model", "", "ONNX model (input \"features\" FP32 [N, n]; outputs label, probabilities)")
@@ -35,62 +33,19 @@ func loopMain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	lib, err := serving.ResolveLibrary("")
+	// Spinning intra-op threads, ONNX Runtime's default: the loop's one
+	// session has the cores to itself.
+	rt, err := serving.NewRuntime(serving.Options{Providers: []string{serving.ProviderCPU}, IntraOpThreads: *threads, IntraOpSpin: true})
 	if err != nil {
 		return err
 	}
-	ort.SetSharedLibraryPath(lib)
-	if err := ort.InitializeEnvironment(ort.WithLogLevelFatal()); err != nil {
-		return err
-	}
-	defer ort.DestroyEnvironment()
-	ins, outs, err := ort.GetInputOutputInfo(*model)
+	defer rt.Close()
+	sess, err := rt.NewLoop(*model, int64(*batch))
 	if err != nil {
 		return err
 	}
-	if len(ins) != 1 || len(outs) != 2 || len(ins[0].Dimensions) != 2 || len(outs[1].Dimensions) != 2 {
-		return errors.New("the loop takes models with one input [N, n] and outputs label [N], probabilities [N, k]")
-	}
-	n, k, b := ins[0].Dimensions[1], outs[1].Dimensions[1], int64(*batch)
-	in, err := ort.NewTensor(ort.NewShape(b, n), make([]float32, b*n))
-	if err != nil {
-		return err
-	}
-	defer in.Destroy()
-	for i := range in.GetData() {
-		in.GetData()[i] = float32(i%17) / 4
-	}
-	label, err := ort.NewEmptyTensor[int64](ort.NewShape(b))
-	if err != nil {
-		return err
-	}
-	defer label.Destroy()
-	probs, err := ort.NewEmptyTensor[float32](ort.NewShape(b, k))
-	if err != nil {
-		return err
-	}
-	defer probs.Destroy()
-	so, err := ort.NewSessionOptions()
-	if err != nil {
-		return err
-	}
-	t := *threads
-	if t <= 0 {
-		t = serving.CPUQuota()
-	}
-	if err := so.SetIntraOpNumThreads(t); err != nil {
-		return err
-	}
-	if err := so.SetInterOpNumThreads(1); err != nil {
-		return err
-	}
-	sess, err := ort.NewAdvancedSession(*model, []string{ins[0].Name}, []string{outs[0].Name, outs[1].Name},
-		[]ort.Value{in}, []ort.Value{label, probs}, so)
-	so.Destroy()
-	if err != nil {
-		return err
-	}
-	defer sess.Destroy()
+	defer sess.Close()
+	b := sess.Rows()
 	for range 3 { // warm-up
 		if err := sess.Run(); err != nil {
 			return err

@@ -3,12 +3,13 @@ package catalog_test
 import (
 	"context"
 	"errors"
-	"github.com/modelgate/modelgate/internal/testclock"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/testclock"
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/registry"

@@ -45,9 +45,11 @@ type Source interface {
 	Fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
 }
 
-// Loader creates sessions; *serving.Runtime is one.
+// Loader loads model bytes into a Model; *serving.Runtime is one (the
+// tests use servingtest.Loader). The catalog puts each model in service
+// as a serving.Session with the model's SessionOptions.
 type Loader interface {
-	NewSession(model []byte, o serving.SessionOptions) (*serving.Session, error)
+	Load(model []byte, o serving.ModelOptions) (serving.Model, error)
 }
 
 // Options configure a Catalog.
@@ -55,7 +57,7 @@ type Options struct {
 	Source Source
 	Loader Loader
 	// SessionOptions, when set, gives the session options of a model (its
-	// batching); the catalog fills in the name and version.
+	// batching).
 	SessionOptions func(model string) serving.SessionOptions
 	// Models narrows what is served; empty serves every model in the registry.
 	Models []string
@@ -416,11 +418,14 @@ func (c *Catalog) loadSession(ctx context.Context, name, version string) (*servi
 	if c.opts.SessionOptions != nil {
 		so = c.opts.SessionOptions(name)
 	}
-	so.Name, so.Version = name, version
-	sess, err := c.opts.Loader.NewSession(b, so)
+	m, err := c.opts.Loader.Load(b, serving.ModelOptions{Name: name, Version: version})
 	if err != nil {
 		return nil, fmt.Errorf("model %s version %s: load: %w", name, version, err)
 	}
+	if so.Logger == nil {
+		so.Logger = c.log
+	}
+	sess := serving.NewSession(m, so)
 	if err := sess.WarmUp(ctx); err != nil {
 		sess.Close()
 		return nil, fmt.Errorf("model %s version %s: %w", name, version, warmUpError{err})

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/catalog"
-	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/serving/servingtest"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -248,7 +248,7 @@ func TestFailedSwapKeepsServing(t *testing.T) {
 		},
 		{
 			"model with an unsupported tensor type",
-			func(f *fixture) { f.push("m", "2", testmodels.Float16()) },
+			func(f *fixture) { f.push("m", "2", servingtest.Identity(wire.FP16, -1, 2)) },
 			"invalid_model", "unsupported tensor type",
 		},
 	}
@@ -329,18 +329,11 @@ func TestFailedSwapKeepsServing(t *testing.T) {
 	}
 }
 
-// cannotRun is a valid model that ONNX Runtime loads but cannot run: it
-// reshapes a [-1, 4] input to [3, 3], which no batch size allows.
+// cannotRun is a model that loads but whose every run fails, as ONNX
+// Runtime's does for a model that reshapes a [-1, 4] input to [3, 3].
 func cannotRun() []byte {
-	g := &onnx.Graph{Name: "cannot-run"}
-	g.Input("features", onnx.Float, -1, 4).Output("y", onnx.Float, 3, 3).
-		Init(onnx.Int64Tensor("shape", []int64{2}, []int64{3, 3})).
-		Add("Reshape", []string{"features", "shape"}, []string{"y"})
-	b, err := (&onnx.Model{Graph: g, ProducerName: "modelgate-tests"}).Marshal()
-	if err != nil {
-		panic(err)
-	}
-	return b
+	return servingtest.Spec{Kind: "linear", N: 4, K: 2, W: make([]float32, 8), B: make([]float32, 2),
+		Fail: "Reshape: the input tensor cannot be reshaped to the requested shape"}.Bytes()
 }
 
 // writeModel replaces a version's stored model bytes behind the registry's

@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,28 +13,26 @@ import (
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/ortest"
-	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var testRT *serving.Runtime
-
-func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
+func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
 
 // seeds gives each test version its own weights, so that versions answer
 // differently: with the input below, seed 1 says label 0 and seed -1 label 1.
 var seeds = map[string]float32{"1": 1, "2": -1, "3": 2, "4": -2, "5": 3}
 
-// modelBytes is the ONNX model of a test version.
+// modelBytes is the (fake) model of a test version.
 func modelBytes(version string) []byte {
 	s, ok := seeds[version]
 	if !ok {
 		panic("no seed for version " + version)
 	}
-	return testmodels.Scaled(s)
+	return servingtest.Scaled(s)
 }
 
 // input is what every test sends to a Scaled model.
@@ -81,18 +80,20 @@ func mustRun(t *testing.T, s *serving.Session) answer {
 // outside the catalog.
 func reference(t *testing.T, version string) answer {
 	t.Helper()
-	s, err := testRT.NewSession(modelBytes(version), serving.SessionOptions{Name: "ref", Version: version})
+	m, err := servingtest.Load(modelBytes(version), serving.ModelOptions{Name: "ref", Version: version})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := serving.NewSession(m, serving.SessionOptions{})
 	defer func() { s.Close(); <-s.Done() }()
 	return mustRun(t, s)
 }
 
 // fixture is a real local registry in a temporary directory and a catalog
-// over it, on the real ONNX Runtime.
+// over it, on fake models (servingtest) unless an option sets the Loader.
 type fixture struct {
 	t       *testing.T
+	loader  catalog.Loader
 	root    string
 	bucket  *registry.LocalBucket
 	reg     *registry.Registry
@@ -111,13 +112,14 @@ func newFixture(t *testing.T, versions []string, opts ...func(*catalog.Options))
 	}
 	f.bucket = b
 	f.reg = registry.New(b, registry.Options{})
+	co := catalog.Options{Source: f.reg, Loader: &servingtest.Loader{}, Registerer: f.metrics, Now: stepClock()}
+	for _, o := range opts {
+		o(&co)
+	}
+	f.loader = co.Loader
 	for _, nv := range versions {
 		name, version, _ := strings.Cut(nv, "/")
 		f.push(name, version, modelBytes(version))
-	}
-	co := catalog.Options{Source: f.reg, Loader: testRT, Registerer: f.metrics, Now: stepClock()}
-	for _, o := range opts {
-		o(&co)
 	}
 	f.cat = catalog.New(co)
 	t.Cleanup(func() {
@@ -146,13 +148,13 @@ func stepClock() func() time.Time {
 }
 
 // push stores model as name/version, with the signature of a valid model
-// (model itself when it loads, else version 1's), so that bytes ONNX
-// Runtime refuses can be stored with a consistent manifest.
+// (model itself when it loads, else version 1's), so that bytes the loader
+// refuses can be stored with a consistent manifest.
 func (f *fixture) push(name, version string, model []byte) {
 	f.t.Helper()
-	ins, outs, err := catalog.Signature(testRT, model)
+	ins, outs, err := catalog.Signature(f.loader, model)
 	if err != nil {
-		ins, outs, err = catalog.Signature(testRT, modelBytes("1"))
+		ins, outs, err = catalog.Signature(f.loader, modelBytes("1"))
 		if err != nil {
 			f.t.Fatal(err)
 		}

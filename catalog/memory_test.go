@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 )
 
@@ -61,7 +62,8 @@ func TestSwapMemory(t *testing.T) {
 	for i := range w {
 		w[i] = float32(i%97) / 97
 	}
-	f := newFixture(t, nil, func(o *catalog.Options) { o.MaxPinned = -1 })
+	rt := ortest.Runtime(t) // the memory ONNX Runtime sessions hold, and give back
+	f := newFixture(t, nil, func(o *catalog.Options) { o.MaxPinned, o.Loader = -1, rt })
 	f.push("big", "1", testmodels.Linear(n, k, w, make([]float32, k)))
 	b := make([]float32, k)
 	b[0] = 1

@@ -36,15 +36,12 @@ import (
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/server"
-	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 )
 
-var testRT *serving.Runtime
-
-// TestMain starts the real ONNX Runtime (CPU); the tests never skip without it.
-func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
+// TestMain closes the ONNX Runtime that TestProbesAgainstRealGateway starts.
+func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
 
 var overlays = []string{"staging", "production", "gpu"}
 
@@ -598,6 +595,7 @@ func get(t *testing.T, srv *httptest.Server, path string) int {
 // serves a configured one. Readiness is 503 until the catalog has synced.
 func startGateway(t *testing.T) *httptest.Server {
 	t.Helper()
+	testRT := ortest.Runtime(t) // the smoke row's answer is the demo model's
 	ctx := context.Background()
 	b, err := registry.NewLocal(t.TempDir())
 	if err != nil {

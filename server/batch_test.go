@@ -25,7 +25,7 @@ func withBatching(max int, delay time.Duration, m *serving.BatchMetrics) gwOptio
 }
 
 func TestOverloadedIs429WithRetryAfter(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}}, withExtra(func(e *echo.Echo) {
+	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", fakeDemo()}}, withExtra(func(e *echo.Echo) {
 		e.POST("/overloaded", func(echo.Context) error {
 			return fmt.Errorf("%w: 1024 requests are already waiting for m version 1; retry later", serving.ErrOverloaded)
 		})
@@ -53,7 +53,7 @@ func TestOverloadedIs429WithRetryAfter(t *testing.T) {
 // batching, and a malformed one among them gets its own 400.
 func TestPredictBatched(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}}, withBatching(8, 2*time.Millisecond, serving.NewBatchMetrics(reg)))
+	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", fakeDemo()}}, withBatching(8, 2*time.Millisecond, serving.NewBatchMetrics(reg)))
 	rows := [][]float64{malignant, benign}
 	var wg sync.WaitGroup
 	for i := range 24 {

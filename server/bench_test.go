@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -20,19 +21,28 @@ import (
 //
 //	go test ./server -run '^$' -bench . -benchmem
 
-// benchServer is a synced gateway serving the demo model as version 1.
-func benchServer(b *testing.B) *Server {
+// benchDemo is the demo model's ONNX file.
+func benchDemo(b *testing.B) []byte {
 	b.Helper()
 	model, err := os.ReadFile("../examples/breast-cancer/model.onnx")
 	if err != nil {
 		b.Fatal(err)
 	}
+	return model
+}
+
+// benchServer is a synced gateway serving the demo model as version 1 on
+// ONNX Runtime.
+func benchServer(b *testing.B) *Server {
+	b.Helper()
+	rt := ortest.Runtime(b)
+	model := benchDemo(b)
 	bucket, err := registry.NewLocal(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	reg := registry.New(bucket, registry.Options{})
-	ins, outs, err := catalog.Signature(testRT, model)
+	ins, outs, err := catalog.Signature(rt, model)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,7 +51,7 @@ func benchServer(b *testing.B) *Server {
 		b.Fatal(err)
 	}
 	metrics := prometheus.NewRegistry()
-	cat := catalog.New(catalog.Options{Source: reg, Loader: testRT, Registerer: metrics})
+	cat := catalog.New(catalog.Options{Source: reg, Loader: rt, Registerer: metrics})
 	b.Cleanup(cat.Close)
 	if err := cat.Sync(ctx); err != nil {
 		b.Fatal(err)

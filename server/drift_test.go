@@ -13,21 +13,19 @@ import (
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/drift"
-	"github.com/modelgate/modelgate/internal/testmodels"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/modelgate/modelgate/validation"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// pushDemoWithProfile stores the demo model as breast-cancer version 1 with
-// the profile of its training data.
-func pushDemoWithProfile(tb testing.TB, reg *registry.Registry) {
+// pushDemoWithProfile stores model (the demo model, or one with its
+// signature) as breast-cancer version 1 with the profile of the demo's
+// training data.
+func pushDemoWithProfile(tb testing.TB, reg *registry.Registry, l catalog.Loader, model []byte) {
 	tb.Helper()
-	model, err := os.ReadFile("../examples/breast-cancer/model.onnx")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ins, outs, err := catalog.Signature(testRT, model)
+	ins, outs, err := catalog.Signature(l, model)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -58,7 +56,7 @@ func TestDriftRoute(t *testing.T) {
 		o.Drift = tracker
 	})
 	defer tracker.Close()
-	pushDemoWithProfile(t, g.reg)
+	pushDemoWithProfile(t, g.reg, g.loader, fakeDemo())
 	if err := g.cat.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +110,7 @@ func TestDriftRoute(t *testing.T) {
 	if code, body := g.do("GET", "/v2/models/nope/drift", nil); code != 404 || !strings.Contains(body["error"].(string), "unknown model") {
 		t.Fatalf("unknown model: %d %v", code, body)
 	}
-	off := newGateway(t, true, []pushSpec{{"m", "1", testmodels.Scaled(1)}})
+	off := newGateway(t, true, []pushSpec{{"m", "1", servingtest.Scaled(1)}})
 	if code, body := off.do("GET", "/v2/models/m/drift", nil); code != 404 || !strings.Contains(body["error"].(string), "drift tracking is off") {
 		t.Fatalf("without a tracker: %d %v", code, body)
 	}
@@ -165,9 +163,10 @@ func driftBenchServer(b *testing.B, rate float64) *Server {
 		b.Fatal(err)
 	}
 	reg := registry.New(bucket, registry.Options{})
-	pushDemoWithProfile(b, reg)
+	rt := ortest.Runtime(b)
+	pushDemoWithProfile(b, reg, rt, benchDemo(b))
 	metrics := prometheus.NewRegistry()
-	cat := catalog.New(catalog.Options{Source: reg, Loader: testRT, Registerer: metrics})
+	cat := catalog.New(catalog.Options{Source: reg, Loader: rt, Registerer: metrics})
 	b.Cleanup(cat.Close)
 	ctx := context.Background()
 	if err := cat.Sync(ctx); err != nil {

@@ -7,23 +7,24 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-var testRT *serving.Runtime
+func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
 
-func TestMain(m *testing.M) { ortest.Main(m, &testRT) }
-
-// gateway is a real router over a real catalog, registry and ONNX Runtime.
+// gateway is a real router over a real catalog and registry, on fake
+// models (servingtest) unless withORT puts the real ONNX Runtime under it.
 type gateway struct {
 	t       *testing.T
+	loader  catalog.Loader
 	reg     *registry.Registry
 	cat     *catalog.Catalog
 	srv     *Server
@@ -41,11 +42,17 @@ func withExtra(f func(e *echo.Echo)) gwOption {
 	return func(_ *catalog.Options, o *Options) { o.Extra = f }
 }
 
+// withORT serves the models on the real ONNX Runtime (skipped by -short).
+func withORT(t *testing.T) gwOption {
+	rt := ortest.Runtime(t)
+	return func(c *catalog.Options, _ *Options) { c.Loader = rt }
+}
+
 func withModels(names ...string) gwOption {
 	return func(c *catalog.Options, _ *Options) { c.Models = names }
 }
 
-// newGateway pushes models (name → version → ONNX bytes, first version
+// newGateway pushes models (name → version → model bytes, first version
 // pushed of each model becomes stable) and starts the gateway. It syncs
 // once unless sync is false.
 func newGateway(t *testing.T, sync bool, models []pushSpec, opts ...gwOption) *gateway {
@@ -55,13 +62,14 @@ func newGateway(t *testing.T, sync bool, models []pushSpec, opts ...gwOption) *g
 		t.Fatal(err)
 	}
 	g := &gateway{t: t, reg: registry.New(b, registry.Options{}), metrics: prometheus.NewRegistry()}
-	for _, m := range models {
-		g.push(m.name, m.version, m.model)
-	}
-	co := catalog.Options{Source: g.reg, Loader: testRT, Registerer: g.metrics}
+	co := catalog.Options{Source: g.reg, Loader: &servingtest.Loader{}, Registerer: g.metrics}
 	so := Options{Registerer: g.metrics, Gatherer: g.metrics}
 	for _, o := range opts {
 		o(&co, &so)
+	}
+	g.loader = co.Loader
+	for _, m := range models {
+		g.push(m.name, m.version, m.model)
 	}
 	g.cat = catalog.New(co)
 	so.Catalog = g.cat
@@ -86,7 +94,7 @@ type pushSpec struct {
 
 func (g *gateway) push(name, version string, model []byte) {
 	g.t.Helper()
-	ins, outs, err := catalog.Signature(testRT, model)
+	ins, outs, err := catalog.Signature(g.loader, model)
 	if err != nil {
 		g.t.Fatalf("signature of %s/%s: %v", name, version, err)
 	}

@@ -16,9 +16,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// demoModel is the demo model's real ONNX file, for the tests that run on
+// ONNX Runtime (withORT).
 func demoModel(t *testing.T) []byte {
 	t.Helper()
 	b, err := os.ReadFile("../examples/breast-cancer/model.onnx")
@@ -26,6 +29,16 @@ func demoModel(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// fakeDemo is a fake model with the demo model's signature ("features"
+// FP32 [-1, 30] in, "label" and "probabilities" out) that tells the rows
+// below apart as the demo model does: class 0 (malignant) when the mean
+// radius, feature 0, is above 15.5.
+func fakeDemo() []byte {
+	w := make([]float32, 60)
+	w[0] = 1 // feature 0 → class 0
+	return servingtest.Linear(30, 2, w, []float32{-15.5, 0})
 }
 
 // The first two rows of the breast-cancer data set (malignant, then benign
@@ -36,7 +49,15 @@ var (
 )
 
 func TestPredictBothShapes(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}})
+	t.Run("fake model", func(t *testing.T) {
+		testPredictBothShapes(t, newGateway(t, true, []pushSpec{{"breast-cancer", "1", fakeDemo()}}))
+	})
+	t.Run("demo model on ONNX Runtime", func(t *testing.T) {
+		testPredictBothShapes(t, newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}}, withORT(t)))
+	})
+}
+
+func testPredictBothShapes(t *testing.T, g *gateway) {
 	code, m := g.do("POST", "/predict", map[string]any{"features": malignant})
 	if code != 200 {
 		t.Fatalf("features: %d %v", code, m)
@@ -64,8 +85,8 @@ func TestPredictBothShapes(t *testing.T) {
 }
 
 func TestOIPRoutes(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}, {"breast-cancer", "2", demoModel(t)[:0:0]}}[:1])
-	g.push("breast-cancer", "2", testmodels.Linear(30, 2, make([]float32, 60), []float32{1, 0}))
+	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", fakeDemo()}})
+	g.push("breast-cancer", "2", servingtest.Linear(30, 2, make([]float32, 60), []float32{1, 0}))
 
 	code, m := g.do("GET", "/v2", nil)
 	if code != 200 || m["name"] != "modelgate" || m["version"] == "" || m["extensions"] == nil {
@@ -123,7 +144,8 @@ func TestOIPRoutes(t *testing.T) {
 }
 
 // TestDatatypeRoundTrips sends every served datatype through /v2 infer and
-// an identity model, and checks the values come back exactly.
+// an identity model on ONNX Runtime, and checks the values come back
+// exactly.
 func TestDatatypeRoundTrips(t *testing.T) {
 	cases := []struct {
 		dt   onnx.DataType
@@ -146,7 +168,7 @@ func TestDatatypeRoundTrips(t *testing.T) {
 	for _, c := range cases {
 		specs = append(specs, pushSpec{strings.ToLower(c.name), "1", testmodels.Identity(c.dt, -1, 2)})
 	}
-	g := newGateway(t, true, specs)
+	g := newGateway(t, true, specs, withORT(t))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			body := fmt.Sprintf(`{"inputs":[{"name":"x","shape":[2,2],"datatype":%q,"data":%s}]}`, c.name, c.data)
@@ -171,7 +193,7 @@ func TestDatatypeRoundTrips(t *testing.T) {
 }
 
 func TestSeveralInputsAndOutputs(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"sumprod", "1", testmodels.SumProd()}})
+	g := newGateway(t, true, []pushSpec{{"sumprod", "1", servingtest.SumProd()}})
 	body := `{"inputs":[{"name":"b","shape":[2,3],"datatype":"FP32","data":[[1,1,1],[2,2,2]]},{"name":"a","shape":[2,3],"datatype":"FP32","data":[1,2,3,4,5,6]}]}`
 	code, m := g.do("POST", "/v2/models/sumprod/infer", body)
 	if code != 200 {
@@ -192,7 +214,7 @@ func TestSeveralInputsAndOutputs(t *testing.T) {
 }
 
 func TestDynamicBatch(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}})
+	g := newGateway(t, true, []pushSpec{{"lin", "1", servingtest.Scaled(1)}})
 	for _, n := range []int{1, 2, 17, 256} {
 		rows := make([][]float64, n)
 		for i := range rows {
@@ -210,7 +232,7 @@ func TestDynamicBatch(t *testing.T) {
 }
 
 func TestBadRequests(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}, {"sumprod", "1", testmodels.SumProd()}}, withMaxBody(4096))
+	g := newGateway(t, true, []pushSpec{{"lin", "1", servingtest.Scaled(1)}, {"sumprod", "1", servingtest.SumProd()}}, withMaxBody(4096))
 	infer := func(input string) string { return `{"inputs":[` + input + `]}` }
 	big := `{"features":[` + strings.Repeat("1,", 3000) + `1]}`
 	cases := []struct {
@@ -275,7 +297,7 @@ func TestBadRequests(t *testing.T) {
 }
 
 func TestNonFiniteOutputIsAnError(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"nan", "1", testmodels.NaN()}})
+	g := newGateway(t, true, []pushSpec{{"nan", "1", servingtest.NaN()}})
 	code, m := g.do("POST", "/predict", `{"features":[1,2,3,4]}`)
 	if code != 500 || !strings.Contains(m["error"].(string), `non-finite value (NaN or Inf) in output "y"`) {
 		t.Fatalf("%d %v", code, m)
@@ -286,7 +308,7 @@ func TestNonFiniteOutputIsAnError(t *testing.T) {
 }
 
 func TestPanicBecomes500(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}}, withExtra(func(e *echo.Echo) {
+	g := newGateway(t, true, []pushSpec{{"lin", "1", servingtest.Scaled(1)}}, withExtra(func(e *echo.Echo) {
 		e.GET("/boom", func(echo.Context) error { panic("boom") })
 	}))
 	for i := 0; i < 3; i++ {
@@ -307,7 +329,7 @@ func TestPanicBecomes500(t *testing.T) {
 }
 
 func TestReadinessAndLiveness(t *testing.T) {
-	g := newGateway(t, false, []pushSpec{{"lin", "1", testmodels.Scaled(1)}})
+	g := newGateway(t, false, []pushSpec{{"lin", "1", servingtest.Scaled(1)}})
 	// Before the first sync: alive, not ready.
 	if code, m := g.do("GET", "/healthz", nil); code != 200 || m["status"] != "ok" {
 		t.Fatalf("healthz: %d %v", code, m)
@@ -347,7 +369,7 @@ func TestReadinessAndLiveness(t *testing.T) {
 func TestReadinessWithAModelThatCannotLoad(t *testing.T) {
 	// A model configured but absent from the registry keeps the gateway
 	// unready and says why; liveness stays up.
-	g := newGateway(t, false, []pushSpec{{"lin", "1", testmodels.Scaled(1)}}, withModels("lin", "missing"))
+	g := newGateway(t, false, []pushSpec{{"lin", "1", servingtest.Scaled(1)}}, withModels("lin", "missing"))
 	if err := g.cat.Sync(context.Background()); err == nil {
 		t.Fatal("sync with a missing model succeeded")
 	}
@@ -364,7 +386,7 @@ func TestReadinessWithAModelThatCannotLoad(t *testing.T) {
 }
 
 func TestMetrics(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}})
+	g := newGateway(t, true, []pushSpec{{"lin", "1", servingtest.Scaled(1)}})
 	g.do("POST", "/predict", `{"features":[1,2,3,4]}`)
 	g.do("POST", "/predict", `{"features":[1,2,3]}`)
 	g.do("POST", "/predict?model=nope", `{"features":[1,2,3,4]}`)
@@ -398,10 +420,11 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
-// TestConcurrentClientsAgree: 64 goroutines × 1,000 requests give exactly
-// the answers one goroutine gets, under -race.
+// TestConcurrentClientsAgree: 64 goroutines × 1,000 requests to the demo
+// model on ONNX Runtime give exactly the answers one goroutine gets, under
+// -race.
 func TestConcurrentClientsAgree(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}})
+	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", demoModel(t)}}, withORT(t))
 	const clients, perClient, distinct = 64, 1000, 50
 	bodies := make([]string, distinct)
 	want := make([]string, distinct)
@@ -451,8 +474,8 @@ func TestConcurrentClientsAgree(t *testing.T) {
 // A version that cannot be swapped in leaves the old one serving, and the
 // reason shows in the model metadata, /readyz and the metrics.
 func TestFailedSwapIsVisible(t *testing.T) {
-	g := newGateway(t, true, []pushSpec{{"lin", "1", testmodels.Scaled(1)}})
-	g.push("lin", "2", testmodels.Scaled(2))
+	g := newGateway(t, true, []pushSpec{{"lin", "1", servingtest.Scaled(1)}})
+	g.push("lin", "2", servingtest.Scaled(2))
 	dir := strings.TrimPrefix(g.reg.Describe(), "file://")
 	if err := os.WriteFile(dir+"/models/lin/versions/2/model.onnx", []byte("garbage"), 0o644); err != nil {
 		t.Fatal(err)

@@ -346,7 +346,7 @@ func (b *batcher) run(batch []*call, rows int) {
 	if len(batch) == 1 {
 		b.observeSize(rows)
 		c := batch[0]
-		c.finish(b.s.runOrdered(c.inputs, c.outputs))
+		c.finish(b.s.model.Run(c.ctx, c.inputs, c.outputs))
 		return
 	}
 	merged := make([]wire.Tensor, len(b.s.info.Inputs))
@@ -361,7 +361,7 @@ func (b *batcher) run(batch []*call, rows int) {
 		b.parts = parts[:0]
 		merged[i] = wire.Tensor{Name: b.s.info.Inputs[i].Name, Shape: shape, Data: b.scratch[i]}
 	}
-	all, err := b.s.runOrdered(merged, nil)
+	all, err := b.s.model.Run(context.Background(), merged, nil)
 	if err == nil {
 		err = checkRows(all, rows)
 	}
@@ -369,21 +369,24 @@ func (b *batcher) run(batch []*call, rows int) {
 		b.s.log.Debug("batch failed; running its requests one by one", "model", b.s.info.Name, "version", b.s.info.Version, "requests", len(batch), "rows", rows, "err", err)
 		for _, c := range batch {
 			b.observeSize(c.rows)
-			c.finish(b.s.runOrdered(c.inputs, c.outputs))
+			c.finish(b.s.model.Run(c.ctx, c.inputs, c.outputs))
 		}
 		return
 	}
 	b.observeSize(rows)
 	off := 0
 	for _, c := range batch {
-		names := c.outputs
-		if len(names) == 0 {
-			names = b.s.outName
-		}
-		out := make([]wire.Tensor, len(names))
-		for j, name := range names {
-			t := all[b.s.outIdx[name]]
-			out[j] = wire.Rows(t, off, c.rows)
+		var out []wire.Tensor
+		if len(c.outputs) == 0 {
+			out = make([]wire.Tensor, len(all))
+			for j, t := range all {
+				out[j] = wire.Rows(t, off, c.rows)
+			}
+		} else {
+			out = make([]wire.Tensor, len(c.outputs))
+			for j, name := range c.outputs {
+				out[j] = wire.Rows(all[b.s.outIdx[name]], off, c.rows)
+			}
 		}
 		off += c.rows
 		c.finish(out, nil)

@@ -408,7 +408,7 @@ func TestOutputsNotOneRowPerRow(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(out[0].Shape, []int64{2, 2}) || !reflect.DeepEqual(out[0].Data, []float32{1, 2, 3, 4}) {
 			t.Fatalf("%v %+v", err, out)
 		}
-		if !s.unsized.Load() {
+		if !s.model.(*ortModel).unsized.Load() {
 			t.Fatal("still sizing outputs from the input rows")
 		}
 	}

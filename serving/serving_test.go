@@ -3,6 +3,7 @@ package serving
 import (
 	"context"
 	"errors"
+	"flag"
 	"math"
 	"os"
 	"reflect"
@@ -19,6 +20,12 @@ import (
 var testRT *Runtime
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs ONNX Runtime, which the fast tier does without.
+		println("skipped: the serving tests run ONNX Runtime (-short, make test-unit, runs without it)")
+		os.Exit(0)
+	}
 	rt, err := NewRuntime(Options{Providers: []string{ProviderCPU}, IntraOpThreads: 1})
 	if err != nil {
 		// Never skip: ONNX Runtime is a dependency `make test` installs.

@@ -27,7 +27,7 @@ func sanityGate(ctx context.Context, o Options, m Model) (GateResult, *serving.S
 		return g, nil
 	}
 	start := time.Now()
-	s, err := o.Runtime.NewSession(m.Bytes, serving.SessionOptions{Name: m.Name, Version: m.Version})
+	s, err := load(o.Runtime, m)
 	if err != nil {
 		g.Message = strings.Join(append(problems, "the model does not load: "+err.Error()), "; ")
 		return g, nil

@@ -76,11 +76,26 @@ type Model struct {
 	Manifest registry.Manifest
 }
 
+// Loader loads model bytes into a serving.Model; *serving.Runtime is one.
+type Loader interface {
+	Load(model []byte, o serving.ModelOptions) (serving.Model, error)
+}
+
+// load loads m and puts it in service (no batching) for the gates.
+func load(l Loader, m Model) (*serving.Session, error) {
+	model, err := l.Load(m.Bytes, serving.ModelOptions{Name: m.Name, Version: m.Version})
+	if err != nil {
+		return nil, err
+	}
+	return serving.NewSession(model, serving.SessionOptions{}), nil
+}
+
 // Options configure Run. Only Runtime is required: the zero value of every
 // other field is a sensible default, documented on the field.
 type Options struct {
-	// Runtime creates the sessions, on its configured execution providers.
-	Runtime *serving.Runtime
+	// Runtime loads the models, on its configured execution providers
+	// (a *serving.Runtime).
+	Runtime Loader
 
 	// Holdout is a CSV of numeric columns, the label in the last column
 	// (unless LabelColumn says otherwise), with an optional header line of
@@ -263,11 +278,11 @@ func notRun(name, why string) GateResult {
 
 // loadBaseline checks the baseline's bytes against its manifest, loads and
 // warms it up. Any failure is ErrBaseline.
-func loadBaseline(ctx context.Context, rt *serving.Runtime, m Model) (*serving.Session, error) {
+func loadBaseline(ctx context.Context, rt Loader, m Model) (*serving.Session, error) {
 	if problems := manifestProblems(m); len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s version %s: %s", ErrBaseline, m.Name, m.Version, strings.Join(problems, "; "))
 	}
-	s, err := rt.NewSession(m.Bytes, serving.SessionOptions{Name: m.Name, Version: m.Version})
+	s, err := load(rt, m)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s version %s does not load: %v", ErrBaseline, m.Name, m.Version, err)
 	}

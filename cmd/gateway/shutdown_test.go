@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -22,6 +23,13 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runGatewayEnv) == "1" {
 		main()
 		return
+	}
+	flag.Parse()
+	if testing.Short() {
+		// Every test here starts real gateways on ONNX Runtime (some with
+		// MinIO or Prometheus), which the fast tier does without.
+		fmt.Println("skipped: the gateway's end-to-end tests (-short, make test-unit, runs without them)")
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

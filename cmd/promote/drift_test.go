@@ -17,9 +17,9 @@ import (
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/drift"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/server"
-	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -37,10 +37,7 @@ func startGateway(t *testing.T, reg string) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := serving.NewRuntime(serving.Options{Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rt := ortest.Runtime(t)
 	metrics := prometheus.NewRegistry()
 	cat := catalog.New(catalog.Options{Source: r, Loader: rt, Registerer: metrics})
 	if err := cat.Sync(ctx); err != nil {
@@ -55,7 +52,6 @@ func startGateway(t *testing.T, reg string) *gateway {
 		srv.Close()
 		tracker.Close()
 		cat.Close()
-		rt.Close()
 	})
 	return &gateway{url: srv.URL, metrics: metrics}
 }

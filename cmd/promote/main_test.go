@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/internal/miniotest"
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/onnx"
 )
@@ -21,8 +22,17 @@ type result struct {
 	stdout, stderr string
 }
 
+// TestMain closes the ONNX Runtime that tests of push, gate and drift start.
+func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
+
+// promote runs the command line in-process. push and gate load models with
+// ONNX Runtime: under -short (make test-unit) a test that runs them is
+// skipped.
 func promote(t *testing.T, reg string, args ...string) result {
 	t.Helper()
+	if len(args) > 0 && (args[0] == "push" || args[0] == "gate") {
+		ortest.Runtime(t)
+	}
 	var out, errb bytes.Buffer
 	code := execute(context.Background(), append([]string{"--registry", reg}, args...), &out, &errb)
 	return result{code, out.String(), errb.String()}

@@ -6,12 +6,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/serving"
-	ort "github.com/yalue/onnxruntime_go"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Paths of the committed example, relative to this package's directory.
@@ -26,103 +28,42 @@ const (
 // one the command uses.
 const testEpochs = 60
 
-var (
-	ortOnce    sync.Once
-	ortErr     error
-	ortStarted bool
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if ortStarted {
-		if err := ort.DestroyEnvironment(); err != nil {
-			fmt.Fprintln(os.Stderr, "destroying the ONNX Runtime environment:", err)
-			if code == 0 {
-				code = 1
-			}
-		}
-	}
-	os.Exit(code)
-}
-
-// requireORT initialises ONNX Runtime once for the test binary, or fails the
-// test when the shared library cannot be found.
-func requireORT(t *testing.T) {
-	t.Helper()
-	ortOnce.Do(func() {
-		lib, err := serving.ResolveLibrary("") // $ONNXRUNTIME_LIB, else the Makefile's cache
-		if err != nil {
-			ortErr = err
-			return
-		}
-		ort.SetSharedLibraryPath(lib)
-		if err := ort.InitializeEnvironment(); err != nil {
-			ortErr = fmt.Errorf("initialising ONNX Runtime from %s: %w", lib, err)
-			return
-		}
-		ortStarted = true
-	})
-	if ortErr != nil {
-		t.Fatal(ortErr)
-	}
-}
+// TestMain closes the ONNX Runtime the tests that run models start.
+func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
 
 // runORT runs an ONNX model on raw feature rows and returns its label and
 // probabilities outputs.
 func runORT(t *testing.T, model []byte, rows [][]float32) (labels []int64, probs []float32) {
 	t.Helper()
-	requireORT(t)
-	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, []string{inputName}, []string{labelOutput, probsOutput}, nil)
+	sess, err := ortest.Runtime(t).NewSession(model, serving.SessionOptions{Name: "train", Version: "test"})
 	if err != nil {
 		t.Fatalf("loading the model into ONNX Runtime: %v", err)
 	}
-	defer sess.Destroy()
+	defer sess.Close()
 	flat := make([]float32, 0, len(rows)*numFeatures)
 	for _, r := range rows {
 		flat = append(flat, r...)
 	}
-	in, err := ort.NewTensor(ort.NewShape(int64(len(rows)), numFeatures), flat)
+	in := wire.Tensor{Name: inputName, Shape: []int64{int64(len(rows)), numFeatures}, Data: flat}
+	outs, err := sess.Run(t.Context(), []wire.Tensor{in}, []string{labelOutput, probsOutput})
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Destroy()
-	outs := []ort.Value{nil, nil}
-	if err := sess.Run([]ort.Value{in}, outs); err != nil {
 		t.Fatalf("running the model: %v", err)
 	}
-	for _, o := range outs {
-		if o != nil {
-			defer o.Destroy()
-		}
-	}
-	lt, ok := outs[0].(*ort.Tensor[int64])
+	lt, ok := outs[0].Data.([]int64)
 	if !ok {
-		t.Fatalf("output %q is a %T, want *ort.Tensor[int64]", labelOutput, outs[0])
+		t.Fatalf("output %q is %s, want INT64", labelOutput, outs[0].DType())
 	}
-	pt, ok := outs[1].(*ort.Tensor[float32])
+	pt, ok := outs[1].Data.([]float32)
 	if !ok {
-		t.Fatalf("output %q is a %T, want *ort.Tensor[float32]", probsOutput, outs[1])
+		t.Fatalf("output %q is %s, want FP32", probsOutput, outs[1].DType())
 	}
-	if got, want := lt.GetShape(), ort.NewShape(int64(len(rows))); !shapeEq(got, want) {
+	if got, want := outs[0].Shape, []int64{int64(len(rows))}; !slices.Equal(got, want) {
 		t.Fatalf("%s shape %v, want %v", labelOutput, got, want)
 	}
-	if got, want := pt.GetShape(), ort.NewShape(int64(len(rows)), numClasses); !shapeEq(got, want) {
+	if got, want := outs[1].Shape, []int64{int64(len(rows)), numClasses}; !slices.Equal(got, want) {
 		t.Fatalf("%s shape %v, want %v", probsOutput, got, want)
 	}
-	// Copy: the tensors' memory goes away with Destroy.
-	return append([]int64(nil), lt.GetData()...), append([]float32(nil), pt.GetData()...)
-}
-
-func shapeEq(a, b ort.Shape) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return lt, pt
 }
 
 // testBuild trains a short run once for the tests that share it.

@@ -90,8 +90,13 @@ type process struct {
 // If the server exits at start, as when another process took one of its
 // ports between the probe and the start, Start tries once more on other
 // ports.
+//
+// Under -short (make test-unit, which runs without MinIO) it skips t.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a MinIO server: -short (make test-unit) runs without it; make test runs this")
+	}
 	bin := Binary(t)
 	dir := t.TempDir()
 	s := &Server{
