@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/stats"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -121,14 +121,14 @@ type entry struct {
 	retryAt  atomic.Int64 // unix nanoseconds
 	reason   atomic.Pointer[string]
 	lastSeen atomic.Int64 // unix nanoseconds
-	stats    atomic.Pointer[stats]
+	tally    atomic.Pointer[tally]
 	loaded   chan struct{} // closed when the first read has finished
 	once     sync.Once
 }
 
-// stats are a version's counters on its profile's bins.
-type stats struct {
-	profile *validation.Profile
+// tally is a version's counters on its profile's bins.
+type tally struct {
+	profile *stats.Profile
 	since   time.Time
 	// offsets[j] is where feature j's counters start in counts: its bins,
 	// then missing, below and above.
@@ -222,7 +222,7 @@ func (t *Tracker) Observe(model, version string, inputs []wire.Tensor) {
 	default:
 		return
 	}
-	s := e.stats.Load()
+	s := e.tally.Load()
 	in := inputs[0]
 	if len(in.Shape) != 2 || in.Shape[1] != int64(len(s.profile.Features)) {
 		return
@@ -259,7 +259,7 @@ type number interface {
 }
 
 // count adds rows of len(s.offsets) values to the counters.
-func count[T number](s *stats, data []T) {
+func count[T number](s *tally, data []T) {
 	feats := s.profile.Features
 	width := len(feats)
 	rows := len(data) / width
@@ -274,7 +274,7 @@ func count[T number](s *stats, data []T) {
 				s.counts[base+nb].Add(1)
 				continue
 			}
-			s.counts[base+validation.BinOf(f.Edges, x)].Add(1)
+			s.counts[base+stats.BinOf(f.Edges, x)].Add(1)
 			if x < f.Min {
 				s.counts[base+nb+1].Add(1)
 			} else if x > f.Max {
@@ -287,7 +287,7 @@ func count[T number](s *stats, data []T) {
 
 // snapshot keeps a copy of the counters for the rolling window, if one is
 // still due.
-func (t *Tracker) snapshot(s *stats, now time.Time) {
+func (t *Tracker) snapshot(s *tally, now time.Time) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	if now.UnixNano() < s.nextSnap.Load() {
@@ -303,7 +303,7 @@ func (t *Tracker) snapshot(s *stats, now time.Time) {
 }
 
 // read copies the counters (rows last) into buf, reallocated if short.
-func (s *stats) read(buf []uint64) []uint64 {
+func (s *tally) read(buf []uint64) []uint64 {
 	if cap(buf) < len(s.counts)+1 {
 		buf = make([]uint64, len(s.counts)+1)
 	}
@@ -386,7 +386,7 @@ func (t *Tracker) loadNow(ctx context.Context, e *entry) error {
 		}
 		return err
 	}
-	s := &stats{profile: p, since: t.now().UTC()}
+	s := &tally{profile: p, since: t.now().UTC()}
 	n := 0
 	for _, f := range p.Features {
 		s.offsets = append(s.offsets, n)
@@ -395,14 +395,14 @@ func (t *Tracker) loadNow(ctx context.Context, e *entry) error {
 	s.counts = make([]atomic.Uint64, n)
 	s.snaps = append(make([]snapshot, 0, t.opts.Buckets+1), snapshot{from: s.since, at: s.since, counts: make([]uint64, n+1)})
 	s.nextSnap.Store(s.since.Add(t.bucket).UnixNano())
-	e.stats.Store(s)
+	e.tally.Store(s)
 	e.reason.Store(nil)
 	e.state.Store(stateReady)
 	t.log.Info("drift: tracking live inputs", "model", e.key.model, "version", e.key.version, "features", len(p.Features))
 	return nil
 }
 
-func (t *Tracker) readProfile(ctx context.Context, k key) (*validation.Profile, error) {
+func (t *Tracker) readProfile(ctx context.Context, k key) (*stats.Profile, error) {
 	if t.opts.Source == nil {
 		return nil, fmt.Errorf("%w: no profile source", registry.ErrNotFound)
 	}
@@ -410,7 +410,7 @@ func (t *Tracker) readProfile(ctx context.Context, k key) (*validation.Profile, 
 	if err != nil {
 		return nil, err
 	}
-	return validation.ParseProfile(b)
+	return stats.ParseProfile(b)
 }
 
 // Prepare starts tracking a version and reads its profile now (or waits
@@ -485,7 +485,7 @@ func (t *Tracker) Stats(model string) ModelStats {
 			continue
 		}
 		vs := VersionStats{Version: k.version}
-		s := e.stats.Load()
+		s := e.tally.Load()
 		if e.state.Load() != stateReady || s == nil {
 			if r := e.reason.Load(); r != nil {
 				vs.Reason = *r
@@ -529,7 +529,7 @@ func (t *Tracker) Stats(model string) ModelStats {
 // counters then, else the time of the newest snapshot before the cut, or
 // of the first one (the window is then longer, by less than a bucket, or
 // the version is younger than the window).
-func (t *Tracker) windowBase(s *stats, now time.Time) (snapshot, time.Time) {
+func (t *Tracker) windowBase(s *tally, now time.Time) (snapshot, time.Time) {
 	s.snapMu.Lock()
 	defer s.snapMu.Unlock()
 	cut := now.Add(-t.opts.Window)
@@ -551,7 +551,7 @@ func (t *Tracker) windowBase(s *stats, now time.Time) (snapshot, time.Time) {
 func (t *Tracker) Footprint() int {
 	n := 0
 	for _, e := range *t.entries.Load() {
-		s := e.stats.Load()
+		s := e.tally.Load()
 		if s == nil {
 			continue
 		}
@@ -602,7 +602,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descRate, prometheus.GaugeValue, c.t.opts.SampleRate)
 	for k, e := range *c.t.entries.Load() {
-		s := e.stats.Load()
+		s := e.tally.Load()
 		if e.state.Load() != stateReady || s == nil {
 			ch <- prometheus.MustNewConstMetric(descProfile, prometheus.GaugeValue, 0, k.model, k.version)
 			continue

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/stats"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -61,7 +61,7 @@ func newRegistry(t *testing.T, versions []string, profiled ...string) *registry.
 
 func putProfile(t *testing.T, r *registry.Registry, version string) {
 	t.Helper()
-	p, err := validation.ComputeProfile([]byte(profileCSV), validation.ProfileOptions{Features: 2})
+	p, err := stats.ComputeProfile([]byte(profileCSV), stats.ProfileOptions{Features: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func BenchmarkObserve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := validation.ComputeProfile(train, validation.ProfileOptions{Features: 30})
+	p, err := stats.ComputeProfile(train, stats.ProfileOptions{Features: 30})
 	if err != nil {
 		b.Fatal(err)
 	}

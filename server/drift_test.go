@@ -16,7 +16,7 @@ import (
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving/servingtest"
-	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/stats"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,7 +38,7 @@ func pushDemoWithProfile(tb testing.TB, reg *registry.Registry, l catalog.Loader
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p, err := validation.ComputeProfile(train, validation.ProfileOptions{Features: validation.FeatureWidth(m)})
+	p, err := stats.ComputeProfile(train, stats.ProfileOptions{Features: stats.FeatureWidth(m.Inputs)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/modelgate/modelgate/internal/report"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -49,9 +50,9 @@ func accuracyGate(ctx context.Context, o Options, h *holdout, cand *serving.Sess
 	if o.MinAccuracy > 0 {
 		thresholds[MetricAccuracy] = append(thresholds[MetricAccuracy], describeThreshold(MetricAccuracy, o.MinAccuracy))
 		if acc, ok := ev.metrics[MetricAccuracy]; !ok {
-			problems = append(problems, fmt.Sprintf("a minimum accuracy of %s is set, but the model is a %s (set a Metric such as r2 or rmse instead)", formatLimit(o.MinAccuracy), ev.kind))
+			problems = append(problems, fmt.Sprintf("a minimum accuracy of %s is set, but the model is a %s (set a Metric such as r2 or rmse instead)", report.FormatLimit(o.MinAccuracy), ev.kind))
 		} else if acc < o.MinAccuracy-regressionSlack {
-			problems = append(problems, fmt.Sprintf("accuracy %s is below the minimum %s", formatAgainst(acc, o.MinAccuracy), formatLimit(o.MinAccuracy)))
+			problems = append(problems, fmt.Sprintf("accuracy %s is below the minimum %s", report.FormatAgainst(acc, o.MinAccuracy), report.FormatLimit(o.MinAccuracy)))
 		}
 	}
 	if o.Metric != "" && o.MinMetric != 0 {
@@ -61,9 +62,9 @@ func accuracyGate(ctx context.Context, o Options, h *holdout, cand *serving.Sess
 		case !ok:
 			problems = append(problems, fmt.Sprintf("metric %s is not computed for this %s (it has %s)", o.Metric, ev.kind, strings.Join(slices.Sorted(maps.Keys(ev.metrics)), ", ")))
 		case lowerIsBetter(o.Metric) && v > o.MinMetric+regressionSlack:
-			problems = append(problems, fmt.Sprintf("%s %s is above the maximum %s", o.Metric, formatAgainst(v, o.MinMetric), formatLimit(o.MinMetric)))
+			problems = append(problems, fmt.Sprintf("%s %s is above the maximum %s", o.Metric, report.FormatAgainst(v, o.MinMetric), report.FormatLimit(o.MinMetric)))
 		case !lowerIsBetter(o.Metric) && v < o.MinMetric-regressionSlack:
-			problems = append(problems, fmt.Sprintf("%s %s is below the minimum %s", o.Metric, formatAgainst(v, o.MinMetric), formatLimit(o.MinMetric)))
+			problems = append(problems, fmt.Sprintf("%s %s is below the minimum %s", o.Metric, report.FormatAgainst(v, o.MinMetric), report.FormatLimit(o.MinMetric)))
 		}
 	}
 
@@ -78,7 +79,7 @@ func accuracyGate(ctx context.Context, o Options, h *holdout, cand *serving.Sess
 			}
 		}
 		if check {
-			thresholds[primary] = append(thresholds[primary], fmt.Sprintf("worse by <= %s vs baseline", formatLimit(o.MaxRegression)))
+			thresholds[primary] = append(thresholds[primary], fmt.Sprintf("worse by <= %s vs baseline", report.FormatLimit(o.MaxRegression)))
 		}
 		bev, problem := evaluate(ctx, base, h)
 		if err := ctx.Err(); err != nil {
@@ -104,7 +105,7 @@ func accuracyGate(ctx context.Context, o Options, h *holdout, cand *serving.Sess
 		default:
 			if w := worsening(primary, was, got); w > o.MaxRegression+regressionSlack {
 				problems = append(problems, fmt.Sprintf("%s is worse than %s's by %s (%s -> %s), more than the allowed %s",
-					primary, who, formatAgainst(w, o.MaxRegression), formatAgainst(was, got), formatAgainst(got, was), formatLimit(o.MaxRegression)))
+					primary, who, report.FormatAgainst(w, o.MaxRegression), report.FormatAgainst(was, got), report.FormatAgainst(got, was), report.FormatLimit(o.MaxRegression)))
 			}
 		}
 	}

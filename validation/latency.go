@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/report"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -75,7 +76,7 @@ func latencyGate(ctx context.Context, o Options, cand, base *serving.Session) (G
 		g.Metrics[key("p50_ms")], g.Metrics[key("p99_ms")] = millis(cp50), millis(cp99)
 		g.Metrics[key("runs")] = float64(len(t.cand))
 		if size == 1 && o.LatencyBudget > 0 {
-			thresholds[key("p99_ms")] = "<= " + formatLimit(millis(o.LatencyBudget))
+			thresholds[key("p99_ms")] = "<= " + report.FormatLimit(millis(o.LatencyBudget))
 			if cp99 > o.LatencyBudget {
 				problems = append(problems, fmt.Sprintf("p99 at batch 1 is %v, over the budget of %v", roundDuration(cp99), o.LatencyBudget))
 			}
@@ -97,13 +98,13 @@ func latencyGate(ctx context.Context, o Options, cand, base *serving.Session) (G
 		if o.MaxLatencyRatio <= 0 {
 			continue
 		}
-		thresholds[key("p50_ratio")] = "<= " + formatLimit(o.MaxLatencyRatio)
+		thresholds[key("p50_ratio")] = "<= " + report.FormatLimit(o.MaxLatencyRatio)
 		switch {
 		case r50 > o.MaxLatencyRatio:
 			problems = append(problems, fmt.Sprintf("p50 at batch %d is %sx the baseline's (%v vs %v; p99 %sx: %v vs %v), more than the allowed %sx",
-				size, formatValue(r50), roundDuration(cp50), roundDuration(bp50), formatValue(r99), roundDuration(cp99), roundDuration(bp99), formatLimit(o.MaxLatencyRatio)))
+				size, report.FormatValue(r50), roundDuration(cp50), roundDuration(bp50), report.FormatValue(r99), roundDuration(cp99), roundDuration(bp99), report.FormatLimit(o.MaxLatencyRatio)))
 		case r99 > o.MaxLatencyRatio:
-			notes = append(notes, fmt.Sprintf("p99 at batch %d is %sx the baseline's but the p50 only %sx: taken for noise on the machine, not a slower model", size, formatValue(r99), formatValue(r50)))
+			notes = append(notes, fmt.Sprintf("p99 at batch %d is %sx the baseline's but the p50 only %sx: taken for noise on the machine, not a slower model", size, report.FormatValue(r99), report.FormatValue(r50)))
 		}
 	}
 	switch {

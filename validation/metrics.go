@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+
+	"github.com/modelgate/modelgate/internal/report"
 )
 
 // Metric names computed by the accuracy gate, besides the per-class
@@ -222,7 +224,7 @@ func worsening(metric string, base, got float64) float64 {
 // describeThreshold renders "accuracy >= 0.95" or "log_loss <= 0.3".
 func describeThreshold(metric string, limit float64) string {
 	if lowerIsBetter(metric) {
-		return "<= " + formatLimit(limit)
+		return "<= " + report.FormatLimit(limit)
 	}
-	return ">= " + formatLimit(limit)
+	return ">= " + report.FormatLimit(limit)
 }

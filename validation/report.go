@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/report"
 )
 
 // Report is the outcome of Run: the verdict and every gate's result. It
@@ -71,8 +72,8 @@ func (g GateResult) MarshalJSON() ([]byte, error) {
 		if b.Len() > 1 {
 			b.WriteByte(',')
 		}
-		kb, _ := marshalPlain(k)
-		vb, err := marshalPlain(v)
+		kb, _ := report.MarshalPlain(k)
+		vb, err := report.MarshalPlain(v)
 		if err != nil {
 			return err
 		}
@@ -92,7 +93,7 @@ func (g GateResult) MarshalJSON() ([]byte, error) {
 		if slices.Contains(reservedKeys, k) {
 			return nil, fmt.Errorf("validation: gate %s: metric name %q is reserved", g.Name, k)
 		}
-		if err := field(k, finiteOrNil(g.Metrics[k])); err != nil {
+		if err := field(k, report.FiniteOrNil(g.Metrics[k])); err != nil {
 			return nil, err
 		}
 	}
@@ -104,7 +105,7 @@ func (g GateResult) MarshalJSON() ([]byte, error) {
 	if len(g.Baseline) > 0 {
 		base := make(map[string]any, len(g.Baseline))
 		for k, v := range g.Baseline {
-			base[k] = finiteOrNil(v)
+			base[k] = report.FiniteOrNil(v)
 		}
 		if err := field("baseline", base); err != nil {
 			return nil, err
@@ -112,26 +113,6 @@ func (g GateResult) MarshalJSON() ([]byte, error) {
 	}
 	b.WriteByte('}')
 	return b.Bytes(), nil
-}
-
-// marshalPlain is json.Marshal without escaping <, > and &, which are
-// common in messages and thresholds ("->", ">= 0.95").
-func marshalPlain(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
-
-// finiteOrNil is v, or nil (JSON null) when v is NaN or infinite.
-func finiteOrNil(v float64) any {
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return nil
-	}
-	return v
 }
 
 // UnmarshalJSON reads the flat form: the known keys, and every other key
@@ -207,19 +188,7 @@ func (r *Report) Passed() bool {
 // gate passed, 1 when a gate failed, 2 for a usage or infrastructure error
 // (err is not nil, or there is no report).
 func ExitCode(r *Report, err error) int {
-	return exitStatus(err == nil && r != nil, r != nil && r.Passed())
-}
-
-// exitStatus is the exit status of a check: 2 when it could not run, else
-// 0 when it passed and 1 when it failed.
-func exitStatus(ran, passed bool) int {
-	switch {
-	case !ran:
-		return 2
-	case passed:
-		return 0
-	}
-	return 1
+	return report.ExitStatus(err == nil && r != nil, r != nil && r.Passed())
 }
 
 // JSON is the report as indented JSON, keys in a fixed order (metrics
@@ -259,7 +228,7 @@ func (r *Report) Markdown() string {
 				name, result = "**"+g.Name+"**", resultLabel(g, true)
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", name, result,
-				mdCell(row.metric), mdCell(row.cand), mdCell(row.base), mdCell(row.threshold))
+				report.MDCell(row.metric), report.MDCell(row.cand), report.MDCell(row.base), report.MDCell(row.threshold))
 		}
 	}
 	var failures, notes []string
@@ -267,7 +236,7 @@ func (r *Report) Markdown() string {
 		if g.Message == "" {
 			continue
 		}
-		line := fmt.Sprintf("- **%s**: %s", g.Name, mdText(g.Message))
+		line := fmt.Sprintf("- **%s**: %s", g.Name, report.MDText(g.Message))
 		if g.Passed {
 			notes = append(notes, line)
 		} else {
@@ -373,10 +342,10 @@ func gateRows(g GateResult) []tableRow {
 	for _, k := range names {
 		row := tableRow{metric: k, threshold: g.Thresholds[k]}
 		if v, ok := g.Metrics[k]; ok {
-			row.cand = formatValue(v)
+			row.cand = report.FormatValue(v)
 		}
 		if v, ok := g.Baseline[k]; ok {
-			row.base = formatValue(v)
+			row.base = report.FormatValue(v)
 		}
 		rows = append(rows, row)
 	}
@@ -432,52 +401,3 @@ func compareMetrics(a, b string) int {
 	}
 	return strings.Compare(a, b)
 }
-
-// formatValue renders a metric for people: whole numbers as such, others
-// with four significant digits.
-func formatValue(v float64) string {
-	switch {
-	case math.IsNaN(v) || math.IsInf(v, 0):
-		return "n/a"
-	case v == math.Trunc(v) && math.Abs(v) < 1e15:
-		return strconv.FormatInt(int64(v), 10)
-	case math.Abs(v) >= 1e4:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
-}
-
-// formatLimit renders a threshold exactly as it was set.
-func formatLimit(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
-// formatAgainst renders v as formatValue does, with more digits when four
-// would make it look equal to ref, the value it is compared with.
-func formatAgainst(v, ref float64) string {
-	if v == ref {
-		return formatValue(v)
-	}
-	for p := 4; p <= 17; p++ {
-		if s := strconv.FormatFloat(v, 'g', p, 64); s != strconv.FormatFloat(ref, 'g', p, 64) {
-			if p == 4 {
-				return formatValue(v)
-			}
-			return s
-		}
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-// mdCell escapes text for a Markdown table cell.
-func mdCell(s string) string {
-	return strings.ReplaceAll(mdText(s), "|", `\|`)
-}
-
-// mdText keeps text from being read as Markdown markup or HTML: emphasis
-// and code marks are escaped, and so is a "<" that could open a tag.
-func mdText(s string) string {
-	s = strings.NewReplacer("*", `\*`, "`", "\\`", "\n", " ").Replace(s)
-	return htmlOpen.ReplaceAllString(s, "&lt;$1")
-}
-
-// htmlOpen matches a "<" that could start an HTML tag or comment.
-var htmlOpen = regexp.MustCompile(`<([A-Za-z/!?])`)

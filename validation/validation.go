@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/report"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 )
@@ -24,8 +25,8 @@ const (
 
 // Verdicts of a Report.
 const (
-	VerdictPass = "pass"
-	VerdictFail = "fail"
+	VerdictPass = report.VerdictPass
+	VerdictFail = report.VerdictFail
 )
 
 // Defaults. DefaultMaxRegression and DefaultMaxLatencyRatio are the values

@@ -9,22 +9,22 @@ import (
 	"strings"
 
 	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/stats"
 	"github.com/spf13/cobra"
 )
 
 // profileData reads a CSV and profiles it for a version, whose manifest
 // tells how many features the model takes (and so whether the data has a
 // label column).
-func profileData(file string, m registry.Manifest, labelColumn string, bins int) (*validation.Profile, error) {
+func profileData(file string, m registry.Manifest, labelColumn string, bins int) (*stats.Profile, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	p, err := validation.ComputeProfile(data, validation.ProfileOptions{
-		LabelColumn: labelColumn, Features: validation.FeatureWidth(m), Bins: bins, Model: m.Name, Version: m.Version,
+	p, err := stats.ComputeProfile(data, stats.ProfileOptions{
+		LabelColumn: labelColumn, Features: stats.FeatureWidth(m.Inputs), Bins: bins, Model: m.Name, Version: m.Version,
 	})
-	if errors.Is(err, validation.ErrUsage) {
+	if errors.Is(err, stats.ErrLabelColumn) {
 		return nil, &exitError{code: 2, err: fmt.Errorf("%s: %w", file, err)}
 	}
 	if err != nil {
@@ -34,7 +34,7 @@ func profileData(file string, m registry.Manifest, labelColumn string, bins int)
 }
 
 // describeProfile is one line about a stored profile.
-func describeProfile(p *validation.Profile) string {
+func describeProfile(p *stats.Profile) string {
 	label := "no label column"
 	if p.Label >= 0 {
 		label = fmt.Sprintf("label: column %d", p.Label)
@@ -97,14 +97,14 @@ column has the label last, unless --label-column names it ("none": no label).`,
 	}
 	cmd.Flags().StringVar(&data, "data", "", "the data set (CSV), normally the training data")
 	cmd.Flags().StringVar(&labelColumn, "label-column", "", `label column: header name or 0-based index, or "none" (default: decided by the model's input width)`)
-	cmd.Flags().IntVar(&bins, "bins", validation.DefaultBins, "quantile bins per feature")
+	cmd.Flags().IntVar(&bins, "bins", stats.DefaultBins, "quantile bins per feature")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json (the profile)")
 	return cmd
 }
 
 func (a *app) checkDataCmd() *cobra.Command {
 	var data, labelColumn, reportDir, output string
-	opts := validation.DefaultDataOptions()
+	opts := stats.DefaultDataOptions()
 	cmd := &cobra.Command{
 		Use:   "check-data MODEL [VERSION] --data CSV",
 		Short: "Validate a data set against a version's profile (default: the stable version): schema, missing values, range, distribution shift",
@@ -148,7 +148,7 @@ Exit codes: 0 the data passed, 1 it failed, 2 usage or infrastructure error
 			}
 			o := opts
 			o.LabelColumn, o.Name = labelColumn, filepath.Base(data)
-			rep, err := validation.CheckData(p, b, o)
+			rep, err := stats.CheckData(p, b, o)
 			if err != nil {
 				return infra(err)
 			}
@@ -166,7 +166,7 @@ Exit codes: 0 the data passed, 1 it failed, 2 usage or infrastructure error
 			} else {
 				fmt.Fprint(a.stdout, rep.Text())
 			}
-			if code := validation.DataExitCode(rep, nil); code != 0 {
+			if code := stats.DataExitCode(rep, nil); code != 0 {
 				what := "the schema does not match"
 				if rep.Schema.Passed {
 					var names []string
@@ -194,7 +194,7 @@ Exit codes: 0 the data passed, 1 it failed, 2 usage or infrastructure error
 
 // storedProfile reads the profile of a version, the stable one when version
 // is empty.
-func storedProfile(ctx context.Context, r *registry.Registry, name, version string) (*validation.Profile, error) {
+func storedProfile(ctx context.Context, r *registry.Registry, name, version string) (*stats.Profile, error) {
 	if version == "" {
 		rel, err := r.Release(ctx, name)
 		if err != nil {
@@ -209,7 +209,7 @@ func storedProfile(ctx context.Context, r *registry.Registry, name, version stri
 	if err != nil {
 		return nil, err
 	}
-	p, err := validation.ParseProfile(b)
+	p, err := stats.ParseProfile(b)
 	if err != nil {
 		return nil, fmt.Errorf("model %q version %q: %w", name, version, err)
 	}

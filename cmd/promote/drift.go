@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +15,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/drift"
-	"github.com/modelgate/modelgate/validation"
+	"github.com/modelgate/modelgate/stats"
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -29,50 +28,20 @@ const (
 	defaultTop        = 5
 )
 
-// liveCounts are live input counts on a profile's bins, summed over the
-// sources.
-type liveCounts struct {
-	rows   float64
-	counts [][]float64 // per feature, per bin
-	below  []float64
-	above  []float64
-	notes  []string
-}
-
-func newLiveCounts(p *validation.Profile) *liveCounts {
-	l := &liveCounts{counts: make([][]float64, len(p.Features)), below: make([]float64, len(p.Features)), above: make([]float64, len(p.Features))}
-	for i, f := range p.Features {
-		l.counts[i] = make([]float64, len(f.Counts))
-	}
-	return l
-}
-
-// driftFeature is one feature's comparison in promote drift's output.
-type driftFeature struct {
-	Name     string  `json:"name"`
-	PSI      float64 `json:"psi"`
-	PSINoise float64 `json:"psi_noise"`
-	KS       float64 `json:"ks"`
-	Drift    bool    `json:"drift"`
-	Values   float64 `json:"values"`
-	Below    float64 `json:"below"`
-	Above    float64 `json:"above"`
-}
-
 // driftResult is promote drift's JSON output.
 type driftResult struct {
 	Drift   bool   `json:"drift"`
 	Model   string `json:"model"`
 	Version string `json:"version"`
 	// Reason is set when no verdict could be given (too few samples).
-	Reason      string         `json:"reason,omitempty"`
-	Rows        float64        `json:"rows"`
-	MinSamples  int            `json:"min_samples"`
-	MaxPSI      float64        `json:"max_psi"`
-	Source      string         `json:"source"`
-	ProfileRows int            `json:"profile_rows"`
-	Notes       []string       `json:"notes,omitempty"`
-	Features    []driftFeature `json:"features"`
+	Reason      string               `json:"reason,omitempty"`
+	Rows        float64              `json:"rows"`
+	MinSamples  int                  `json:"min_samples"`
+	MaxPSI      float64              `json:"max_psi"`
+	Source      string               `json:"source"`
+	ProfileRows int                  `json:"profile_rows"`
+	Notes       []string             `json:"notes,omitempty"`
+	Features    []stats.FeatureDrift `json:"features"`
 }
 
 func (a *app) driftCmd() *cobra.Command {
@@ -135,7 +104,7 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 			if err != nil {
 				return infra(err)
 			}
-			var live *liveCounts
+			var live *stats.Window
 			var source string
 			if prom != "" {
 				source = "prometheus " + prom
@@ -147,11 +116,11 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 			if err != nil {
 				return infra(err)
 			}
-			res := compareLive(p, live, maxPSI)
-			res.Model, res.Version, res.Source, res.MinSamples = name, version, source, minSamples
-			if live.rows < float64(minSamples) {
-				res.Drift, res.Features = false, []driftFeature{}
-				res.Reason = fmt.Sprintf("too few samples: %s live rows of version %s, --min-samples is %d", formatCount(live.rows), version, minSamples)
+			v := stats.CompareWindow(p, live, maxPSI, minSamples)
+			res := driftResult{Drift: v.Drift, Model: name, Version: version, Reason: v.Reason, Rows: v.Rows, MinSamples: minSamples,
+				MaxPSI: v.MaxPSI, Source: source, ProfileRows: v.ProfileRows, Notes: v.Notes, Features: v.Features}
+			if res.Reason != "" {
+				res.Reason += " (--min-samples)"
 			}
 			if out == "json" {
 				if err := a.printJSON(res); err != nil {
@@ -175,7 +144,7 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 	f.StringVar(&window, "window", "", "with --prometheus: compare the counters' increase over this window (e.g. 7d) instead of their totals")
 	f.StringVar(&version, "version", "", "the version to compare (default: the stable version)")
 	f.IntVar(&minSamples, "min-samples", defaultMinSamples, "fewest live rows for a verdict; fewer exit 2")
-	f.Float64Var(&maxPSI, "max-psi", validation.DefaultMaxPSI, "largest PSI of a feature beyond sampling noise")
+	f.Float64Var(&maxPSI, "max-psi", stats.DefaultMaxPSI, "largest PSI of a feature beyond sampling noise")
 	f.IntVar(&top, "top", defaultTop, "features shown in the text output (every drifting one, and at least this many)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout of each request to a gateway or Prometheus")
 	f.StringVarP(&out, "output", "o", "text", "output format: text or json")
@@ -183,8 +152,8 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 }
 
 // gatewayCounts sums the /drift answers of the gateways for one version.
-func gatewayCounts(ctx context.Context, gateways []string, p *validation.Profile, name, version string, timeout time.Duration) (*liveCounts, error) {
-	live := newLiveCounts(p)
+func gatewayCounts(ctx context.Context, gateways []string, p *stats.Profile, name, version string, timeout time.Duration) (*stats.Window, error) {
+	live := stats.NewWindow(p)
 	client := &http.Client{Timeout: timeout}
 	for _, g := range gateways {
 		u, err := url.Parse(g)
@@ -197,12 +166,12 @@ func gatewayCounts(ctx context.Context, gateways []string, p *validation.Profile
 		}
 		i := slices.IndexFunc(st.Versions, func(v drift.VersionStats) bool { return v.Version == version })
 		if i < 0 {
-			live.notes = append(live.notes, fmt.Sprintf("gateway %s has not served version %s", g, version))
+			live.Notes = append(live.Notes, fmt.Sprintf("gateway %s has not served version %s", g, version))
 			continue
 		}
 		v := st.Versions[i]
 		if !v.Profile {
-			live.notes = append(live.notes, fmt.Sprintf("gateway %s does not count version %s: %s", g, version, v.Reason))
+			live.Notes = append(live.Notes, fmt.Sprintf("gateway %s does not count version %s: %s", g, version, v.Reason))
 			continue
 		}
 		if len(v.Features) != len(p.Features) {
@@ -213,13 +182,13 @@ func gatewayCounts(ctx context.Context, gateways []string, p *validation.Profile
 				return nil, fmt.Errorf("gateway %s counts feature %q on other bins than the stored profile's (was the profile replaced? gateways read it once per version)", g, f.Name)
 			}
 			for b, c := range f.Counts {
-				live.counts[j][b] += float64(c)
+				live.Counts[j][b] += float64(c)
 			}
-			live.below[j] += float64(f.Below)
-			live.above[j] += float64(f.Above)
+			live.Below[j] += float64(f.Below)
+			live.Above[j] += float64(f.Above)
 		}
-		live.rows += float64(v.Rows)
-		live.notes = append(live.notes, fmt.Sprintf("gateway %s: %d rows from %s to %s (sample rate %g)", g, v.Rows,
+		live.Rows += float64(v.Rows)
+		live.Notes = append(live.Notes, fmt.Sprintf("gateway %s: %d rows from %s to %s (sample rate %g)", g, v.Rows,
 			v.Start.UTC().Format(time.RFC3339), v.End.UTC().Format(time.RFC3339), st.SampleRate))
 	}
 	return live, nil
@@ -256,7 +225,7 @@ func fetchDrift(ctx context.Context, client *http.Client, u string) (*drift.Mode
 }
 
 // promCounts queries the drift counters summed over every replica.
-func promCounts(ctx context.Context, addr string, p *validation.Profile, name, version, window string, timeout time.Duration) (*liveCounts, error) {
+func promCounts(ctx context.Context, addr string, p *stats.Profile, name, version, window string, timeout time.Duration) (*stats.Window, error) {
 	client, err := api.NewClient(api.Config{Address: addr})
 	if err != nil {
 		return nil, fmt.Errorf("--prometheus %q: %w", addr, err)
@@ -282,7 +251,7 @@ func promCounts(ctx context.Context, addr string, p *validation.Profile, name, v
 		}
 		return vec, nil
 	}
-	live := newLiveCounts(p)
+	live := stats.NewWindow(p)
 	index := map[string]int{}
 	for i, f := range p.Features {
 		index[f.Name] = i
@@ -297,10 +266,10 @@ func promCounts(ctx context.Context, addr string, p *validation.Profile, name, v
 			return nil, fmt.Errorf("prometheus counts feature %q, which the profile of version %s does not have", s.Metric["feature"], version)
 		}
 		b, err := strconv.Atoi(string(s.Metric["bin"]))
-		if err != nil || b < 0 || b >= len(live.counts[j]) {
-			return nil, fmt.Errorf("prometheus counts bin %q of feature %q, which has %d bins in the profile (was the profile replaced?)", s.Metric["bin"], s.Metric["feature"], len(live.counts[j]))
+		if err != nil || b < 0 || b >= len(live.Counts[j]) {
+			return nil, fmt.Errorf("prometheus counts bin %q of feature %q, which has %d bins in the profile (was the profile replaced?)", s.Metric["bin"], s.Metric["feature"], len(live.Counts[j]))
 		}
-		live.counts[j][b] += float64(s.Value)
+		live.Counts[j][b] += float64(s.Value)
 	}
 	rng, err := query(fmt.Sprintf("sum by (feature, side) (%s)", series("modelgate_drift_out_of_range_total")))
 	if err != nil {
@@ -309,9 +278,9 @@ func promCounts(ctx context.Context, addr string, p *validation.Profile, name, v
 	for _, s := range rng {
 		if j, ok := index[string(s.Metric["feature"])]; ok {
 			if s.Metric["side"] == "below" {
-				live.below[j] += float64(s.Value)
+				live.Below[j] += float64(s.Value)
 			} else {
-				live.above[j] += float64(s.Value)
+				live.Above[j] += float64(s.Value)
 			}
 		}
 	}
@@ -320,47 +289,14 @@ func promCounts(ctx context.Context, addr string, p *validation.Profile, name, v
 		return nil, err
 	}
 	if len(rows) > 0 {
-		live.rows = float64(rows[0].Value)
+		live.Rows = float64(rows[0].Value)
 	}
 	what := "since each replica started"
 	if window != "" {
 		what = "over the last " + window
 	}
-	live.notes = append(live.notes, fmt.Sprintf("prometheus %s: %s rows %s", addr, formatCount(live.rows), what))
+	live.Notes = append(live.Notes, fmt.Sprintf("prometheus %s: %s rows %s", addr, formatCount(live.Rows), what))
 	return live, nil
-}
-
-// compareLive computes each feature's PSI against the profile and the
-// verdict; the features come worst first.
-func compareLive(p *validation.Profile, live *liveCounts, maxPSI float64) driftResult {
-	res := driftResult{Rows: live.rows, MaxPSI: maxPSI, ProfileRows: p.Rows, Notes: live.notes, Features: []driftFeature{}}
-	for j, f := range p.Features {
-		var n float64
-		for _, c := range live.counts[j] {
-			n += c
-		}
-		df := driftFeature{Name: f.Name, Values: n, Below: live.below[j], Above: live.above[j],
-			PSI: validation.PSI(f.Counts, live.counts[j]), KS: validation.BinnedKS(f.Counts, live.counts[j]),
-			PSINoise: validation.PSINoise(len(f.Counts), n, float64(f.Count))}
-		df.Drift = df.PSI-df.PSINoise > maxPSI
-		res.Drift = res.Drift || df.Drift
-		res.Features = append(res.Features, df)
-	}
-	slices.SortStableFunc(res.Features, func(a, b driftFeature) int {
-		switch {
-		case a.PSI > b.PSI || (!math.IsNaN(a.PSI) && math.IsNaN(b.PSI)):
-			return -1
-		case a.PSI < b.PSI || (math.IsNaN(a.PSI) && !math.IsNaN(b.PSI)):
-			return 1
-		}
-		return 0
-	})
-	for i := range res.Features {
-		if math.IsNaN(res.Features[i].PSI) { // a feature without values: JSON has no NaN
-			res.Features[i].PSI, res.Features[i].KS = 0, 0
-		}
-	}
-	return res
 }
 
 // printDrift writes the text output; its last line is should-retrain=….

@@ -1,4 +1,4 @@
-package validation
+package stats
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // A Profile describes a reference data set, normally the data a version was
@@ -111,15 +111,16 @@ type ProfileOptions struct {
 // ErrData means a data set cannot be read as the numeric CSV a profile is
 // made from: malformed CSV, ragged rows, a value that is not a number, no
 // rows, or columns that do not fit the model.
-var ErrData = errors.New("validation: unusable data")
+var ErrData = errors.New("unusable data")
 
 // FeatureWidth is the number of features a model takes per row, from its
-// manifest: k when its single input has shape [-1, k], else 0 (unknown).
-func FeatureWidth(m registry.Manifest) int {
-	if len(m.Inputs) != 1 {
+// inputs (a manifest's): k when its single input has shape [-1, k], else 0
+// (unknown).
+func FeatureWidth(inputs []wire.TensorSpec) int {
+	if len(inputs) != 1 {
 		return 0
 	}
-	s := m.Inputs[0].Shape
+	s := inputs[0].Shape
 	if len(s) != 2 || s[1] <= 0 {
 		return 0
 	}
@@ -128,7 +129,7 @@ func FeatureWidth(m registry.Manifest) int {
 
 // ComputeProfile profiles a CSV data set (see readTable: numbers, an
 // optional header line, missing values allowed). Errors wrap ErrData or,
-// for a label column that does not exist, ErrUsage.
+// for a label column that does not exist, ErrLabelColumn.
 func ComputeProfile(data []byte, opts ProfileOptions) (*Profile, error) {
 	t, label, err := readData(data, opts)
 	if err != nil {
@@ -144,17 +145,17 @@ func ComputeProfile(data []byte, opts ProfileOptions) (*Profile, error) {
 	}
 	p := &Profile{
 		Format: ProfileFormat, Model: opts.Model, Version: opts.Version, Created: now().UTC(),
-		Rows: t.rows(), Columns: t.width, Header: t.header, Label: label,
+		Rows: t.Rows(), Columns: t.Width, Header: t.Header, Label: label,
 	}
-	values := make([]float64, 0, t.rows())
-	for col := range t.width {
+	values := make([]float64, 0, t.Rows())
+	for col := range t.Width {
 		if col == label {
 			continue
 		}
 		values = values[:0]
 		missing := 0
-		for r := range t.rows() {
-			v := t.values[r*t.width+col]
+		for r := range t.Rows() {
+			v := t.Values[r*t.Width+col]
 			if math.IsNaN(v) {
 				missing++
 				continue
@@ -162,8 +163,8 @@ func ComputeProfile(data []byte, opts ProfileOptions) (*Profile, error) {
 			values = append(values, v)
 		}
 		f := FeatureProfile{
-			Name: featureName(t.header, col, len(p.Features)), Column: col,
-			Count: len(values), Missing: missing, MissingRate: float64(missing) / float64(t.rows()),
+			Name: featureName(t.Header, col, len(p.Features)), Column: col,
+			Count: len(values), Missing: missing, MissingRate: float64(missing) / float64(t.Rows()),
 		}
 		slices.Sort(values)
 		if len(values) > 0 {
@@ -184,9 +185,9 @@ func ComputeProfile(data []byte, opts ProfileOptions) (*Profile, error) {
 }
 
 // readData reads a data set and finds its label column (-1 for none).
-func readData(data []byte, opts ProfileOptions) (*table, int, error) {
+func readData(data []byte, opts ProfileOptions) (*Table, int, error) {
 	label := -1
-	t, err := readTable(data, true, ErrData, func(_, width int, header []string) error {
+	t, err := ReadTable(data, true, ErrData, func(_, width int, header []string) error {
 		var err error
 		label, err = dataLabel(opts, header, width)
 		return err
@@ -207,7 +208,7 @@ func dataLabel(opts ProfileOptions, header []string, width int) (int, error) {
 		}
 		return -1, nil
 	case opts.LabelColumn != "":
-		label, err := labelIndex(opts.LabelColumn, header, width)
+		label, err := LabelIndex(opts.LabelColumn, header, width, "data")
 		if err != nil {
 			return 0, err
 		}

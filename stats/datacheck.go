@@ -1,8 +1,6 @@
-package validation
+package stats
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -10,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/report"
 )
 
 // Defaults of CheckData's thresholds (DataOptions), also offered by
@@ -69,8 +69,8 @@ func (o DataOptions) withDefaults() DataOptions {
 // feature's figures against the profile. Like Report it has three faces:
 // JSON (report.json), Markdown (report.md) and Text (a terminal).
 type DataReport struct {
-	// Verdict is VerdictPass when the schema matches and every feature
-	// passed, else VerdictFail.
+	// Verdict is report.VerdictPass ("pass") when the schema matches and every feature
+	// passed, else report.VerdictFail.
 	Verdict string `json:"verdict"`
 	Model   string `json:"model"`
 	Version string `json:"version"`
@@ -139,24 +139,24 @@ type FeatureCheck struct {
 // range beyond a tolerance, and the shift of the distribution (PSI on the
 // profile's bins, with a binned KS statistic beside it). A data set that
 // does not fit is a failed report, not an error; the error is for a
-// profile that cannot be used (ErrData) or a bad label column (ErrUsage).
+// profile that cannot be used (ErrData) or a bad label column (ErrLabelColumn).
 func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
 	if p == nil || len(p.Features) == 0 {
 		return nil, fmt.Errorf("%w: empty profile", ErrData)
 	}
 	opts = opts.withDefaults()
 	rep := &DataReport{
-		Verdict: VerdictFail, Model: p.Model, Version: p.Version, Data: opts.Name,
+		Verdict: report.VerdictFail, Model: p.Model, Version: p.Version, Data: opts.Name,
 		Created: opts.Now().UTC(), ProfileRows: p.Rows, Features: []FeatureCheck{},
 		Thresholds: DataThresholds{
-			MaxPSI: finitePtr(opts.MaxPSI), MaxMissing: finitePtr(opts.MaxMissing),
-			RangeTolerance: finitePtr(opts.RangeTolerance), MaxOutOfRange: finitePtr(opts.MaxOutOfRange),
+			MaxPSI: report.FinitePtr(opts.MaxPSI), MaxMissing: report.FinitePtr(opts.MaxMissing),
+			RangeTolerance: report.FinitePtr(opts.RangeTolerance), MaxOutOfRange: report.FinitePtr(opts.MaxOutOfRange),
 		},
 	}
 	// The schema is checked on the first line, before any value is read:
 	// the column count and names, then where the label is.
 	label := p.Label
-	t, err := readTable(data, true, ErrData, func(_, width int, header []string) error {
+	t, err := ReadTable(data, true, ErrData, func(_, width int, header []string) error {
 		if err := schemaMismatch(p, width, header); err != nil {
 			return fmt.Errorf("%w: %v", ErrData, err)
 		}
@@ -167,18 +167,18 @@ func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
 		label, err = dataLabel(ProfileOptions{LabelColumn: opts.LabelColumn, Features: len(p.Features)}, header, width)
 		return err
 	})
-	if errors.Is(err, ErrUsage) {
+	if errors.Is(err, ErrLabelColumn) {
 		return nil, err
 	}
 	if err != nil {
 		rep.Schema.Message = strings.TrimPrefix(err.Error(), ErrData.Error()+": ")
 		return rep, nil
 	}
-	rep.Schema = SchemaResult{Passed: true, Message: fmt.Sprintf("%d columns, %d rows, all numeric", t.width, t.rows())}
-	rep.Rows = t.rows()
+	rep.Schema = SchemaResult{Passed: true, Message: fmt.Sprintf("%d columns, %d rows, all numeric", t.Width, t.Rows())}
+	rep.Rows = t.Rows()
 
 	cols := make([]int, 0, len(p.Features))
-	for c := range t.width {
+	for c := range t.Width {
 		if c != label {
 			cols = append(cols, c)
 		}
@@ -190,7 +190,7 @@ func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
 		rep.Features = append(rep.Features, fc)
 	}
 	if passed {
-		rep.Verdict = VerdictPass
+		rep.Verdict = report.VerdictPass
 	}
 	return rep, nil
 }
@@ -221,7 +221,7 @@ func schemaMismatch(p *Profile, width int, header []string) error {
 }
 
 // checkFeature measures one feature of the data against its profile.
-func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) FeatureCheck {
+func checkFeature(f FeatureProfile, t *Table, col int, opts DataOptions) FeatureCheck {
 	fc := FeatureCheck{
 		Name: f.Name, Column: col, RefMin: f.Min, RefMax: f.Max, RefMean: f.Mean,
 		Counts: make([]int64, len(f.Counts)), Min: math.Inf(1), Max: math.Inf(-1),
@@ -229,8 +229,8 @@ func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) Feature
 	lo, hi := widenedRange(f, opts.RangeTolerance)
 	var sum float64
 	present := 0
-	for r := range t.rows() {
-		v := t.values[r*t.width+col]
+	for r := range t.Rows() {
+		v := t.Values[r*t.Width+col]
 		if math.IsNaN(v) {
 			fc.Missing++
 			continue
@@ -243,7 +243,7 @@ func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) Feature
 		}
 		fc.Counts[BinOf(f.Edges, v)]++
 	}
-	fc.MissingRate = float64(fc.Missing) / float64(t.rows())
+	fc.MissingRate = float64(fc.Missing) / float64(t.Rows())
 	if present > 0 {
 		fc.Mean = sum / float64(present)
 		fc.OutOfRangeRate = float64(fc.OutOfRange) / float64(present)
@@ -254,18 +254,18 @@ func checkFeature(f FeatureProfile, t *table, col int, opts DataOptions) Feature
 	for i, c := range fc.Counts {
 		actual[i] = float64(c)
 	}
-	fc.PSI, fc.KS = PSI(f.Counts, actual), BinnedKS(f.Counts, actual)
-	fc.PSINoise = PSINoise(len(f.Counts), float64(present), float64(f.Count))
-	if fc.PSI-fc.PSINoise > opts.MaxPSI {
+	shift := ShiftOf(f, actual, float64(present), opts.MaxPSI)
+	fc.PSI, fc.KS, fc.PSINoise = shift.PSI, shift.KS, shift.PSINoise
+	if shift.Drift {
 		fc.Problems = append(fc.Problems, fmt.Sprintf("PSI %s > %s + %s of sampling noise (mean %s, reference %s)",
-			formatValue(fc.PSI), formatValue(opts.MaxPSI), formatValue(fc.PSINoise), formatValue(fc.Mean), formatValue(f.Mean)))
+			report.FormatValue(fc.PSI), report.FormatValue(opts.MaxPSI), report.FormatValue(fc.PSINoise), report.FormatValue(fc.Mean), report.FormatValue(f.Mean)))
 	}
 	if fc.MissingRate > opts.MaxMissing {
-		fc.Problems = append(fc.Problems, fmt.Sprintf("missing rate %s > %s", formatValue(fc.MissingRate), formatValue(opts.MaxMissing)))
+		fc.Problems = append(fc.Problems, fmt.Sprintf("missing rate %s > %s", report.FormatValue(fc.MissingRate), report.FormatValue(opts.MaxMissing)))
 	}
 	if fc.OutOfRangeRate > opts.MaxOutOfRange {
 		fc.Problems = append(fc.Problems, fmt.Sprintf("%d values (%s) outside the reference range [%s, %s] widened by %s of its width",
-			fc.OutOfRange, formatValue(fc.OutOfRangeRate), formatValue(f.Min), formatValue(f.Max), formatValue(opts.RangeTolerance)))
+			fc.OutOfRange, report.FormatValue(fc.OutOfRangeRate), report.FormatValue(f.Min), report.FormatValue(f.Max), report.FormatValue(opts.RangeTolerance)))
 	}
 	if present == 0 && f.Count > 0 {
 		fc.Problems = append(fc.Problems, "no values at all")
@@ -292,7 +292,7 @@ func widenedRange(f FeatureProfile, tol float64) (lo, hi float64) {
 
 // Passed reports whether the data passed: schema and every feature.
 func (r *DataReport) Passed() bool {
-	if r == nil || r.Verdict != VerdictPass || !r.Schema.Passed {
+	if r == nil || r.Verdict != report.VerdictPass || !r.Schema.Passed {
 		return false
 	}
 	for _, f := range r.Features {
@@ -318,7 +318,7 @@ func (r *DataReport) Failed() []FeatureCheck {
 // DataExitCode is the exit status of a command that checked data: 0 passed,
 // 1 failed, 2 error (err is not nil, or there is no report).
 func DataExitCode(r *DataReport, err error) int {
-	return exitStatus(err == nil && r != nil, r != nil && r.Passed())
+	return report.ExitStatus(err == nil && r != nil, r != nil && r.Passed())
 }
 
 // JSON is the report as indented JSON ending with a newline; figures that
@@ -335,9 +335,9 @@ func (r *DataReport) JSON() ([]byte, error) {
 	}
 	out := reportJSON{DataReport: r, Features: []featureJSON{}}
 	for _, f := range r.Features {
-		out.Features = append(out.Features, featureJSON{FeatureCheck: f, PSI: finiteOrNil(f.PSI), KS: finiteOrNil(f.KS)})
+		out.Features = append(out.Features, featureJSON{FeatureCheck: f, PSI: report.FiniteOrNil(f.PSI), KS: report.FiniteOrNil(f.KS)})
 	}
-	b, err := marshalIndentPlain(out)
+	b, err := report.MarshalIndentPlain(out)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +358,7 @@ func (r *DataReport) Markdown() string {
 	if !r.Schema.Passed {
 		schema = "❌ " + r.Schema.Message
 	}
-	fmt.Fprintf(&b, "**schema**: %s\n", mdText(schema))
+	fmt.Fprintf(&b, "**schema**: %s\n", report.MDText(schema))
 	if len(r.Features) > 0 {
 		b.WriteString("\n| feature | result | PSI | KS | missing | out of range | mean | reference mean |\n")
 		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
@@ -367,14 +367,14 @@ func (r *DataReport) Markdown() string {
 			if !f.Passed {
 				result = "❌ fail"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", mdCell(f.Name), result, formatValue(f.PSI), formatValue(f.KS),
-				formatValue(f.MissingRate), f.OutOfRange, formatValue(f.Mean), formatValue(f.RefMean))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", report.MDCell(f.Name), result, report.FormatValue(f.PSI), report.FormatValue(f.KS),
+				report.FormatValue(f.MissingRate), f.OutOfRange, report.FormatValue(f.Mean), report.FormatValue(f.RefMean))
 		}
 	}
 	if failed := r.Failed(); len(failed) > 0 {
 		b.WriteString("\n### Failures\n\n")
 		for _, f := range failed {
-			fmt.Fprintf(&b, "- **%s**: %s\n", mdText(f.Name), mdText(strings.Join(f.Problems, "; ")))
+			fmt.Fprintf(&b, "- **%s**: %s\n", report.MDText(f.Name), report.MDText(strings.Join(f.Problems, "; ")))
 		}
 	}
 	return b.String()
@@ -402,8 +402,8 @@ func (r *DataReport) Text() string {
 			if !f.Passed {
 				result = "FAIL"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Name, result, formatValue(f.PSI), formatValue(f.KS),
-				formatValue(f.MissingRate), f.OutOfRange, formatValue(f.Mean), formatValue(f.RefMean))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Name, result, report.FormatValue(f.PSI), report.FormatValue(f.KS),
+				report.FormatValue(f.MissingRate), f.OutOfRange, report.FormatValue(f.Mean), report.FormatValue(f.RefMean))
 		}
 		tw.Flush()
 	}
@@ -439,7 +439,7 @@ func (r *DataReport) context(sep string) string {
 		v    *float64
 	}{{"max PSI", r.Thresholds.MaxPSI}, {"max missing", r.Thresholds.MaxMissing}, {"max out of range", r.Thresholds.MaxOutOfRange}} {
 		if t.v != nil {
-			th = append(th, fmt.Sprintf("%s %s", t.name, formatValue(*t.v)))
+			th = append(th, fmt.Sprintf("%s %s", t.name, report.FormatValue(*t.v)))
 		}
 	}
 	if len(th) > 0 {
@@ -447,13 +447,6 @@ func (r *DataReport) context(sep string) string {
 	}
 	parts = append(parts, r.Created.UTC().Format(time.RFC3339))
 	return strings.Join(parts, sep)
-}
-
-func finitePtr(v float64) *float64 {
-	if math.IsInf(v, 0) || math.IsNaN(v) {
-		return nil
-	}
-	return &v
 }
 
 // cmpDesc orders larger numbers first, NaN last.
@@ -489,17 +482,4 @@ func quoteAll(s []string) string {
 		q[i] = fmt.Sprintf("%q", x)
 	}
 	return strings.Join(q, ", ")
-}
-
-// marshalIndentPlain is indented JSON with a final newline, "<", ">" and
-// "&" written as such.
-func marshalIndentPlain(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
 }

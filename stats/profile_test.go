@@ -1,4 +1,4 @@
-package validation
+package stats
 
 import (
 	"bytes"
@@ -165,7 +165,7 @@ func TestProfileLabelColumn(t *testing.T) {
 		{"unknown width: last", ProfileOptions{}, 2, []string{"y", "a"}, nil, ""},
 		{"too few columns", ProfileOptions{Features: 5}, 0, nil, ErrData, "the data has 3 columns, but the model takes 5 features"},
 		{"label and wrong width", ProfileOptions{Features: 1, LabelColumn: "y"}, 0, nil, ErrData, "2 columns besides the label"},
-		{"unknown label", ProfileOptions{LabelColumn: "z"}, 0, nil, ErrUsage, `label column "z"`},
+		{"unknown label", ProfileOptions{LabelColumn: "z"}, 0, nil, ErrLabelColumn, `label column "z"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
