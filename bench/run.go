@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -264,7 +265,7 @@ func prepare(ctx context.Context, o options) ([]workload, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", w.name, err)
 		}
-		if _, _, err := reg.Push(ctx, registry.PushRequest{Name: w.name, Version: "1", Model: model, Inputs: ins, Outputs: outs}); err != nil {
+		if _, _, err := store.Push(ctx, reg, registry.PushRequest{Name: w.name, Version: "1", Model: model, Inputs: ins, Outputs: outs}, time.Now()); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
@@ -18,7 +19,7 @@ import (
 type Source interface {
 	// Observations of model since the step started: stable and candidate
 	// name the versions, epoch the step (see Release.Epoch).
-	Observations(ctx context.Context, q Query) (Observations, error)
+	Observations(ctx context.Context, q Query) (release.Observations, error)
 	// Name is "in-process" or "prometheus".
 	Name() string
 }
@@ -33,7 +34,7 @@ type Query struct {
 type InProcess struct{ Recorder *Recorder }
 
 // Observations returns the recorder's counts of the step.
-func (s InProcess) Observations(_ context.Context, q Query) (Observations, error) {
+func (s InProcess) Observations(_ context.Context, q Query) (release.Observations, error) {
 	return s.Recorder.Observations(q.Model, q.Epoch), nil
 }
 
@@ -103,9 +104,9 @@ func NewPrometheus(url string, q PromQueries) (*Prometheus, error) {
 func (*Prometheus) Name() string { return "prometheus" }
 
 // Observations runs the queries for stable and candidate over the step.
-func (p *Prometheus) Observations(ctx context.Context, q Query) (Observations, error) {
+func (p *Prometheus) Observations(ctx context.Context, q Query) (release.Observations, error) {
 	window := max(q.Now.Sub(q.Since), time.Second)
-	var obs Observations
+	var obs release.Observations
 	ask := func(name, version string) (float64, error) {
 		var b bytes.Buffer
 		err := p.queries[name].Execute(&b, map[string]string{
@@ -123,7 +124,7 @@ func (p *Prometheus) Observations(ctx context.Context, q Query) (Observations, e
 	}
 	for _, side := range []struct {
 		version string
-		stats   *VersionStats
+		stats   *release.VersionStats
 	}{{q.Stable, &obs.Stable}, {q.Candidate, &obs.Candidate}} {
 		for _, f := range []struct {
 			name string
@@ -131,13 +132,13 @@ func (p *Prometheus) Observations(ctx context.Context, q Query) (Observations, e
 		}{{"requests", &side.stats.Requests}, {"errors", &side.stats.Errors}, {"nonfinite", &side.stats.NonFinite}} {
 			v, err := ask(f.name, side.version)
 			if err != nil {
-				return Observations{}, err
+				return release.Observations{}, err
 			}
 			*f.dst = int64(math.Round(v))
 		}
 		v, err := ask("p99", side.version)
 		if err != nil {
-			return Observations{}, err
+			return release.Observations{}, err
 		}
 		side.stats.P99 = time.Duration(v * float64(time.Second))
 	}
@@ -147,7 +148,7 @@ func (p *Prometheus) Observations(ctx context.Context, q Query) (Observations, e
 	}{{"compared", &obs.Compared}, {"disagreements", &obs.Disagreements}} {
 		v, err := ask(f.name, q.Candidate)
 		if err != nil {
-			return Observations{}, err
+			return release.Observations{}, err
 		}
 		*f.dst = int64(math.Round(v))
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 )
 
 // fakeProm is a Prometheus HTTP API that answers /api/v1/query with the
@@ -136,9 +137,9 @@ func TestPrometheusObservations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := canary.Observations{
-		Stable:    canary.VersionStats{Requests: 4000, Errors: 4, NonFinite: 0, P99: 12 * time.Millisecond},
-		Candidate: canary.VersionStats{Requests: 1000, Errors: 3, NonFinite: 1, P99: 18500 * time.Microsecond},
+	want := release.Observations{
+		Stable:    release.VersionStats{Requests: 4000, Errors: 4, NonFinite: 0, P99: 12 * time.Millisecond},
+		Candidate: release.VersionStats{Requests: 1000, Errors: 3, NonFinite: 1, P99: 18500 * time.Microsecond},
 		Compared:  800, Disagreements: 17,
 	}
 	if obs != want {
@@ -209,13 +210,13 @@ func TestPrometheusAnswers(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
 			}
-			if obs != (canary.Observations{}) {
+			if obs != (release.Observations{}) {
 				t.Errorf("an error came with observations %+v", obs)
 			}
 			// The controller hands the error to Decide: a failed check.
-			plan := canary.DefaultPlan()
-			st := canary.State{Phase: canary.Progressing, Candidate: "8", Weight: 5, StepStart: promNow.Add(-time.Hour)}
-			d := canary.Decide(plan, st, canary.Observations{Err: err}, promNow)
+			plan := release.DefaultPlan()
+			st := release.Progress{Phase: release.Progressing, Candidate: "8", Weight: 5, StepStart: promNow.Add(-time.Hour)}
+			d := release.Decide(plan, st, release.Observations{Err: err}, promNow)
 			if d.Next.Failures != 1 || !d.Changed || !strings.Contains(d.Reason, "analysis query failed") {
 				t.Errorf("Decide on the query error: %+v (%s), want one failed check", d.Next, d.Reason)
 			}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/internal/series"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -177,12 +178,12 @@ func (r *Recorder) Compare(model, candidate string, disagreed bool) {
 
 // Observations returns model's counts in epoch; none when the current
 // window is another epoch's.
-func (r *Recorder) Observations(model, epoch string) Observations {
+func (r *Recorder) Observations(model, epoch string) release.Observations {
 	w := r.window(model)
 	if w == nil || w.epoch != epoch {
-		return Observations{}
+		return release.Observations{}
 	}
-	return Observations{
+	return release.Observations{
 		Stable:        w.stable.stats(),
 		Candidate:     w.cand.stats(),
 		Compared:      w.compared.Load(),
@@ -190,8 +191,8 @@ func (r *Recorder) Observations(model, epoch string) Observations {
 	}
 }
 
-func (s *roleStats) stats() VersionStats {
-	v := VersionStats{Requests: s.requests.Load(), Errors: s.errors.Load(), NonFinite: s.nonFinite.Load()}
+func (s *roleStats) stats() release.VersionStats {
+	v := release.VersionStats{Requests: s.requests.Load(), Errors: s.errors.Load(), NonFinite: s.nonFinite.Load()}
 	var counts [latBuckets]int64
 	var n int64
 	for i := range s.lat {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -50,7 +51,7 @@ func TestRecorderCounts(t *testing.T) {
 	if o := r.Observations("other", "9/0/1"); o.Candidate.Errors != 1 || o.Stable.Requests != 0 {
 		t.Errorf("other model: %+v", o)
 	}
-	if o := r.Observations("ghost", "2/0/1"); o != (canary.Observations{}) {
+	if o := r.Observations("ghost", "2/0/1"); o != (release.Observations{}) {
 		t.Errorf("a model never begun: %+v, want nothing", o)
 	}
 }
@@ -72,11 +73,11 @@ func TestRecorderEpochReset(t *testing.T) {
 		t.Fatalf("same epoch again lost counts: %+v", o)
 	}
 	r.Begin("m", "2/1/2")
-	if o := r.Observations("m", "2/1/2"); o != (canary.Observations{}) {
+	if o := r.Observations("m", "2/1/2"); o != (release.Observations{}) {
 		t.Fatalf("new epoch starts with %+v, want nothing", o)
 	}
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
-	if o := r.Observations("m", "2/0/1"); o != (canary.Observations{}) {
+	if o := r.Observations("m", "2/0/1"); o != (release.Observations{}) {
 		t.Fatalf("the previous epoch's observations: %+v, want nothing", o)
 	}
 	if o := r.Observations("m", "2/1/2"); o.Candidate.Requests != 1 || o.Candidate.Errors != 1 {

@@ -12,7 +12,6 @@ import (
 	"github.com/modelgate/modelgate/internal/testclock"
 
 	"github.com/modelgate/modelgate/catalog"
-	"github.com/modelgate/modelgate/registry"
 )
 
 // A version that fails to load is not fetched and loaded again at every
@@ -75,11 +74,11 @@ func (s *flakySource) Models(ctx context.Context) ([]string, error) {
 	return s.Source.Models(ctx)
 }
 
-func (s *flakySource) Release(ctx context.Context, name string) (registry.ReleaseState, error) {
+func (s *flakySource) ReleaseJSON(ctx context.Context, name string) ([]byte, error) {
 	if err := s.err(); err != nil {
-		return registry.ReleaseState{}, err
+		return nil, err
 	}
-	return s.Source.Release(ctx, name)
+	return s.Source.ReleaseJSON(ctx, name)
 }
 
 // With the registry down, loaded versions keep serving and readiness is

@@ -6,18 +6,18 @@ import (
 	"math/rand/v2"
 
 	"github.com/modelgate/modelgate/canary"
-	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/serving"
 )
 
 // syncCandidate loads the candidate of an active canary, with the same
 // backoff as stable versions when it fails. It does not route traffic to
 // it: ApplyRelease does, once it is loaded.
-func (c *Catalog) syncCandidate(ctx context.Context, name string, rel registry.ReleaseState) error {
+func (c *Catalog) syncCandidate(ctx context.Context, name string, rel release.State) error {
 	if !rel.Canary.Active() {
 		return nil
 	}
-	want := rel.Canary.State.Candidate
+	want := rel.Canary.Progress.Candidate
 	c.mu.Lock()
 	e := c.models[name]
 	if e.candidate != nil && e.candidate.Version() == want {
@@ -85,7 +85,7 @@ func (c *Catalog) promoteCandidateLocked(e *entry) {
 // and a candidate that is no longer wanted is unloaded (after its last
 // request), or becomes stable if it was promoted. The canary controller
 // calls it at every tick, Sync at every poll.
-func (c *Catalog) ApplyRelease(rel registry.ReleaseState) {
+func (c *Catalog) ApplyRelease(rel release.State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.models[rel.Model]
@@ -97,15 +97,15 @@ func (c *Catalog) ApplyRelease(rel registry.ReleaseState) {
 	}
 	e.applied = rel.Updated
 	e.canary = rel.Canary
-	if rel.Canary.Active() && e.candidate != nil && e.candidate.Version() == rel.Canary.State.Candidate {
+	if rel.Canary.Active() && e.candidate != nil && e.candidate.Version() == rel.Canary.Progress.Candidate {
 		if c.opts.Recorder != nil {
 			c.opts.Recorder.Begin(e.name, rel.Canary.Epoch())
 		}
-		e.weight = rel.Canary.State.Weight
+		e.weight = rel.Canary.Progress.Weight
 		return
 	}
 	e.weight = 0
-	if e.candidate == nil || (rel.Canary.Active() && e.candidate.Version() == rel.Canary.State.Candidate) {
+	if e.candidate == nil || (rel.Canary.Active() && e.candidate.Version() == rel.Canary.Progress.Candidate) {
 		return
 	}
 	if e.candidate.Version() == rel.Stable && (e.stable == nil || e.stable.Version() != rel.Stable) {
@@ -118,7 +118,7 @@ func (c *Catalog) ApplyRelease(rel registry.ReleaseState) {
 	old.Close()
 	reason := "no canary in progress"
 	if rel.Canary != nil {
-		reason = fmt.Sprintf("canary %s: %s", rel.Canary.State.Phase, rel.Canary.State.Reason)
+		reason = fmt.Sprintf("canary %s: %s", rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)
 	}
 	c.log.Info("canary candidate unloaded", "model", e.name, "version", old.Version(), "reason", reason)
 }
@@ -129,7 +129,7 @@ func (c *Catalog) CandidateError(model string) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e := c.models[model]
-	if e == nil || !e.canary.Active() || e.candidate != nil || e.cand.version != e.canary.State.Candidate {
+	if e == nil || !e.canary.Active() || e.candidate != nil || e.cand.version != e.canary.Progress.Candidate {
 		return nil
 	}
 	return e.cand.err

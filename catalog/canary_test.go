@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -47,9 +49,9 @@ func newCanaryFixture(t *testing.T, opts ...func(*catalog.Options)) (*fixture, *
 	return f, src
 }
 
-func (f *fixture) startCanary(version string) registry.ReleaseState {
+func (f *fixture) startCanary(version string) release.State {
 	f.t.Helper()
-	s, err := f.reg.StartCanary(f.t.Context(), "m", version, canary.DefaultPlan(), false, "")
+	s, err := f.reg.StartCanary(f.t.Context(), "m", version, release.DefaultPlan(), false, "")
 	if err != nil {
 		f.t.Fatalf("start canary of %s: %v", version, err)
 	}
@@ -58,11 +60,11 @@ func (f *fixture) startCanary(version string) registry.ReleaseState {
 
 // setStep moves the canary to step (index into the default plan's
 // steps) in the registry and returns the new release state.
-func (f *fixture) setStep(step int) registry.ReleaseState {
+func (f *fixture) setStep(step int) release.State {
 	f.t.Helper()
-	s, err := f.reg.UpdateRelease(f.t.Context(), "m", func(s *registry.ReleaseState) error {
+	s, err := f.reg.Edit(f.t.Context(), "m", func(s *release.State) error {
 		c := *s.Canary
-		c.State.Step, c.State.Weight = step, c.Plan.Steps[step]
+		c.Progress.Step, c.Progress.Weight = step, c.Plan.Steps[step]
 		s.Canary = &c
 		return nil
 	})
@@ -124,7 +126,7 @@ func TestRouteCanaryWeightAndStickiness(t *testing.T) {
 	}
 	f.sync()
 	ms := f.modelStatus("m")
-	if ms.Candidate != "2" || ms.Weight != 5 || ms.Phase != string(canary.Progressing) || ms.CandidateError != "" || ms.Version != "1" {
+	if ms.Candidate != "2" || ms.Weight != 5 || ms.Phase != string(release.Progressing) || ms.CandidateError != "" || ms.Version != "1" {
 		t.Fatalf("status after Sync: %+v", ms)
 	}
 	// The recorder's window is the canary's current step.
@@ -223,8 +225,8 @@ func TestRolledBackCandidateIsUnloaded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Canary.State.Phase != canary.RolledBack {
-		t.Fatalf("phase %s", rel.Canary.State.Phase)
+	if rel.Canary.Progress.Phase != release.RolledBack {
+		t.Fatalf("phase %s", rel.Canary.Progress.Phase)
 	}
 	f.cat.ApplyRelease(rel)
 	if isDone(cand) {
@@ -263,7 +265,7 @@ func TestPromotedCandidateBecomesStable(t *testing.T) {
 			f.sync()
 			cand := f.acquire("m", "2", "2")
 			cand.Release()
-			rel, err := f.reg.CanaryAction(t.Context(), "m", registry.CanaryPromote, "")
+			rel, err := f.reg.CanaryAction(t.Context(), "m", releasetest.CanaryPromote, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,7 +321,7 @@ func TestOlderReleaseStateIgnored(t *testing.T) {
 	// An older state in which the canary had ended does not unload it.
 	ended := at5
 	c := *ended.Canary
-	c.State.Phase, c.State.Weight = canary.Aborted, 0
+	c.Progress.Phase, c.Progress.Weight = release.Aborted, 0
 	ended.Canary, ended.Candidate = &c, ""
 	f.cat.ApplyRelease(ended)
 	if ms := f.modelStatus("m"); ms.Candidate != "2" || ms.Weight != 25 {
@@ -362,7 +364,7 @@ func TestCandidateLoadFailure(t *testing.T) {
 		t.Fatalf("CandidateError of an unknown model: %v", err)
 	}
 	// Once the canary ends, its load error is no longer reported.
-	rel, err := f.reg.CanaryAction(t.Context(), "m", registry.CanaryAbort, "")
+	rel, err := f.reg.CanaryAction(t.Context(), "m", releasetest.CanaryAbort, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,7 +42,7 @@ var (
 // Source is the part of the registry the catalog reads.
 type Source interface {
 	Models(ctx context.Context) ([]string, error)
-	Release(ctx context.Context, name string) (registry.ReleaseState, error)
+	ReleaseJSON(ctx context.Context, name string) ([]byte, error)
 	Manifest(ctx context.Context, name, version string) (registry.Manifest, error)
 	Fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
 }
@@ -76,7 +78,7 @@ type Options struct {
 	// intervals.
 	PollInterval time.Duration
 	// Recorder, when set, starts a new analysis window whenever a model's
-	// canary moves to a new step (see canary.Release.Epoch).
+	// canary moves to a new step (see release.Canary.Epoch).
 	Recorder *canary.Recorder
 	// ShadowFraction is the fraction of stable-served requests that also
 	// run on the canary candidate in the background, for comparison.
@@ -122,7 +124,7 @@ type entry struct {
 
 	// The canary: the release as last read, its candidate once loaded,
 	// and the weight in effect (0 until the candidate is loaded).
-	canary    *canary.Release
+	canary    *release.Canary
 	candidate *serving.Session
 	weight    float64
 	cand      loadState // loading the candidate
@@ -291,7 +293,7 @@ func (c *Catalog) servedNames(ctx context.Context) ([]string, error) {
 }
 
 func (c *Catalog) syncModel(ctx context.Context, name string) error {
-	rel, err := c.opts.Source.Release(ctx, name)
+	rel, err := store.Read(ctx, c.opts.Source, name)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
 			err = fmt.Errorf("model %s: no release state in the registry: %w", name, err)
@@ -317,7 +319,7 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 }
 
 // syncStable loads and swaps in the stable version rel names.
-func (c *Catalog) syncStable(ctx context.Context, name string, rel registry.ReleaseState) error {
+func (c *Catalog) syncStable(ctx context.Context, name string, rel release.State) error {
 	c.mu.Lock()
 	e := c.models[name]
 	current := e.stable
@@ -702,7 +704,7 @@ func (c *Catalog) Status() Status {
 		}
 		slices.Sort(ms.Pinned)
 		if e.canary.Active() {
-			ms.Candidate, ms.Weight, ms.Phase = e.canary.State.Candidate, e.weight, string(e.canary.State.Phase)
+			ms.Candidate, ms.Weight, ms.Phase = e.canary.Progress.Candidate, e.weight, string(e.canary.Progress.Phase)
 			if e.cand.err != nil && e.cand.version == ms.Candidate {
 				ms.CandidateError = e.cand.err.Error()
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/ortest"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/serving/servingtest"
@@ -96,7 +97,7 @@ type fixture struct {
 	loader  catalog.Loader
 	root    string
 	bucket  *registry.LocalBucket
-	reg     *registry.Registry
+	reg     releasetest.Registry
 	metrics *prometheus.Registry
 	cat     *catalog.Catalog
 }
@@ -111,8 +112,8 @@ func newFixture(t *testing.T, versions []string, opts ...func(*catalog.Options))
 		t.Fatal(err)
 	}
 	f.bucket = b
-	f.reg = registry.New(b, registry.Options{})
-	co := catalog.Options{Source: f.reg, Loader: &servingtest.Loader{}, Registerer: f.metrics, Now: stepClock()}
+	f.reg = releasetest.Wrap(registry.New(b, registry.Options{}), nil)
+	co := catalog.Options{Source: f.reg.Registry, Loader: &servingtest.Loader{}, Registerer: f.metrics, Now: stepClock()}
 	for _, o := range opts {
 		o(&co)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/stats"
 	"github.com/modelgate/modelgate/wire"
@@ -49,7 +50,7 @@ func newRegistry(t *testing.T, versions []string, profiled ...string) *registry.
 	r := registry.New(b, registry.Options{})
 	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	for _, v := range versions {
-		if _, _, err := r.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
+		if _, _, err := store.Push(context.Background(), r, registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}, time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -357,7 +358,7 @@ func BenchmarkObserve(b *testing.B) {
 	reg := registry.New(bk, registry.Options{})
 	spec := []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 30}}}
 	ctx := context.Background()
-	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "m", Version: "1", Model: []byte("m"), Inputs: spec, Outputs: spec}); err != nil {
+	if _, _, err := store.Push(ctx, reg, registry.PushRequest{Name: "m", Version: "1", Model: []byte("m"), Inputs: spec, Outputs: spec}, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	if err := reg.PutProfile(ctx, "m", "1", js); err != nil {

@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/internal/ortest"
@@ -610,7 +611,7 @@ func startGateway(t *testing.T) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: ins, Outputs: outs}); err != nil {
+	if _, _, err := store.Push(ctx, reg, registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: ins, Outputs: outs}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	metrics := prometheus.NewRegistry()

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-
-	"github.com/modelgate/modelgate/canary"
 )
 
 // Gate reports live beside a version, under gate/, and unlike the version's
@@ -17,9 +15,6 @@ const (
 	gateReportJSON = "gate/report.json"
 	gateReportMD   = "gate/report.md"
 )
-
-// ActionRollback records a return to the previous stable version.
-const ActionRollback = "rollback"
 
 // PutGateReport stores the gate report of an existing version: the JSON
 // form, which must carry "verdict": "pass" or "fail", and the Markdown one.
@@ -97,50 +92,6 @@ func verdictOf(reportJSON []byte) (string, error) {
 		return "", fmt.Errorf(`"verdict" is %q, want "pass" or "fail"`, rep.Verdict)
 	}
 	return rep.Verdict, nil
-}
-
-// Rollback puts back the stable version that preceded the current one (the
-// From of the event that made it stable) at once, and records why. During
-// a canary it takes the candidate out instead: stable stays.
-func (r *Registry) Rollback(ctx context.Context, name, reason string) (ReleaseState, error) {
-	var from, to string
-	s, err := r.UpdateRelease(ctx, name, func(s *ReleaseState) error {
-		if s.Stable == "" {
-			return fmt.Errorf("%w: model %q has no stable version", ErrNotFound, name)
-		}
-		if s.Canary.Active() {
-			// During a canary, rolling back takes the candidate out.
-			next := *s.Canary
-			next.State.Phase, next.State.Weight = canary.RolledBack, 0
-			next.State.Reason = "rolled back by an operator"
-			if reason != "" {
-				next.State.Reason += ": " + reason
-			}
-			from, to = next.State.Candidate, s.Stable
-			s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionCanaryRollback, Version: next.State.Candidate, From: s.Stable, Reason: reason})
-			s.Canary, s.Candidate = &next, ""
-			return nil
-		}
-		prev := ""
-		for i := len(s.History) - 1; i >= 0; i-- {
-			if e := s.History[i]; e.Version == s.Stable && e.From != "" && madeStable(e.Action) {
-				prev = e.From
-				break
-			}
-		}
-		if prev == "" {
-			return fmt.Errorf("%w: model %q: stable version %s has no previous stable version to roll back to", ErrInvalidRequest, name, s.Stable)
-		}
-		from, to = s.Stable, prev
-		s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionRollback, Version: prev, From: s.Stable, Reason: reason})
-		s.Stable = prev
-		return nil
-	})
-	if err != nil {
-		return ReleaseState{}, err
-	}
-	r.log.Info("rolled back", "model", name, "from", from, "to", to, "reason", reason)
-	return s, nil
 }
 
 // FetchUnverified returns a version's model bytes and manifest without

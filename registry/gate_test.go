@@ -64,30 +64,6 @@ func TestGateReports(t *testing.T) {
 	}
 }
 
-func TestRollback(t *testing.T) {
-	ctx := context.Background()
-	r := newLocalRegistry(t)
-	pushBytes(t, r, "1", []byte("one"))
-	if _, err := r.Rollback(ctx, "m", "nothing to go back to"); !errors.Is(err, registry.ErrInvalidRequest) {
-		t.Fatalf("rollback of the first version: %v", err)
-	}
-	pushBytes(t, r, "2", []byte("two"))
-	pushBytes(t, r, "3", []byte("three"))
-	r.SetStable(ctx, "m", "2", false, "")
-	r.SetStable(ctx, "m", "3", false, "")
-	s, err := r.Rollback(ctx, "m", "errors spiked")
-	if err != nil || s.Stable != "2" {
-		t.Fatalf("rollback: %+v %v", s, err)
-	}
-	last := s.History[len(s.History)-1]
-	if last.Action != registry.ActionRollback || last.Version != "2" || last.From != "3" || last.Reason != "errors spiked" {
-		t.Fatalf("history %+v", last)
-	}
-	if _, err := r.Rollback(ctx, "nope", ""); !errors.Is(err, registry.ErrNotFound) {
-		t.Fatalf("unknown model: %v", err)
-	}
-}
-
 func TestFetchUnverified(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()

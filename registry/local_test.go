@@ -13,9 +13,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/registry/registrytest"
 )
@@ -216,7 +218,7 @@ func TestLocalIgnoresCrashLeftovers(t *testing.T) {
 	}
 	reg := registry.New(b, registry.Options{})
 	ctx := t.Context()
-	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "iris", Version: "1", Model: []byte("model")}); err != nil {
+	if _, _, err := store.Push(ctx, reg, registry.PushRequest{Name: "iris", Version: "1", Model: []byte("model")}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{

@@ -177,10 +177,9 @@ func (req *PushRequest) validate() error {
 // object left with other bytes by a push that never wrote its manifest (it
 // crashed, or it is still running) makes Push fail with ErrConflict.
 //
-// The first version of a model to be pushed becomes its stable version,
-// with an ActionInitialStable event. If the version is stored but the
-// release state cannot be written, Push returns the manifest, true and the
-// error; pushing again completes it.
+// Push stores bytes and knows nothing of releases: the first version's
+// becoming stable is a release transition (release.Push), which
+// store.Push applies after this.
 func (r *Registry) Push(ctx context.Context, req PushRequest) (Manifest, bool, error) {
 	if err := validateName("name", req.Name); err != nil {
 		return Manifest{}, false, err
@@ -253,9 +252,6 @@ func (r *Registry) Push(ctx context.Context, req PushRequest) (Manifest, bool, e
 		return r.pushedBefore(ctx, existing, sum)
 	}
 	r.log.Info("pushed model version", "model", name, "version", version, "sha256", sum, "size", m.Size)
-	if err := r.ensureStable(ctx, name, version); err != nil {
-		return m, true, err
-	}
 	return m, true, nil
 }
 
@@ -274,10 +270,6 @@ func (r *Registry) pushedBefore(ctx context.Context, m Manifest, sum string) (Ma
 	if m.SHA256 != sum {
 		return Manifest{}, false, fmt.Errorf("%w: model %q version %q exists with sha256 %s; this push has sha256 %s",
 			ErrImmutable, m.Name, m.Version, m.SHA256, sum)
-	}
-	// Complete a push that stored the version but not the release state.
-	if err := r.ensureStable(ctx, m.Name, m.Version); err != nil {
-		return m, false, err
 	}
 	return m, false, nil
 }
@@ -302,28 +294,6 @@ func (r *Registry) createObject(ctx context.Context, name, version, object strin
 	}
 	return fmt.Errorf("%w: model %q version %q: %s holds other bytes (sha256 %s, this push has %s) from a push that has not written its manifest; "+
 		"retry once it finishes, or push a new version", ErrConflict, name, version, object, digest(current), digest(data))
-}
-
-// ensureStable makes version the stable version of a model that has none.
-func (r *Registry) ensureStable(ctx context.Context, name, version string) error {
-	set := false
-	_, err := r.UpdateRelease(ctx, name, func(s *ReleaseState) error {
-		set = false
-		if s.Stable != "" {
-			return nil
-		}
-		s.Stable = version
-		s.History = append(s.History, Event{Time: r.now().UTC(), Action: ActionInitialStable, Version: version})
-		set = true
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("registry: model %q version %q stored, but not made stable: %w", name, version, err)
-	}
-	if set {
-		r.log.Info("first version is stable", "model", name, "version", version)
-	}
-	return nil
 }
 
 // Models returns the names of the models that have at least one complete

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 )
 
@@ -83,10 +85,9 @@ func TestUpdateReleaseGivesUp(t *testing.T) {
 		b := &conflictingBucket{Bucket: newLocal(t)}
 		reg := registry.New(b, registry.Options{})
 		calls := 0
-		_, err := reg.UpdateRelease(t.Context(), "iris", func(s *registry.ReleaseState) error {
+		_, err := reg.UpdateReleaseJSON(t.Context(), "iris", func([]byte) ([]byte, error) {
 			calls++
-			s.Stable = "1"
-			return nil
+			return []byte(`{"stable":"1"}`), nil
 		})
 		if !errors.Is(err, registry.ErrConflict) {
 			t.Fatalf("error = %v, want ErrConflict", err)
@@ -101,11 +102,10 @@ func TestUpdateReleaseGivesUp(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		calls := 0
-		_, err := reg.UpdateRelease(ctx, "iris", func(s *registry.ReleaseState) error {
+		_, err := reg.UpdateReleaseJSON(ctx, "iris", func([]byte) ([]byte, error) {
 			calls++
 			cancel()
-			s.Stable = "1"
-			return nil
+			return []byte(`{"stable":"1"}`), nil
 		})
 		if !errors.Is(err, context.Canceled) || calls != 1 {
 			t.Errorf("error = %v after %d calls, want context.Canceled after 1", err, calls)
@@ -116,7 +116,7 @@ func TestUpdateReleaseGivesUp(t *testing.T) {
 func TestPushReportsUnstableVersion(t *testing.T) {
 	b := &conflictingBucket{Bucket: newLocal(t)}
 	reg := registry.New(b, registry.Options{})
-	m, created, err := reg.Push(t.Context(), registry.PushRequest{Name: "iris", Version: "1", Model: []byte("m")})
+	m, created, err := store.Push(t.Context(), reg, registry.PushRequest{Name: "iris", Version: "1", Model: []byte("m")}, time.Now())
 	if !created || m.Version != "1" || !errors.Is(err, registry.ErrConflict) {
 		t.Errorf("Push = %+v, %v, %v; want the stored manifest, true and the release error", m, created, err)
 	}

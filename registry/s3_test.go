@@ -19,7 +19,10 @@ import (
 
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/internal/miniotest"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/registry/registrytest"
 )
@@ -215,14 +218,14 @@ func testS3WriteIfLostResponses(t *testing.T, srv *miniotest.Server) {
 	}
 
 	// No update is applied twice.
-	reg := registry.New(b, registry.Options{})
+	reg := releasetest.Wrap(registry.New(b, registry.Options{}), nil)
 	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "lost", Version: "1", Model: []byte("m")}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
 		proxy.losePuts(1)
-		if _, err := reg.UpdateRelease(ctx, "lost", func(s *registry.ReleaseState) error {
-			s.History = append(s.History, registry.Event{Action: "test", Version: strconv.Itoa(i)})
+		if _, err := reg.Edit(ctx, "lost", func(s *release.State) error {
+			s.History = append(s.History, release.Event{Action: "test", Version: strconv.Itoa(i)})
 			return nil
 		}); err != nil {
 			t.Fatal(err)
@@ -238,9 +241,9 @@ func testS3WriteIfLostResponses(t *testing.T, srv *miniotest.Server) {
 func testS3ReleaseReplicas(t *testing.T, srv *miniotest.Server) {
 	const replicas, writersPerReplica, updatesPerWriter = 4, 2, 3
 	bucket := srv.NewBucket(t)
-	regs := make([]*registry.Registry, replicas)
+	regs := make([]releasetest.Registry, replicas)
 	for i := range regs {
-		regs[i] = registry.New(newS3(t, srv, bucket, "prod"), registry.Options{})
+		regs[i] = releasetest.Wrap(registry.New(newS3(t, srv, bucket, "prod"), registry.Options{}), nil)
 	}
 	ctx := t.Context()
 	if _, _, err := regs[0].Push(ctx, registry.PushRequest{Name: "iris", Version: "1", Model: []byte("m")}); err != nil {
@@ -256,8 +259,8 @@ func testS3ReleaseReplicas(t *testing.T, srv *miniotest.Server) {
 				<-start
 				for u := range updatesPerWriter {
 					id := fmt.Sprintf("r%d-w%d-u%d", r, w, u)
-					_, err := reg.UpdateRelease(ctx, "iris", func(s *registry.ReleaseState) error {
-						s.History = append(s.History, registry.Event{Action: "test", Version: id})
+					_, err := reg.Edit(ctx, "iris", func(s *release.State) error {
+						s.History = append(s.History, release.Event{Action: "test", Version: id})
 						return nil
 					})
 					if err != nil {
@@ -298,10 +301,11 @@ func testS3Open(t *testing.T, srv *miniotest.Server) {
 	ctx := t.Context()
 	bucket := "fresh-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	location := "s3://" + bucket + "/team/registry/"
-	reg, err := registry.Open(ctx, location, registry.Options{})
+	opened, err := registry.Open(ctx, location, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := releasetest.Wrap(opened, nil)
 	if got, want := reg.Describe(), "s3://"+bucket+"/team/registry (http://"+srv.Endpoint+")"; got != want {
 		t.Errorf("Describe() = %q, want %q", got, want)
 	}
@@ -328,7 +332,7 @@ func testS3Open(t *testing.T, srv *miniotest.Server) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err := other.Release(ctx, "iris"); err != nil || s.Stable != "2" || len(s.History) != 2 {
+	if s, err := store.Read(ctx, other, "iris"); err != nil || s.Stable != "2" || len(s.History) != 2 {
 		t.Errorf("Release = %+v, %v; want stable 2 after two events", s, err)
 	}
 	if data, m, err := other.Fetch(ctx, "iris", "2"); err != nil || string(data) != "model 2" || m.Version != "2" {
@@ -348,7 +352,8 @@ func testS3Open(t *testing.T, srv *miniotest.Server) {
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 		t.Setenv("MINIO_ROOT_USER", srv.AccessKey)
 		t.Setenv("MINIO_ROOT_PASSWORD", srv.SecretKey)
-		reg, err := registry.Open(ctx, "s3://"+bucket+"/team/registry", registry.Options{})
+		opened, err := registry.Open(ctx, "s3://"+bucket+"/team/registry", registry.Options{})
+		reg := releasetest.Wrap(opened, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -460,7 +465,7 @@ func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 // testS3Outage kills the server under a registry: calls fail (they do not
 // hang past their context) and succeed again once the server is back.
 func testS3Outage(t *testing.T, srv *miniotest.Server) {
-	reg := registry.New(newS3(t, srv, srv.NewBucket(t), ""), registry.Options{})
+	reg := releasetest.Wrap(registry.New(newS3(t, srv, srv.NewBucket(t), ""), registry.Options{}), nil)
 	ctx := t.Context()
 	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "iris", Version: "1", Model: []byte("m")}); err != nil {
 		t.Fatal(err)

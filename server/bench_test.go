@@ -8,7 +8,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"testing"
+	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/registry"
@@ -47,7 +49,7 @@ func benchServer(b *testing.B) *Server {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, _, err := reg.Push(ctx, registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: ins, Outputs: outs}); err != nil {
+	if _, _, err := store.Push(ctx, reg, registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: ins, Outputs: outs}, time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	metrics := prometheus.NewRegistry()

@@ -14,6 +14,7 @@ import (
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/drift"
 	"github.com/modelgate/modelgate/internal/ortest"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/modelgate/modelgate/stats"
@@ -23,7 +24,7 @@ import (
 // pushDemoWithProfile stores model (the demo model, or one with its
 // signature) as breast-cancer version 1 with the profile of the demo's
 // training data.
-func pushDemoWithProfile(tb testing.TB, reg *registry.Registry, l catalog.Loader, model []byte) {
+func pushDemoWithProfile(tb testing.TB, reg releasetest.Registry, l catalog.Loader, model []byte) {
 	tb.Helper()
 	ins, outs, err := catalog.Signature(l, model)
 	if err != nil {
@@ -164,7 +165,7 @@ func driftBenchServer(b *testing.B, rate float64) *Server {
 	}
 	reg := registry.New(bucket, registry.Options{})
 	rt := ortest.Runtime(b)
-	pushDemoWithProfile(b, reg, rt, benchDemo(b))
+	pushDemoWithProfile(b, releasetest.Wrap(reg, nil), rt, benchDemo(b))
 	metrics := prometheus.NewRegistry()
 	cat := catalog.New(catalog.Options{Source: reg, Loader: rt, Registerer: metrics})
 	b.Cleanup(cat.Close)

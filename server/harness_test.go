@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/ortest"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) { os.Exit(ortest.Run(m)) }
 type gateway struct {
 	t       *testing.T
 	loader  catalog.Loader
-	reg     *registry.Registry
+	reg     releasetest.Registry
 	cat     *catalog.Catalog
 	srv     *Server
 	http    *httptest.Server
@@ -61,8 +62,8 @@ func newGateway(t *testing.T, sync bool, models []pushSpec, opts ...gwOption) *g
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &gateway{t: t, reg: registry.New(b, registry.Options{}), metrics: prometheus.NewRegistry()}
-	co := catalog.Options{Source: g.reg, Loader: &servingtest.Loader{}, Registerer: g.metrics}
+	g := &gateway{t: t, reg: releasetest.Wrap(registry.New(b, registry.Options{}), nil), metrics: prometheus.NewRegistry()}
+	co := catalog.Options{Source: g.reg.Registry, Loader: &servingtest.Loader{}, Registerer: g.metrics}
 	so := Options{Registerer: g.metrics, Gatherer: g.metrics}
 	for _, o := range opts {
 		o(&co, &so)

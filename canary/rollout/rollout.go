@@ -1,7 +1,7 @@
 // Package rollout runs canary releases in the gateway: at every tick it
 // reads each served model's release state, brings the catalog's routing in
 // line with it, and for a canary in progress gathers the step's
-// observations, asks canary.Decide what comes next and records the tick in
+// observations, asks release.Decide what comes next and records the tick in
 // the release state with compare-and-swap. Any number of replicas may run
 // it: a tick is recorded only if the state is still the one it was
 // decided on and no other replica ticked in the last tick period, so
@@ -18,20 +18,20 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Registry is the part of the registry a controller uses.
-type Registry interface {
-	Release(ctx context.Context, name string) (registry.ReleaseState, error)
-	CanaryTick(ctx context.Context, name, epoch string, notBefore time.Time, d canary.Decision, a canary.Analysis) (registry.ReleaseState, error)
-}
+// Registry is where the release states are (store.Registry): the
+// controller reads them and records its ticks with compare-and-swap.
+type Registry = store.Registry
 
 // Catalog is the part of the catalog a controller drives.
 type Catalog interface {
 	Names() []string
-	ApplyRelease(rel registry.ReleaseState)
+	ApplyRelease(rel release.State)
 	CandidateError(model string) error
 }
 
@@ -84,7 +84,7 @@ func New(opts Options) *Controller {
 }
 
 // TickFor is the tick period of a plan.
-func (c *Controller) TickFor(p canary.Plan) time.Duration {
+func (c *Controller) TickFor(p release.Plan) time.Duration {
 	if c.opts.Tick > 0 {
 		return c.opts.Tick
 	}
@@ -121,7 +121,7 @@ func (c *Controller) TickAll(ctx context.Context) time.Duration {
 // when its canary is progressing, decides and records one tick. It
 // returns the canary's tick period and whether a canary is in progress.
 func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool) {
-	rel, err := c.opts.Registry.Release(ctx, name)
+	rel, err := store.Read(ctx, c.opts.Registry, name)
 	if err != nil {
 		if !errors.Is(err, registry.ErrNotFound) {
 			c.log.Debug("canary: reading the release state", "model", name, "err", err)
@@ -135,46 +135,46 @@ func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool
 	}
 	plan := rel.Canary.Plan
 	tick := c.TickFor(plan)
-	if rel.Canary.State.Phase != canary.Progressing {
+	if rel.Canary.Progress.Phase != release.Progressing {
 		return tick, true
 	}
 	now := c.now()
 	notBefore := now.Add(-tick * 8 / 10)
-	if rel.Canary.Decided.After(notBefore) {
+	if rel.Canary.ChangedSince(notBefore) {
 		return tick, true // another replica changed the state moments ago
 	}
 	epoch := rel.Canary.Epoch()
-	a := canary.Analysis{Time: now.UTC(), Replica: c.opts.Replica}
-	var obs canary.Observations
+	a := release.Analysis{Time: now.UTC(), Replica: c.opts.Replica}
+	var obs release.Observations
 	if cerr := c.opts.Catalog.CandidateError(name); cerr != nil {
 		obs.Err = cerr // a candidate that does not load fails its checks
 	} else if c.opts.Source != nil {
 		a.Source = c.opts.Source.Name()
 		obs, err = c.opts.Source.Observations(ctx, canary.Query{
-			Model: name, Stable: rel.Stable, Candidate: rel.Canary.State.Candidate,
-			Epoch: epoch, Since: rel.Canary.State.StepStart, Now: now,
+			Model: name, Stable: rel.Stable, Candidate: rel.Canary.Progress.Candidate,
+			Epoch: epoch, Since: rel.Canary.Progress.StepStart, Now: now,
 		})
 		if err != nil {
 			obs.Err = err
 		}
 	}
-	d := canary.Decide(plan, rel.Canary.State, obs, now)
+	d := release.Decide(plan, rel.Canary.Progress, obs, now)
 	a.Observations, a.Checks, a.Reason = obs, d.Checks, d.Reason
 	if obs.Err != nil {
 		a.Error = obs.Err.Error()
 	}
-	if d.Next.Phase == canary.RolledBack {
+	if d.Next.Phase == release.RolledBack {
 		// Weight 0 here at once, before the state is written: the
 		// candidate is unloaded after its last request.
 		out := rel
 		rb := *rel.Canary
-		rb.State = d.Next
+		rb.Progress = d.Next
 		out.Canary = &rb
 		c.opts.Catalog.ApplyRelease(out)
 	}
-	written, err := c.opts.Registry.CanaryTick(ctx, name, epoch, notBefore, d, a)
+	written, err := store.Change(ctx, c.opts.Registry, name, release.Tick{Epoch: epoch, NotBefore: notBefore, Decision: d, Analysis: a}, now)
 	switch {
-	case errors.Is(err, registry.ErrStaleTick):
+	case errors.Is(err, release.ErrStaleTick):
 		return tick, true
 	case err != nil:
 		c.log.Warn("canary: recording the tick failed", "model", name, "err", err)
@@ -185,10 +185,10 @@ func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool
 	c.metrics.state(name, written.Canary)
 	if d.Changed {
 		level := slog.LevelInfo
-		if d.Next.Phase == canary.RolledBack || d.Next.Failures > rel.Canary.State.Failures {
+		if d.Next.Phase == release.RolledBack || d.Next.Failures > rel.Canary.Progress.Failures {
 			level = slog.LevelWarn
 		}
-		c.log.Log(ctx, level, "canary "+string(d.Next.Phase), "model", name, "candidate", rel.Canary.State.Candidate,
+		c.log.Log(ctx, level, "canary "+string(d.Next.Phase), "model", name, "candidate", rel.Canary.Progress.Candidate,
 			"weight", d.Next.Weight, "reason", d.Reason)
 	}
 	return tick, written.Canary.Active()
@@ -202,7 +202,7 @@ type metrics struct {
 	decisions *prometheus.CounterVec
 }
 
-var phases = []canary.Phase{canary.Idle, canary.Progressing, canary.Paused, canary.Promoted, canary.RolledBack, canary.Aborted}
+var phases = []release.Phase{release.Idle, release.Progressing, release.Paused, release.Promoted, release.RolledBack, release.Aborted}
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
@@ -231,11 +231,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-func (m *metrics) state(model string, r *canary.Release) {
-	phase, weight := canary.Idle, 0.0
+func (m *metrics) state(model string, r *release.Canary) {
+	phase, weight := release.Idle, 0.0
 	if r != nil {
-		phase, weight = r.State.Phase, r.State.Weight
-		if phase == canary.RolledBack || phase == canary.Aborted {
+		phase, weight = r.Progress.Phase, r.Progress.Weight
+		if phase == release.RolledBack || phase == release.Aborted {
 			weight = 0
 		}
 	}
@@ -249,7 +249,7 @@ func (m *metrics) state(model string, r *canary.Release) {
 	}
 }
 
-func (m *metrics) decided(model string, d canary.Decision) {
+func (m *metrics) decided(model string, d release.Decision) {
 	for _, ch := range d.Checks {
 		m.value.WithLabelValues(model, ch.Metric).Set(ch.Value)
 		m.threshold.WithLabelValues(model, ch.Metric).Set(ch.Threshold)
@@ -257,9 +257,9 @@ func (m *metrics) decided(model string, d canary.Decision) {
 	decision := "hold"
 	switch {
 	case !d.Changed:
-	case d.Next.Phase == canary.Promoted:
+	case d.Next.Phase == release.Promoted:
 		decision = "promote"
-	case d.Next.Phase == canary.RolledBack:
+	case d.Next.Phase == release.RolledBack:
 		decision = "rollback"
 	case d.Next.Failures > 0:
 		decision = "fail_check"

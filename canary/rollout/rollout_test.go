@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/internal/testclock"
 	"github.com/modelgate/modelgate/wire"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/canary/rollout"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +23,12 @@ import (
 // fakeCatalog records what the controller applied, in order.
 type fakeCatalog struct {
 	mu      sync.Mutex
-	applied []registry.ReleaseState
+	applied []release.State
 	candErr error
 }
 
 func (f *fakeCatalog) Names() []string { return []string{"m"} }
-func (f *fakeCatalog) ApplyRelease(rel registry.ReleaseState) {
+func (f *fakeCatalog) ApplyRelease(rel release.State) {
 	f.mu.Lock()
 	f.applied = append(f.applied, rel)
 	f.mu.Unlock()
@@ -35,42 +37,42 @@ func (f *fakeCatalog) CandidateError(string) error { return f.candErr }
 
 // fixedSource returns the same observations for every query.
 type fixedSource struct {
-	obs canary.Observations
+	obs release.Observations
 	err error
 }
 
-func (s *fixedSource) Observations(context.Context, canary.Query) (canary.Observations, error) {
+func (s *fixedSource) Observations(context.Context, canary.Query) (release.Observations, error) {
 	return s.obs, s.err
 }
 func (*fixedSource) Name() string { return "fixed" }
 
-var healthy = canary.Observations{
-	Stable:    canary.VersionStats{Requests: 4000, P99: 10 * time.Millisecond},
-	Candidate: canary.VersionStats{Requests: 1000, P99: 10 * time.Millisecond},
+var healthy = release.Observations{
+	Stable:    release.VersionStats{Requests: 4000, P99: 10 * time.Millisecond},
+	Candidate: release.VersionStats{Requests: 1000, P99: 10 * time.Millisecond},
 	Compared:  1000,
 }
 
-func setup(t *testing.T, src canary.Source) (*registry.Registry, *testclock.Clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
+func setup(t *testing.T, src canary.Source) (releasetest.Registry, *testclock.Clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
 	t.Helper()
 	clk := testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	b, err := registry.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(b, registry.Options{Now: clk.Now})
+	reg := releasetest.Wrap(registry.New(b, registry.Options{Now: clk.Now}), clk.Now)
 	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
 	for _, v := range []string{"1", "2"} {
 		if _, _, err := reg.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	plan := canary.DefaultPlan()
+	plan := release.DefaultPlan()
 	if _, err := reg.StartCanary(context.Background(), "m", "2", plan, false, ""); err != nil {
 		t.Fatal(err)
 	}
 	cat := &fakeCatalog{}
 	metrics := prometheus.NewRegistry()
-	ctl := rollout.New(rollout.Options{Registry: reg, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now})
+	ctl := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now})
 	return reg, clk, cat, ctl, metrics
 }
 
@@ -91,8 +93,8 @@ func TestTicksPromoteAHealthyCanary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Stable != "2" || rel.Canary.State.Phase != canary.Promoted {
-		t.Fatalf("after the ticks: stable %s, %s (%s)", rel.Stable, rel.Canary.State.Phase, rel.Canary.State.Reason)
+	if rel.Stable != "2" || rel.Canary.Progress.Phase != release.Promoted {
+		t.Fatalf("after the ticks: stable %s, %s (%s)", rel.Stable, rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)
 	}
 	if a := rel.Canary.Analysis; a == nil || a.Replica != "gw-1" || a.Source != "fixed" || len(a.Checks) == 0 {
 		t.Fatalf("recorded analysis %+v", a)
@@ -123,8 +125,8 @@ func TestRollbackSetsWeightZeroFirst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rel.Canary.State.Phase != canary.RolledBack || rel.Stable != "1" {
-		t.Fatalf("after two bad ticks: %s, stable %s", rel.Canary.State.Phase, rel.Stable)
+	if rel.Canary.Progress.Phase != release.RolledBack || rel.Stable != "1" {
+		t.Fatalf("after two bad ticks: %s, stable %s", rel.Canary.Progress.Phase, rel.Stable)
 	}
 	// The catalog saw a rolled-back state with the release's old Updated
 	// (before the write) and then the written one.
@@ -133,9 +135,9 @@ func TestRollbackSetsWeightZeroFirst(t *testing.T) {
 		t.Fatalf("applied %d states", n)
 	}
 	pre, post := cat.applied[n-2], cat.applied[n-1]
-	if pre.Canary.State.Phase != canary.RolledBack || pre.Canary.State.Weight != 0 || !pre.Updated.Before(rel.Updated) || !post.Updated.Equal(rel.Updated) {
+	if pre.Canary.Progress.Phase != release.RolledBack || pre.Canary.Progress.Weight != 0 || !pre.Updated.Before(rel.Updated) || !post.Updated.Equal(rel.Updated) {
 		t.Fatalf("applied before the write: %s weight %g updated %s; after: updated %s; written %s",
-			pre.Canary.State.Phase, pre.Canary.State.Weight, pre.Updated, post.Updated, rel.Updated)
+			pre.Canary.Progress.Phase, pre.Canary.Progress.Weight, pre.Updated, post.Updated, rel.Updated)
 	}
 }
 
@@ -145,7 +147,7 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 	bad := healthy
 	bad.Candidate.Errors = 500
 	reg, clk, _, a, _ := setup(t, &fixedSource{obs: bad})
-	b := rollout.New(rollout.Options{Registry: reg, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.Now})
+	b := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.Now})
 	ctx := context.Background()
 	a.Tick(ctx, "m")
 	b.Tick(ctx, "m")
@@ -153,13 +155,13 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := rel.Canary.State.Failures; f != 1 || rel.Canary.State.Phase != canary.Progressing {
-		t.Fatalf("two replicas in one tick period: failures %d, %s", f, rel.Canary.State.Phase)
+	if f := rel.Canary.Progress.Failures; f != 1 || rel.Canary.Progress.Phase != release.Progressing {
+		t.Fatalf("two replicas in one tick period: failures %d, %s", f, rel.Canary.Progress.Phase)
 	}
 	clk.Add(15 * time.Second)
 	b.Tick(ctx, "m")
-	if rel, _ = reg.Release(ctx, "m"); rel.Canary.State.Phase != canary.RolledBack {
-		t.Fatalf("the next period's failure: %s (%d failures)", rel.Canary.State.Phase, rel.Canary.State.Failures)
+	if rel, _ = reg.Release(ctx, "m"); rel.Canary.Progress.Phase != release.RolledBack {
+		t.Fatalf("the next period's failure: %s (%d failures)", rel.Canary.Progress.Phase, rel.Canary.Progress.Failures)
 	}
 }
 
@@ -183,8 +185,8 @@ func TestAnalysisErrorsFail(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := rel.Canary.Analysis
-			if rel.Canary.State.Failures != 1 || a == nil || !strings.Contains(a.Error, c.want) {
-				t.Fatalf("failures %d, analysis %+v", rel.Canary.State.Failures, a)
+			if rel.Canary.Progress.Failures != 1 || a == nil || !strings.Contains(a.Error, c.want) {
+				t.Fatalf("failures %d, analysis %+v", rel.Canary.Progress.Failures, a)
 			}
 		})
 	}

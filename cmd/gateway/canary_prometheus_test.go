@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/internal/testmodels"
 )
 
@@ -91,8 +91,8 @@ func TestCanaryPrometheusSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	rel := waitTerminal(t, reg, 120*time.Second)
-	if rel.Canary.State.Phase != canary.Promoted || rel.Stable != "2" {
-		t.Fatalf("good candidate: %s (%s)", rel.Canary.State.Phase, rel.Canary.State.Reason)
+	if rel.Canary.Progress.Phase != release.Promoted || rel.Stable != "2" {
+		t.Fatalf("good candidate: %s (%s)", rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)
 	}
 	a := rel.Canary.Analysis
 	if a == nil || a.Source != "prometheus" || a.Observations.Candidate.Requests < plan.MinSamples {
@@ -109,8 +109,8 @@ func TestCanaryPrometheusSource(t *testing.T) {
 	}
 	rel = waitTerminal(t, reg, 120*time.Second)
 	tr.Stop()
-	st := rel.Canary.State
-	if st.Phase != canary.RolledBack || rel.Stable != "2" || !strings.Contains(st.Reason, "nonfinite_rate") {
+	st := rel.Canary.Progress
+	if st.Phase != release.RolledBack || rel.Stable != "2" || !strings.Contains(st.Reason, "nonfinite_rate") {
 		t.Fatalf("NaN candidate: %s (%s), stable %s", st.Phase, st.Reason, rel.Stable)
 	}
 	if a := rel.Canary.Analysis; a == nil || a.Source != "prometheus" || a.Observations.Candidate.NonFinite == 0 {

@@ -13,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/registry"
 )
 
 // The canary tests run real gateways over HTTP with real ONNX Runtime
@@ -97,7 +97,7 @@ func (tr *traffic) Stop() {
 
 // canaryRig is a registry with a stable version 1 and the given
 // candidates as versions 2, 3, ...
-func canaryRig(t *testing.T, location string, candidates ...[]byte) *registry.Registry {
+func canaryRig(t *testing.T, location string, candidates ...[]byte) releasetest.Registry {
 	t.Helper()
 	return pushVersions(t, location, append([][]byte{testmodels.CanaryStable()}, candidates...)...)
 }
@@ -115,8 +115,8 @@ func canaryConfig(t *testing.T, location string) config.Config {
 // its load a sub-millisecond model's p99 jumps by several milliseconds
 // from one small sample to the next. The slow candidate is slower by far
 // more than that.
-func testPlan(interval time.Duration) canary.Plan {
-	p := canary.DefaultPlan()
+func testPlan(interval time.Duration) release.Plan {
+	p := release.DefaultPlan()
 	p.Interval = interval
 	p.MinSamples = 100
 	p.P99LatencySlack = 25 * time.Millisecond
@@ -125,12 +125,12 @@ func testPlan(interval time.Duration) canary.Plan {
 
 // waitPhase polls the release state until the canary of version reaches
 // a terminal phase and returns the state.
-func waitTerminal(t *testing.T, reg *registry.Registry, timeout time.Duration) registry.ReleaseState {
+func waitTerminal(t *testing.T, reg releasetest.Registry, timeout time.Duration) release.State {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
 		rel, err := reg.Release(context.Background(), "m")
-		if err == nil && rel.Canary != nil && rel.Canary.State.Phase.IsTerminal() {
+		if err == nil && rel.Canary != nil && rel.Canary.Progress.Phase.IsTerminal() {
 			return rel
 		}
 		if time.Now().After(deadline) {
@@ -158,10 +158,10 @@ func modelStatus(base string) catalog.ModelStatus {
 }
 
 // stepReasons are the reasons of the canary-step and promote events.
-func stepReasons(rel registry.ReleaseState) []string {
+func stepReasons(rel release.State) []string {
 	var out []string
 	for _, e := range rel.History {
-		if e.Action == registry.ActionCanaryStep || e.Action == registry.ActionCanaryPromote {
+		if e.Action == release.ActionCanaryStep || e.Action == release.ActionCanaryPromote {
 			out = append(out, e.Action+": "+e.Reason)
 		}
 	}
@@ -200,9 +200,9 @@ func TestCanaryGoodCandidateIsPromoted(t *testing.T) {
 	}
 	rel := waitTerminal(t, reg, 90*time.Second)
 	took := time.Since(start)
-	if rel.Canary.State.Phase != canary.Promoted || rel.Stable != "2" || rel.Candidate != "" {
+	if rel.Canary.Progress.Phase != release.Promoted || rel.Stable != "2" || rel.Candidate != "" {
 		evidence, _ := json.Marshal(rel.Canary.Analysis)
-		t.Fatalf("canary ended %s (%s); stable %s, candidate %q; last analysis %s", rel.Canary.State.Phase, rel.Canary.State.Reason, rel.Stable, rel.Candidate, evidence)
+		t.Fatalf("canary ended %s (%s); stable %s, candidate %q; last analysis %s", rel.Canary.Progress.Phase, rel.Canary.Progress.Reason, rel.Stable, rel.Candidate, evidence)
 	}
 	waitFor(t, 30*time.Second, "version 2 served as stable", func() bool { return servingVersion(base, "m") == "2" })
 	close(watchStop)
@@ -262,15 +262,15 @@ func TestCanaryBadCandidatesRollBack(t *testing.T) {
 			}
 			started := rel.Canary.Started
 			rel = waitTerminal(t, reg, 60*time.Second)
-			st := rel.Canary.State
-			if st.Phase != canary.RolledBack || st.Weight != 0 || rel.Stable != "1" || rel.Candidate != "" {
+			st := rel.Canary.Progress
+			if st.Phase != release.RolledBack || st.Weight != 0 || rel.Stable != "1" || rel.Candidate != "" {
 				t.Fatalf("canary ended %s weight %g (%s); stable %s", st.Phase, st.Weight, st.Reason, rel.Stable)
 			}
 			if !strings.Contains(st.Reason, c.metric) {
 				t.Fatalf("rolled back for %q, want %s", st.Reason, c.metric)
 			}
 			last := rel.History[len(rel.History)-1]
-			if last.Action != registry.ActionCanaryRollback || last.Extra["analysis"] == nil {
+			if last.Action != release.ActionCanaryRollback || last.Extra["analysis"] == nil {
 				t.Fatalf("last event %+v, want a canary-rollback with the analysis as evidence", last)
 			}
 			if took := last.Time.Sub(started); took > 2*interval {
@@ -309,14 +309,14 @@ func TestCanaryHoldsWithoutTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait for ten analyses past several intervals, each holding.
-	var rel registry.ReleaseState
+	var rel release.State
 	waitFor(t, 30*time.Second, "analyses after five intervals", func() bool {
 		var err error
 		rel, err = reg.Release(context.Background(), "m")
 		return err == nil && rel.Canary.Analysis != nil && rel.Canary.Analysis.Time.Sub(rel.Canary.Started) > 5*interval
 	})
-	st := rel.Canary.State
-	if st.Phase != canary.Progressing || st.Step != 0 || st.Weight != 5 || st.Failures != 0 {
+	st := rel.Canary.Progress
+	if st.Phase != release.Progressing || st.Step != 0 || st.Weight != 5 || st.Failures != 0 {
 		t.Fatalf("without traffic the canary is %+v, want it holding at step 1 (5%%)", st)
 	}
 	if !strings.Contains(rel.Canary.Analysis.Reason, "0 of 100 samples") {
@@ -380,9 +380,9 @@ func TestCanaryStickyKeysAndPins(t *testing.T) {
 		}
 	}
 	// Move to the next step as the controller would.
-	if _, err := reg.UpdateRelease(ctx, "m", func(s *registry.ReleaseState) error {
+	if _, err := reg.Edit(ctx, "m", func(s *release.State) error {
 		c := *s.Canary
-		c.State.Step, c.State.Weight, c.State.StepStart = 1, 25, time.Now()
+		c.Progress.Step, c.Progress.Weight, c.Progress.StepStart = 1, 25, time.Now()
 		s.Canary = &c
 		return nil
 	}); err != nil {
@@ -474,20 +474,20 @@ func TestCanaryTwoGatewaysOneMinIO(t *testing.T) {
 		if err != nil {
 			return false
 		}
-		if !killed && rel.Canary.State.Step >= 1 {
+		if !killed && rel.Canary.Progress.Step >= 1 {
 			tr.targets.Store(&[]string{b})
 			stopA()
 			killed = true
 		}
-		return rel.Canary.State.Phase.IsTerminal()
+		return rel.Canary.Progress.Phase.IsTerminal()
 	})
 	tr.Stop()
 	rel, err := reg.Release(context.Background(), "m")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !killed || rel.Canary.State.Phase != canary.Promoted || rel.Stable != "2" {
-		t.Fatalf("killed=%v; canary ended %s (%s), stable %s", killed, rel.Canary.State.Phase, rel.Canary.State.Reason, rel.Stable)
+	if !killed || rel.Canary.Progress.Phase != release.Promoted || rel.Stable != "2" {
+		t.Fatalf("killed=%v; canary ended %s (%s), stable %s", killed, rel.Canary.Progress.Phase, rel.Canary.Progress.Reason, rel.Stable)
 	}
 	want := []string{"canary-step: step 1 passed; now 25%", "canary-step: step 2 passed; now 50%", "canary-step: step 3 passed; now 100%", "canary-promote: passed all 4 steps"}
 	if got := stepReasons(rel); strings.Join(got, "|") != strings.Join(want, "|") {
@@ -509,7 +509,7 @@ func TestCanaryResumesAfterRestart(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "the first step to pass", func() bool {
 		rel, err := reg.Release(context.Background(), "m")
-		return err == nil && rel.Canary.State.Step >= 1
+		return err == nil && rel.Canary.Progress.Step >= 1
 	})
 	tr.Stop()
 	stopFirst()
@@ -517,20 +517,20 @@ func TestCanaryResumesAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stepAtStop := rel.Canary.State.Step
+	stepAtStop := rel.Canary.Progress.Step
 
 	second := startGateway(t, canaryConfig(t, dir))
 	waitFor(t, 30*time.Second, "the candidate loaded at the recorded weight", func() bool {
-		return modelStatus(second).Weight == rel.Canary.State.Weight
+		return modelStatus(second).Weight == rel.Canary.Progress.Weight
 	})
 	startTraffic(t, 4, second)
 	rel = waitTerminal(t, reg, 90*time.Second)
-	if rel.Canary.State.Phase != canary.Promoted || rel.Stable != "2" {
-		t.Fatalf("after the restart the canary ended %s (%s)", rel.Canary.State.Phase, rel.Canary.State.Reason)
+	if rel.Canary.Progress.Phase != release.Promoted || rel.Stable != "2" {
+		t.Fatalf("after the restart the canary ended %s (%s)", rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)
 	}
 	starts := 0
 	for _, e := range rel.History {
-		if e.Action == registry.ActionCanaryStart {
+		if e.Action == release.ActionCanaryStart {
 			starts++
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -32,7 +33,7 @@ func pushDemo(t *testing.T, dir string) {
 	}
 	in := []wire.TensorSpec{{Name: "features", DType: wire.FP32, Shape: []int64{-1, 30}}}
 	out := []wire.TensorSpec{{Name: "label", DType: wire.INT64, Shape: []int64{-1}}, {Name: "probabilities", DType: wire.FP32, Shape: []int64{-1, 2}}}
-	if _, _, err := registry.New(b, registry.Options{}).Push(context.Background(), registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: in, Outputs: out}); err != nil {
+	if _, _, err := store.Push(context.Background(), registry.New(b, registry.Options{}), registry.PushRequest{Name: "breast-cancer", Version: "1", Model: model, Inputs: in, Outputs: out}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 }

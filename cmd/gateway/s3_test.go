@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/internal/miniotest"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -123,7 +124,7 @@ func TestStartWhileRegistryDown(t *testing.T) {
 
 // minioRegistry starts a MinIO, points the S3 settings at it, and pushes
 // models as versions 1, 2, ... of model "m" into a fresh bucket.
-func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, *registry.Registry, string) {
+func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, releasetest.Registry, string) {
 	t.Helper()
 	srv := miniotest.Start(t)
 	srv.Setenv(t)
@@ -133,12 +134,13 @@ func minioRegistry(t *testing.T, models ...[]byte) (*miniotest.Server, *registry
 
 // pushVersions opens the registry at location and pushes models as
 // versions 1, 2, ... of model "m".
-func pushVersions(t *testing.T, location string, models ...[]byte) *registry.Registry {
+func pushVersions(t *testing.T, location string, models ...[]byte) releasetest.Registry {
 	t.Helper()
-	reg, err := registry.Open(context.Background(), location, registry.Options{})
+	opened, err := registry.Open(context.Background(), location, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg := releasetest.Wrap(opened, nil)
 	rt, err := serving.NewRuntime(serving.Options{Providers: []string{"cpu"}})
 	if err != nil {
 		t.Fatal(err)

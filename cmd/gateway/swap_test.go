@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
@@ -75,7 +76,7 @@ func servingVersion(base, model string) string {
 	return ""
 }
 
-func pushModel(t *testing.T, reg *registry.Registry, rt *serving.Runtime, name, version string, model []byte) {
+func pushModel(t *testing.T, reg releasetest.Registry, rt *serving.Runtime, name, version string, model []byte) {
 	t.Helper()
 	ins, outs, err := catalog.Signature(rt, model)
 	if err != nil {
@@ -109,7 +110,7 @@ func TestHotSwapUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(b, registry.Options{})
+	reg := releasetest.Wrap(registry.New(b, registry.Options{}), nil)
 	pushModel(t, reg, rt, "m", "1", testmodels.Scaled(1))
 	pushModel(t, reg, rt, "m", "2", testmodels.Scaled(-4))
 

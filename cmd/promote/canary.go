@@ -8,8 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/modelgate/modelgate/canary"
-	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/spf13/cobra"
 )
 
@@ -24,19 +24,22 @@ predictions) and roll it back when it is worse; after the last step it becomes
 stable. Watch it with promote status MODEL --watch.`,
 	}
 	cmd.AddCommand(a.canaryStartCmd())
-	for _, act := range []struct{ name, short string }{
-		{registry.CanaryPause, "Hold the canary at its current weight"},
-		{registry.CanaryResume, "Resume a paused canary (its current step starts over)"},
-		{registry.CanaryAbort, "End the canary: the candidate takes no more traffic"},
-		{registry.CanaryPromote, "Make the candidate stable now, skipping the remaining steps"},
+	for _, act := range []struct {
+		name, short string
+		event       func(reason string) release.Transition
+	}{
+		{"pause", "Hold the canary at its current weight", func(r string) release.Transition { return release.Pause{Reason: r} }},
+		{"resume", "Resume a paused canary (its current step starts over)", func(r string) release.Transition { return release.Resume{Reason: r} }},
+		{"abort", "End the canary: the candidate takes no more traffic", func(r string) release.Transition { return release.Abort{Reason: r} }},
+		{"promote", "Make the candidate stable now, skipping the remaining steps", func(r string) release.Transition { return release.Promote{Reason: r} }},
 	} {
-		cmd.AddCommand(a.canaryActionCmd(act.name, act.short))
+		cmd.AddCommand(a.canaryActionCmd(act.name, act.short, act.event))
 	}
 	return cmd
 }
 
 func (a *app) canaryStartCmd() *cobra.Command {
-	p := canary.DefaultPlan()
+	p := release.DefaultPlan()
 	var steps string
 	var force bool
 	var reason string
@@ -57,11 +60,11 @@ func (a *app) canaryStartCmd() *cobra.Command {
 				return usageError("%v", err)
 			}
 			name, version := args[0], args[1]
-			r, err := a.openGated(cmd, name, version, force)
+			r, gate, err := a.openGated(cmd, name, version, force)
 			if err != nil {
 				return err
 			}
-			rel, err := r.StartCanary(cmd.Context(), name, version, plan, force, reason)
+			rel, err := store.Change(cmd.Context(), r, name, release.StartCanary{Version: version, Plan: plan, Gate: gate, Forced: force, Reason: reason}, time.Now())
 			if err != nil {
 				return err
 			}
@@ -106,7 +109,7 @@ func formatSteps(steps []float64) string {
 	return strings.Join(parts, ",")
 }
 
-func (a *app) canaryActionCmd(action, short string) *cobra.Command {
+func (a *app) canaryActionCmd(action, short string, event func(reason string) release.Transition) *cobra.Command {
 	var reason string
 	cmd := &cobra.Command{
 		Use:   action + " MODEL",
@@ -117,12 +120,12 @@ func (a *app) canaryActionCmd(action, short string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rel, err := r.CanaryAction(cmd.Context(), args[0], action, reason)
+			rel, err := store.Change(cmd.Context(), r, args[0], event(reason), time.Now())
 			if err != nil {
 				return err
 			}
 			c := rel.Canary
-			fmt.Fprintf(a.stdout, "%s: canary of %s is %s (weight %g%%); stable is %s\n", args[0], c.State.Candidate, c.State.Phase, c.State.Weight, rel.Stable)
+			fmt.Fprintf(a.stdout, "%s: canary of %s is %s (weight %g%%); stable is %s\n", args[0], c.Progress.Candidate, c.Progress.Phase, c.Progress.Weight, rel.Stable)
 			return nil
 		},
 	}
@@ -133,33 +136,33 @@ func (a *app) canaryActionCmd(action, short string) *cobra.Command {
 // statusView is `promote status --output json`: the release state with
 // the canary's figures at the top level.
 type statusView struct {
-	Model     string           `json:"model"`
-	Stable    string           `json:"stable"`
-	Candidate string           `json:"candidate"`
-	Phase     canary.Phase     `json:"phase"`
-	Weight    float64          `json:"weight"`
-	Step      int              `json:"step"` // 1-based; 0 without a canary
-	Steps     int              `json:"steps"`
-	Analysis  *canary.Analysis `json:"analysis"`
-	Canary    *canary.Release  `json:"canary,omitempty"`
-	Updated   time.Time        `json:"updated"`
-	History   []registry.Event `json:"history"`
+	Model     string            `json:"model"`
+	Stable    string            `json:"stable"`
+	Candidate string            `json:"candidate"`
+	Phase     release.Phase     `json:"phase"`
+	Weight    float64           `json:"weight"`
+	Step      int               `json:"step"` // 1-based; 0 without a canary
+	Steps     int               `json:"steps"`
+	Analysis  *release.Analysis `json:"analysis"`
+	Canary    *release.Canary   `json:"canary,omitempty"`
+	Updated   time.Time         `json:"updated"`
+	History   []release.Event   `json:"history"`
 }
 
-func newStatusView(rel registry.ReleaseState) statusView {
-	v := statusView{Model: rel.Model, Stable: rel.Stable, Candidate: rel.Candidate, Phase: canary.Idle,
+func newStatusView(rel release.State) statusView {
+	v := statusView{Model: rel.Model, Stable: rel.Stable, Candidate: rel.Candidate, Phase: release.Idle,
 		Canary: rel.Canary, Updated: rel.Updated, History: rel.History}
 	if c := rel.Canary; c != nil {
-		v.Phase, v.Weight, v.Step, v.Steps, v.Analysis = c.State.Phase, c.State.Weight, c.State.Step+1, len(c.Plan.Steps), c.Analysis
+		v.Phase, v.Weight, v.Step, v.Steps, v.Analysis = c.Progress.Phase, c.Progress.Weight, c.Progress.Step+1, len(c.Plan.Steps), c.Analysis
 		if !c.Active() {
 			v.Weight = 0
-			if c.State.Phase == canary.Promoted {
+			if c.Progress.Phase == release.Promoted {
 				v.Weight = 100
 			}
 		}
 	}
 	if v.History == nil {
-		v.History = []registry.Event{}
+		v.History = []release.Event{}
 	}
 	return v
 }
@@ -188,7 +191,7 @@ and 1 if it was rolled back or aborted.`,
 			}
 			ctx := cmd.Context()
 			for first := true; ; first = false {
-				rel, err := r.Release(ctx, args[0])
+				rel, err := store.Read(ctx, r, args[0])
 				if err != nil {
 					return err
 				}
@@ -206,9 +209,9 @@ and 1 if it was rolled back or aborted.`,
 				if !watch {
 					return nil
 				}
-				if rel.Canary == nil || rel.Canary.State.Phase.IsTerminal() {
-					if rel.Canary != nil && rel.Canary.State.Phase != canary.Promoted {
-						return &exitError{code: 1, err: fmt.Errorf("canary of %s %s: %s", rel.Canary.State.Candidate, rel.Canary.State.Phase, rel.Canary.State.Reason)}
+				if rel.Canary == nil || rel.Canary.Progress.Phase.IsTerminal() {
+					if rel.Canary != nil && rel.Canary.Progress.Phase != release.Promoted {
+						return &exitError{code: 1, err: fmt.Errorf("canary of %s %s: %s", rel.Canary.Progress.Candidate, rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)}
 					}
 					return nil
 				}
@@ -229,7 +232,7 @@ and 1 if it was rolled back or aborted.`,
 func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 	fmt.Fprintf(w, "model:     %s\nstable:    %s\n", v.Model, v.Stable)
 	if c := v.Canary; c != nil {
-		st := c.State
+		st := c.Progress
 		fmt.Fprintf(w, "canary:    %s  %s, step %d of %d, weight %g%%\n", st.Candidate, st.Phase, v.Step, v.Steps, v.Weight)
 		if c.Active() {
 			elapsed := now.Sub(st.StepStart).Round(time.Second)

@@ -12,14 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 )
 
 // canaryRegistry is a registry directory holding breast-cancer versions 1
 // (stable) and 2 (the same network, other bytes), and the registry API on
 // it for the test's own reads and writes.
-func canaryRegistry(t *testing.T) (string, *registry.Registry) {
+func canaryRegistry(t *testing.T) (string, releasetest.Registry) {
 	t.Helper()
 	reg := t.TempDir()
 	if r := promote(t, reg, "push", "breast-cancer", "1", demo); r.code != 0 {
@@ -36,14 +37,14 @@ func canaryRegistry(t *testing.T) (string, *registry.Registry) {
 	if r := promote(t, reg, "push", "breast-cancer", "2", v2); r.code != 0 {
 		t.Fatalf("push 2: %+v", r)
 	}
-	api, err := registry.Open(context.Background(), reg, registry.Options{})
+	opened, err := registry.Open(context.Background(), reg, registry.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reg, api
+	return reg, releasetest.Wrap(opened, nil)
 }
 
-func passGate(t *testing.T, api *registry.Registry, version, verdict string) {
+func passGate(t *testing.T, api releasetest.Registry, version, verdict string) {
 	t.Helper()
 	if err := api.PutGateReport(context.Background(), "breast-cancer", version, []byte(`{"verdict":"`+verdict+`"}`), []byte("# "+verdict)); err != nil {
 		t.Fatal(err)
@@ -107,8 +108,8 @@ func TestCanaryStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		p := rel.Canary.Plan
-		if len(p.Steps) != 3 || p.Steps[0] != 10 || p.Interval != 30*time.Second || p.MinSamples != 50 || rel.Canary.State.Weight != 10 || rel.Canary.Forced {
-			t.Fatalf("stored plan %+v, state %+v", p, rel.Canary.State)
+		if len(p.Steps) != 3 || p.Steps[0] != 10 || p.Interval != 30*time.Second || p.MinSamples != 50 || rel.Canary.Progress.Weight != 10 || rel.Canary.Forced {
+			t.Fatalf("stored plan %+v, state %+v", p, rel.Canary.Progress)
 		}
 	})
 	t.Run("forced", func(t *testing.T) {
@@ -122,7 +123,7 @@ func TestCanaryStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := rel.History[len(rel.History)-1]
-		if ev.Action != registry.ActionCanaryStart || ev.Version != "2" || ev.From != "1" || !ev.Forced || ev.Reason != "gates are down" {
+		if ev.Action != release.ActionCanaryStart || ev.Version != "2" || ev.From != "1" || !ev.Forced || ev.Reason != "gates are down" {
 			t.Fatalf("event %+v", ev)
 		}
 		// A second canary while this one runs is refused.
@@ -159,7 +160,7 @@ func TestCanaryActionCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := rel.History[len(rel.History)-3]; ev.Action != registry.ActionCanaryPause || ev.Reason != "investigating" {
+	if ev := rel.History[len(rel.History)-3]; ev.Action != release.ActionCanaryPause || ev.Reason != "investigating" {
 		t.Fatalf("pause event %+v", ev)
 	}
 	// Abort a canary of 1 against the new stable 2.
@@ -180,20 +181,20 @@ func TestCanaryActionCommands(t *testing.T) {
 
 // tickOnce records a failed check on the canary, so that it has an
 // analysis to show.
-func tickOnce(t *testing.T, api *registry.Registry) {
+func tickOnce(t *testing.T, api releasetest.Registry) {
 	t.Helper()
 	rel, err := api.Release(context.Background(), "breast-cancer")
 	if err != nil {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC()
-	obs := canary.Observations{
-		Stable:    canary.VersionStats{Requests: 900, Errors: 1, P99: 4 * time.Millisecond},
-		Candidate: canary.VersionStats{Requests: 300, Errors: 30, P99: 5 * time.Millisecond},
+	obs := release.Observations{
+		Stable:    release.VersionStats{Requests: 900, Errors: 1, P99: 4 * time.Millisecond},
+		Candidate: release.VersionStats{Requests: 300, Errors: 30, P99: 5 * time.Millisecond},
 		Compared:  300, Disagreements: 3,
 	}
-	d := canary.Decide(rel.Canary.Plan, rel.Canary.State, obs, now)
-	a := canary.Analysis{Time: now, Source: "in-process", Replica: "gw-a", Observations: obs, Checks: d.Checks, Reason: d.Reason}
+	d := release.Decide(rel.Canary.Plan, rel.Canary.Progress, obs, now)
+	a := release.Analysis{Time: now, Source: "in-process", Replica: "gw-a", Observations: obs, Checks: d.Checks, Reason: d.Reason}
 	if _, err := api.CanaryTick(context.Background(), "breast-cancer", rel.Canary.Epoch(), now.Add(-time.Second), d, a); err != nil {
 		t.Fatal(err)
 	}
@@ -221,14 +222,14 @@ func TestStatusShowsCanary(t *testing.T) {
 		t.Fatalf("%+v", r)
 	}
 	var v struct {
-		Stable    *string          `json:"stable"`
-		Candidate *string          `json:"candidate"`
-		Phase     *string          `json:"phase"`
-		Weight    *float64         `json:"weight"`
-		Step      *int             `json:"step"`
-		Steps     *int             `json:"steps"`
-		Analysis  *canary.Analysis `json:"analysis"`
-		History   []registry.Event `json:"history"`
+		Stable    *string           `json:"stable"`
+		Candidate *string           `json:"candidate"`
+		Phase     *string           `json:"phase"`
+		Weight    *float64          `json:"weight"`
+		Step      *int              `json:"step"`
+		Steps     *int              `json:"steps"`
+		Analysis  *release.Analysis `json:"analysis"`
+		History   []release.Event   `json:"history"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
 		t.Fatalf("status json: %v %q", err, r.stdout)
@@ -296,17 +297,17 @@ func (w *syncWriter) String() string {
 // or aborted; the first read may already be the end.
 func TestStatusWatch(t *testing.T) {
 	ctx := context.Background()
-	end := map[string]func(api *registry.Registry) error{
-		"promoted": func(api *registry.Registry) error {
-			_, err := api.CanaryAction(ctx, "breast-cancer", registry.CanaryPromote, "")
+	end := map[string]func(api releasetest.Registry) error{
+		"promoted": func(api releasetest.Registry) error {
+			_, err := api.CanaryAction(ctx, "breast-cancer", releasetest.CanaryPromote, "")
 			return err
 		},
-		"rolled back": func(api *registry.Registry) error {
+		"rolled back": func(api releasetest.Registry) error {
 			_, err := api.Rollback(ctx, "breast-cancer", "")
 			return err
 		},
-		"aborted": func(api *registry.Registry) error {
-			_, err := api.CanaryAction(ctx, "breast-cancer", registry.CanaryAbort, "")
+		"aborted": func(api releasetest.Registry) error {
+			_, err := api.CanaryAction(ctx, "breast-cancer", releasetest.CanaryAbort, "")
 			return err
 		},
 	}
@@ -315,7 +316,7 @@ func TestStatusWatch(t *testing.T) {
 	for name, finish := range end {
 		t.Run(name+", already ended", func(t *testing.T) {
 			reg, api := canaryRegistry(t)
-			if _, err := api.StartCanary(ctx, "breast-cancer", "2", canary.DefaultPlan(), false, ""); err != nil {
+			if _, err := api.StartCanary(ctx, "breast-cancer", "2", release.DefaultPlan(), false, ""); err != nil {
 				t.Fatal(err)
 			}
 			if err := finish(api); err != nil {
@@ -328,7 +329,7 @@ func TestStatusWatch(t *testing.T) {
 		})
 		t.Run(name+" while watched", func(t *testing.T) {
 			reg, api := canaryRegistry(t)
-			if _, err := api.StartCanary(ctx, "breast-cancer", "2", canary.DefaultPlan(), false, ""); err != nil {
+			if _, err := api.StartCanary(ctx, "breast-cancer", "2", release.DefaultPlan(), false, ""); err != nil {
 				t.Fatal(err)
 			}
 			out, errb := newSyncWriter(`"phase": "Progressing"`), &bytes.Buffer{}

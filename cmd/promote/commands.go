@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/registry"
@@ -166,9 +168,9 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 			if isTerminal(a.stderr) {
 				ctx = registry.WithProgress(ctx, terminalProgress(a.stderr))
 			}
-			m, created, err := r.Push(ctx, registry.PushRequest{
+			m, created, err := store.Push(ctx, r, registry.PushRequest{
 				Name: name, Version: version, Model: model, Inputs: ins, Outputs: outs, Metadata: md, Holdout: hold,
-			})
+			}, time.Now())
 			if err != nil {
 				return fmt.Errorf("push refused, nothing changed: %w", err)
 			}
@@ -184,7 +186,7 @@ immutable: pushing the same bytes again changes nothing, other bytes are refused
 				}
 				return nil
 			}
-			rel, err := r.Release(ctx, name)
+			rel, err := store.Read(ctx, r, name)
 			stable := ""
 			if err == nil {
 				stable = rel.Stable
@@ -238,7 +240,7 @@ func (a *app) listCmd() *cobra.Command {
 					if err != nil {
 						return err
 					}
-					rel, err := r.Release(ctx, n)
+					rel, err := store.Read(ctx, r, n)
 					if err != nil && !errors.Is(err, registry.ErrNotFound) {
 						return err
 					}
@@ -258,7 +260,7 @@ func (a *app) listCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rel, err := r.Release(ctx, args[0])
+			rel, err := store.Read(ctx, r, args[0])
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
@@ -285,7 +287,7 @@ func (a *app) showCmd() *cobra.Command {
 			if len(args) == 2 {
 				version = args[1]
 			} else {
-				rel, err := r.Release(ctx, name)
+				rel, err := store.Read(ctx, r, name)
 				if err != nil {
 					return err
 				}
@@ -353,15 +355,15 @@ the reason goes into the release history.`,
 			}
 			ctx := cmd.Context()
 			name, version := args[0], args[1]
-			r, err := a.openGated(cmd, name, version, force)
+			r, gate, err := a.openGated(cmd, name, version, force)
 			if err != nil {
 				return err
 			}
-			before, err := r.Release(ctx, name)
+			before, err := store.Read(ctx, r, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
-			rel, err := r.SetStable(ctx, name, version, force, reason)
+			rel, err := store.Change(ctx, r, name, release.SetStable{Version: version, Gate: gate, Forced: force, Reason: reason}, time.Now())
 			if err != nil {
 				return err
 			}
@@ -378,36 +380,23 @@ the reason goes into the release history.`,
 	return cmd
 }
 
-// openGated opens the registry and, unless force, refuses a version
-// without a passed gate report.
-func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*registry.Registry, error) {
+// openGated opens the registry, checks that the version exists and reads
+// its gate verdict (not when force overrides it), which the release
+// transition needs: release refuses a version without a passed gate.
+func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*registry.Registry, release.Gate, error) {
 	r, err := a.open(cmd)
 	if err != nil {
-		return nil, err
+		return nil, release.GateNotRun, err
 	}
-	if !force {
-		if err := requireGate(cmd.Context(), r, name, version); err != nil {
-			return nil, err
-		}
+	ctx := cmd.Context()
+	if _, err := r.Manifest(ctx, name, version); err != nil {
+		return nil, release.GateNotRun, err
 	}
-	return r, nil
-}
-
-// requireGate refuses a version without a passed gate report.
-func requireGate(ctx context.Context, r *registry.Registry, name, version string) error {
-	passed, err := r.GatePassed(ctx, name, version)
-	switch {
-	case errors.Is(err, registry.ErrNotFound):
-		if _, merr := r.Manifest(ctx, name, version); merr != nil {
-			return merr
-		}
-		return fmt.Errorf("%s version %s has not been gated: run `promote gate %s %s --holdout CSV` first, or override with --force --reason TEXT", name, version, name, version)
-	case err != nil:
-		return err
-	case !passed:
-		return fmt.Errorf("%s version %s failed its gates (see `promote show %s %s`); fix the model, or override with --force --reason TEXT", name, version, name, version)
+	if force {
+		return r, release.GateNotRun, nil
 	}
-	return nil
+	gate, err := store.Gate(ctx, r, name, version)
+	return r, gate, err
 }
 
 func (a *app) rollbackCmd() *cobra.Command {
@@ -424,12 +413,15 @@ func (a *app) rollbackCmd() *cobra.Command {
 			if reason == "" {
 				reason = "promote rollback"
 			}
-			rel, err := r.Rollback(cmd.Context(), args[0], reason)
+			if _, err := store.Read(cmd.Context(), r, args[0]); err != nil {
+				return err // an unknown model: not found
+			}
+			rel, err := store.Change(cmd.Context(), r, args[0], release.Rollback{Reason: reason}, time.Now())
 			if err != nil {
 				return err
 			}
 			last := rel.History[len(rel.History)-1]
-			if last.Action == registry.ActionCanaryRollback {
+			if last.Action == release.ActionCanaryRollback {
 				fmt.Fprintf(a.stdout, "%s: canary of %s rolled back; stable %s takes all traffic\n", args[0], last.Version, rel.Stable)
 				return nil
 			}

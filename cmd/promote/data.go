@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/stats"
 	"github.com/spf13/cobra"
@@ -196,7 +197,7 @@ Exit codes: 0 the data passed, 1 it failed, 2 usage or infrastructure error
 // is empty.
 func storedProfile(ctx context.Context, r *registry.Registry, name, version string) (*stats.Profile, error) {
 	if version == "" {
-		rel, err := r.Release(ctx, name)
+		rel, err := store.Read(ctx, r, name)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/drift"
 	"github.com/modelgate/modelgate/stats"
 	"github.com/prometheus/client_golang/api"
@@ -94,7 +95,7 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 			ctx := cmd.Context()
 			name := args[0]
 			if version == "" {
-				rel, err := r.Release(ctx, name)
+				rel, err := store.Read(ctx, r, name)
 				if err != nil {
 					return infra(err)
 				}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/validation"
@@ -63,7 +64,7 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 				return infra(err)
 			}
 			var base *validation.Model
-			rel, err := r.Release(ctx, name)
+			rel, err := store.Read(ctx, r, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return infra(err)
 			}

@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/registry"
 )
 
@@ -582,7 +583,7 @@ func (c *clock) Now() time.Time {
 // fixture is a registry on a fresh bucket, with the bucket (behind a call
 // counter) and the clock.
 type fixture struct {
-	reg    *registry.Registry
+	reg    releasetest.Registry
 	bucket *recorder
 	clock  *clock
 }
@@ -593,5 +594,5 @@ var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func newFixture(t *testing.T, newBucket func(t *testing.T) registry.Bucket, step time.Duration) *fixture {
 	rec := &recorder{Bucket: newBucket(t)}
 	c := &clock{t: epoch, step: step}
-	return &fixture{reg: registry.New(rec, registry.Options{Now: c.Now}), bucket: rec, clock: c}
+	return &fixture{reg: releasetest.Wrap(registry.New(rec, registry.Options{Now: c.Now}), c.Now), bucket: rec, clock: c}
 }

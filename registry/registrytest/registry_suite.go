@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -50,7 +51,7 @@ func push(t *testing.T, f *fixture, req registry.PushRequest) registry.Manifest 
 	return m
 }
 
-func release(t *testing.T, f *fixture, name string) registry.ReleaseState {
+func releaseState(t *testing.T, f *fixture, name string) release.State {
 	t.Helper()
 	s, err := f.reg.Release(t.Context(), name)
 	if err != nil {
@@ -175,14 +176,14 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 	t.Run("first version becomes stable", func(t *testing.T) {
 		f := newFixture(t, newBucket, 0)
 		push(t, f, request("iris", "1", "one"))
-		s := release(t, f, "iris")
-		wantEvents := []registry.Event{{Time: epoch, Action: registry.ActionInitialStable, Version: "1"}}
+		s := releaseState(t, f, "iris")
+		wantEvents := []release.Event{{Time: epoch, Action: release.ActionInitialStable, Version: "1"}}
 		if s.Model != "iris" || s.Stable != "1" || !s.Updated.Equal(epoch) || !equalEvents(s.History, wantEvents) {
 			t.Errorf("release after the first push = %+v, want stable 1 with %+v", s, wantEvents)
 		}
 
 		push(t, f, request("iris", "2", "two"))
-		if s := release(t, f, "iris"); s.Stable != "1" || !equalEvents(s.History, wantEvents) {
+		if s := releaseState(t, f, "iris"); s.Stable != "1" || !equalEvents(s.History, wantEvents) {
 			t.Errorf("release after the second push = %+v, want it unchanged", s)
 		}
 	})
@@ -206,7 +207,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			{"Versions", func(s string) error { _, err := f.reg.Versions(ctx, s); return err }},
 			{"Release", func(s string) error { _, err := f.reg.Release(ctx, s); return err }},
 			{"UpdateRelease", func(s string) error {
-				_, err := f.reg.UpdateRelease(ctx, s, func(*registry.ReleaseState) error {
+				_, err := f.reg.Edit(ctx, s, func(*release.State) error {
 					t.Error("UpdateRelease called fn for an invalid name")
 					return nil
 				})
@@ -341,16 +342,16 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			t.Fatal(err)
 		}
 		last := s.History[len(s.History)-1]
-		if s.Stable != "2" || len(s.History) != 2 || last.Action != registry.ActionStable || last.Version != "2" ||
+		if s.Stable != "2" || len(s.History) != 2 || last.Action != release.ActionStable || last.Version != "2" ||
 			last.From != "1" || last.Forced || last.Reason != "gates passed" || last.Time.IsZero() || s.Updated.Before(last.Time) {
 			t.Errorf("after SetStable(2): %+v", s)
 		}
-		if stored := release(t, f, "iris"); !reflect.DeepEqual(stored, s) {
+		if stored := releaseState(t, f, "iris"); !reflect.DeepEqual(stored, s) {
 			t.Errorf("Release = %+v, SetStable returned %+v", stored, s)
 		}
 
 		same, err := f.reg.SetStable(ctx, "iris", "2", true, "again")
-		if err != nil || !reflect.DeepEqual(same, s) || !reflect.DeepEqual(release(t, f, "iris"), s) {
+		if err != nil || !reflect.DeepEqual(same, s) || !reflect.DeepEqual(releaseState(t, f, "iris"), s) {
 			t.Errorf("SetStable of the stable version = %+v, %v; want no change from %+v", same, err, s)
 		}
 
@@ -366,7 +367,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 		if _, err := f.reg.SetStable(ctx, "iris", "9", true, "typo"); !errors.Is(err, registry.ErrNotFound) {
 			t.Errorf("SetStable of an unknown version: error = %v, want ErrNotFound", err)
 		}
-		if stored := release(t, f, "iris"); !reflect.DeepEqual(stored, s) {
+		if stored := releaseState(t, f, "iris"); !reflect.DeepEqual(stored, s) {
 			t.Errorf("a refused SetStable changed the release state to %+v", stored)
 		}
 	})
@@ -375,8 +376,8 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 		f := newFixture(t, newBucket, time.Millisecond)
 		push(t, f, request("iris", "1", "m"))
 		errs := race(concurrency, func(i int) error {
-			_, err := f.reg.UpdateRelease(t.Context(), "iris", func(s *registry.ReleaseState) error {
-				s.History = append(s.History, registry.Event{Action: "test", Version: strconv.Itoa(i)})
+			_, err := f.reg.Edit(t.Context(), "iris", func(s *release.State) error {
+				s.History = append(s.History, release.Event{Action: "test", Version: strconv.Itoa(i)})
 				return nil
 			})
 			return err
@@ -386,7 +387,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 				t.Errorf("updater %d: %v", i, err)
 			}
 		}
-		s := release(t, f, "iris")
+		s := releaseState(t, f, "iris")
 		seen := make(map[string]int)
 		for _, e := range s.History[1:] {
 			seen[e.Version]++
@@ -400,17 +401,17 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 	t.Run("update release", func(t *testing.T) {
 		tests := []struct {
 			name    string
-			fn      func(*registry.ReleaseState) error
+			fn      func(*release.State) error
 			wantErr error
 		}{
-			{"fn error aborts", func(s *registry.ReleaseState) error { s.Stable = "2"; return errBoom }, errBoom},
-			{"history cannot be rewritten", func(s *registry.ReleaseState) error {
+			{"fn error aborts", func(s *release.State) error { s.Stable = "2"; return errBoom }, errBoom},
+			{"history cannot be rewritten", func(s *release.State) error {
 				s.History[0].Reason = "rewritten"
-				s.History = append(s.History, registry.Event{Action: "test"})
+				s.History = append(s.History, release.Event{Action: "test"})
 				return nil
-			}, registry.ErrInvalidRequest},
-			{"history cannot be dropped", func(s *registry.ReleaseState) error { s.History = nil; s.Stable = "2"; return nil }, registry.ErrInvalidRequest},
-			{"no change writes nothing", func(*registry.ReleaseState) error { return nil }, nil},
+			}, release.ErrRefused},
+			{"history cannot be dropped", func(s *release.State) error { s.History = nil; s.Stable = "2"; return nil }, release.ErrRefused},
+			{"no change writes nothing", func(*release.State) error { return nil }, nil},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -418,7 +419,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 				push(t, f, request("iris", "1", "m"))
 				push(t, f, request("iris", "2", "n"))
 				before := snapshot(t, f.bucket)
-				if _, err := f.reg.UpdateRelease(t.Context(), "iris", tc.fn); !errors.Is(err, tc.wantErr) {
+				if _, err := f.reg.Edit(t.Context(), "iris", tc.fn); !errors.Is(err, tc.wantErr) {
 					t.Errorf("error = %v, want %v", err, tc.wantErr)
 				}
 				sameSnapshot(t, before, snapshot(t, f.bucket))
@@ -428,7 +429,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 		t.Run("absent state", func(t *testing.T) {
 			f := newFixture(t, newBucket, 0)
 			ctx := t.Context()
-			s, err := f.reg.UpdateRelease(ctx, "fresh", func(s *registry.ReleaseState) error {
+			s, err := f.reg.Edit(ctx, "fresh", func(s *release.State) error {
 				if s.Model != "fresh" || s.Stable != "" || len(s.History) != 0 {
 					t.Errorf("fn got %+v, want the zero state of model fresh", s)
 				}
@@ -440,7 +441,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			if _, err := f.reg.Release(ctx, "fresh"); !errors.Is(err, registry.ErrNotFound) {
 				t.Errorf("an update without a change created the state: Release error = %v", err)
 			}
-			s, err = f.reg.UpdateRelease(ctx, "fresh", func(s *registry.ReleaseState) error {
+			s, err = f.reg.Edit(ctx, "fresh", func(s *release.State) error {
 				s.Model = "renamed"
 				s.Candidate = "2"
 				return nil
@@ -448,7 +449,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			if err != nil || s.Model != "fresh" || s.Candidate != "2" || !s.Updated.Equal(epoch) {
 				t.Errorf("UpdateRelease = %+v, %v; want model fresh, candidate 2, updated now", s, err)
 			}
-			if stored := release(t, f, "fresh"); !reflect.DeepEqual(stored, s) {
+			if stored := releaseState(t, f, "fresh"); !reflect.DeepEqual(stored, s) {
 				t.Errorf("Release = %+v, want %+v", stored, s)
 			}
 		})
@@ -533,7 +534,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			if want := fmt.Sprintf("model %d", winner); err != nil || string(data) != want {
 				t.Errorf("Fetch = %q, %v; want the winner's %q", data, err, want)
 			}
-			if s := release(t, f, "iris"); s.Stable != "1" || m.SHA256 != sha(string(data)) {
+			if s := releaseState(t, f, "iris"); s.Stable != "1" || m.SHA256 != sha(string(data)) {
 				t.Errorf("release = %+v, manifest = %+v", s, m)
 			}
 		})
@@ -608,7 +609,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 		if err != nil || !created || m.SHA256 != sha("crashed") {
 			t.Fatalf("Push completing a half-pushed version = %+v, %v, %v", m, created, err)
 		}
-		if s := release(t, f, "half"); s.Stable != "1" {
+		if s := releaseState(t, f, "half"); s.Stable != "1" {
 			t.Errorf("completed version is not stable: %+v", s)
 		}
 	})
@@ -646,7 +647,7 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 	})
 }
 
-func equalEvents(a, b []registry.Event) bool {
+func equalEvents(a, b []release.Event) bool {
 	if len(a) != len(b) {
 		return false
 	}

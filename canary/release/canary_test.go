@@ -1,4 +1,4 @@
-package canary_test
+package release_test
 
 import (
 	"encoding/json"
@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 )
 
 // A plan survives JSON with its durations as Go duration strings.
 func TestPlanJSONRoundTrip(t *testing.T) {
-	p := canary.DefaultPlan()
+	p := release.DefaultPlan()
 	p.Steps = []float64{1, 2.5, 100}
 	p.Interval = 90 * time.Second
 	p.P99LatencySlack = 1500 * time.Microsecond
@@ -34,7 +34,7 @@ func TestPlanJSONRoundTrip(t *testing.T) {
 			t.Errorf("%s lacks %q", b, k)
 		}
 	}
-	var back canary.Plan
+	var back release.Plan
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -54,14 +54,14 @@ func TestPlanJSONErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var p canary.Plan
+			var p release.Plan
 			if err := json.Unmarshal([]byte(tc.json), &p); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
 	}
 	// Without a slack the plan has none.
-	var p canary.Plan
+	var p release.Plan
 	if err := json.Unmarshal([]byte(`{"steps":[100],"interval":"30s","min_samples":1,"failure_limit":1}`), &p); err != nil {
 		t.Fatal(err)
 	}
@@ -73,33 +73,33 @@ func TestPlanJSONErrors(t *testing.T) {
 // A release routes to its candidate only while progressing or paused;
 // its epoch names the candidate, the step and when the step started.
 func TestReleaseActiveAndEpoch(t *testing.T) {
-	var nilRelease *canary.Release
+	var nilRelease *release.Canary
 	if nilRelease.Active() || nilRelease.Epoch() != "" {
 		t.Fatalf("nil release: active %v, epoch %q", nilRelease.Active(), nilRelease.Epoch())
 	}
 	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	for phase, active := range map[canary.Phase]bool{
-		canary.Idle: false, canary.Progressing: true, canary.Paused: true,
-		canary.Promoted: false, canary.RolledBack: false, canary.Aborted: false,
+	for phase, active := range map[release.Phase]bool{
+		release.Idle: false, release.Progressing: true, release.Paused: true,
+		release.Promoted: false, release.RolledBack: false, release.Aborted: false,
 	} {
-		r := &canary.Release{State: canary.State{Phase: phase, Candidate: "2", Step: 1, StepStart: start}}
+		r := &release.Canary{Progress: release.Progress{Phase: phase, Candidate: "2", Step: 1, StepStart: start}}
 		if r.Active() != active {
 			t.Errorf("%s: Active() = %v, want %v", phase, r.Active(), active)
 		}
 	}
-	if r := (&canary.Release{State: canary.State{Phase: canary.Progressing}}); r.Active() {
+	if r := (&release.Canary{Progress: release.Progress{Phase: release.Progressing}}); r.Active() {
 		t.Error("a progressing release without a candidate is active")
 	}
 
-	r := &canary.Release{State: canary.State{Phase: canary.Progressing, Candidate: "2", Step: 1, StepStart: start}}
+	r := &release.Canary{Progress: release.Progress{Phase: release.Progressing, Candidate: "2", Step: 1, StepStart: start}}
 	e := r.Epoch()
 	if !strings.HasPrefix(e, "2/1/") {
 		t.Errorf("epoch %q, want candidate/step/start", e)
 	}
-	for name, change := range map[string]func(*canary.Release){
-		"another step":       func(r *canary.Release) { r.State.Step = 2 },
-		"the step restarted": func(r *canary.Release) { r.State.StepStart = start.Add(time.Nanosecond) },
-		"another candidate":  func(r *canary.Release) { r.State.Candidate = "3" },
+	for name, change := range map[string]func(*release.Canary){
+		"another step":       func(r *release.Canary) { r.Progress.Step = 2 },
+		"the step restarted": func(r *release.Canary) { r.Progress.StepStart = start.Add(time.Nanosecond) },
+		"another candidate":  func(r *release.Canary) { r.Progress.Candidate = "3" },
 	} {
 		c := *r
 		change(&c)
@@ -108,7 +108,7 @@ func TestReleaseActiveAndEpoch(t *testing.T) {
 		}
 	}
 	same := *r
-	same.State.Failures, same.State.Weight, same.Analysis = 1, 25, &canary.Analysis{Reason: "x"}
+	same.Progress.Failures, same.Progress.Weight, same.Analysis = 1, 25, &release.Analysis{Reason: "x"}
 	if same.Epoch() != e {
 		t.Errorf("a failed check changed the epoch: %q, was %q", same.Epoch(), e)
 	}

@@ -1,4 +1,4 @@
-package registry_test
+package release_test
 
 import (
 	"encoding/json"
@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/canary/release"
 )
 
 func TestReleaseStateJSON(t *testing.T) {
 	tests := []struct {
 		name   string
 		in     string
-		change func(*registry.ReleaseState)
+		change func(*release.State)
 		want   []string // fragments of the compact re-encoding
 		reject []string // fragments it must not have
 	}{
@@ -26,13 +26,13 @@ func TestReleaseStateJSON(t *testing.T) {
 		{
 			name:   "a cleared known field stays cleared",
 			in:     `{"model":"iris","stable":"1","candidate":"2","updated":"2030-01-02T03:04:05Z","history":[]}`,
-			change: func(s *registry.ReleaseState) { s.Candidate = "" },
+			change: func(s *release.State) { s.Candidate = "" },
 			reject: []string{"candidate"},
 		},
 		{
 			name:   "known fields match without regard to case",
 			in:     `{"model":"iris","STABLE":"1","updated":"2030-01-02T03:04:05Z","history":[]}`,
-			change: func(s *registry.ReleaseState) { s.Stable = "2" },
+			change: func(s *release.State) { s.Stable = "2" },
 			want:   []string{`"stable":"2"`},
 			reject: []string{"STABLE", `"1"`},
 		},
@@ -44,7 +44,7 @@ func TestReleaseStateJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var s registry.ReleaseState
+			var s release.State
 			if err := json.Unmarshal([]byte(tc.in), &s); err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestReleaseStateJSON(t *testing.T) {
 					t.Errorf("encoding %s has %s", out, r)
 				}
 			}
-			var again registry.ReleaseState
+			var again release.State
 			if err := json.Unmarshal(out, &again); err != nil {
 				t.Fatalf("re-decoding %s: %v", out, err)
 			}
@@ -77,7 +77,7 @@ func TestReleaseStateJSON(t *testing.T) {
 }
 
 func TestReleaseStateJSONInvalidExtra(t *testing.T) {
-	s := registry.ReleaseState{Model: "iris", Extra: map[string]json.RawMessage{"plan": json.RawMessage("{not json")}}
+	s := release.State{Model: "iris", Extra: map[string]json.RawMessage{"plan": json.RawMessage("{not json")}}
 	if _, err := json.Marshal(s); err == nil {
 		t.Error("Marshal accepted an Extra field holding invalid JSON")
 	}

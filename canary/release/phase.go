@@ -1,4 +1,4 @@
-package canary
+package release
 
 // Phase is where a canary release stands.
 type Phase string

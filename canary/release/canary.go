@@ -1,4 +1,4 @@
-package canary
+package release
 
 import (
 	"encoding/json"
@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// Release is the canary part of a model's release state (the "canary"
+// Canary is the canary part of a model's release state (the "canary"
 // field of release.json): the plan, where the release stands, and the last
 // analysis. It is written with compare-and-swap, so that any replica may
 // tick and exactly one transition per tick wins.
-type Release struct {
-	Plan  Plan  `json:"plan"`
-	State State `json:"state"`
+type Canary struct {
+	Plan     Plan     `json:"plan"`
+	Progress Progress `json:"state"`
 	// Started is when the canary began, and who asked for it how.
 	Started time.Time `json:"started"`
 	Forced  bool      `json:"forced,omitempty"`
@@ -25,17 +25,17 @@ type Release struct {
 }
 
 // Active reports whether the release routes traffic to its candidate.
-func (r *Release) Active() bool {
-	return r != nil && r.State.Candidate != "" && (r.State.Phase == Progressing || r.State.Phase == Paused)
+func (r *Canary) Active() bool {
+	return r != nil && r.Progress.Candidate != "" && (r.Progress.Phase == Progressing || r.Progress.Phase == Paused)
 }
 
 // Epoch names the current step of the release: observations are kept per
 // epoch and start afresh when it changes.
-func (r *Release) Epoch() string {
+func (r *Canary) Epoch() string {
 	if r == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s/%d/%d", r.State.Candidate, r.State.Step, r.State.StepStart.UnixNano())
+	return fmt.Sprintf("%s/%d/%d", r.Progress.Candidate, r.Progress.Step, r.Progress.StepStart.UnixNano())
 }
 
 // Analysis is what one tick saw and decided.

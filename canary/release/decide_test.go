@@ -1,4 +1,4 @@
-package canary
+package release
 
 import (
 	"errors"
@@ -17,8 +17,8 @@ func healthy(n int64) Observations {
 	}
 }
 
-func start(plan Plan) State {
-	return State{Phase: Progressing, Candidate: "2", Step: 0, Weight: plan.Steps[0], StepStart: t0}
+func start(plan Plan) Progress {
+	return Progress{Phase: Progressing, Candidate: "2", Step: 0, Weight: plan.Steps[0], StepStart: t0}
 }
 
 // A good candidate walks 5 → 25 → 50 → 100 and is promoted, one interval
@@ -52,7 +52,7 @@ func TestTicks(t *testing.T) {
 	afterInterval := t0.Add(plan.Interval)
 	cases := []struct {
 		name      string
-		state     State
+		state     Progress
 		obs       Observations
 		now       time.Time
 		phase     Phase
@@ -68,16 +68,16 @@ func TestTicks(t *testing.T) {
 		{"too few samples holds", start(plan), healthy(150), t0.Add(time.Hour), Progressing, 0, 5, 0, false, "150 of 200 samples"},
 		{"too few compared pairs holds", start(plan), func() Observations { o := healthy(500); o.Compared = 10; o.Disagreements = 0; return o }(), afterInterval, Progressing, 0, 5, 0, false, "too few samples for disagreement"},
 		{"errors fail a check", start(plan), func() Observations { o := healthy(500); o.Candidate.Errors = 100; return o }(), afterInterval, Progressing, 0, 5, 1, true, "error_rate_increase"},
-		{"second failure rolls back", func() State { s := start(plan); s.Failures = 1; return s }(), func() Observations { o := healthy(500); o.Candidate.Errors = 100; return o }(), afterInterval, RolledBack, 0, 0, 2, true, "rolled back after 2 failed checks"},
+		{"second failure rolls back", func() Progress { s := start(plan); s.Failures = 1; return s }(), func() Observations { o := healthy(500); o.Candidate.Errors = 100; return o }(), afterInterval, RolledBack, 0, 0, 2, true, "rolled back after 2 failed checks"},
 		{"3x slower fails", start(plan), func() Observations { o := healthy(500); o.Candidate.P99 = 30 * time.Millisecond; return o }(), afterInterval, Progressing, 0, 5, 1, true, "p99_latency_ratio 3"},
 		{"disagreement fails", start(plan), func() Observations { o := healthy(500); o.Disagreements = 170; return o }(), afterInterval, Progressing, 0, 5, 1, true, "disagreement 0.34"},
 		{"one NaN fails even with few samples", start(plan), Observations{Candidate: VersionStats{Requests: 3, NonFinite: 1}}, t0.Add(time.Second), Progressing, 0, 5, 1, true, "nonfinite_rate"},
 		{"a query error counts as a failure", start(plan), Observations{Err: errors.New("prometheus: 503")}, afterInterval, Progressing, 0, 5, 1, true, "analysis query failed: prometheus: 503"},
-		{"a good tick does not clear failures before the step passes", func() State { s := start(plan); s.Failures = 1; return s }(), healthy(500), t0.Add(time.Second), Progressing, 0, 5, 1, false, "interval left"},
-		{"passing a step clears failures", func() State { s := start(plan); s.Failures = 1; return s }(), healthy(500), afterInterval, Progressing, 1, 25, 0, true, "now 25%"},
-		{"last step passes to promoted", State{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0}, healthy(500), afterInterval, Promoted, 3, 100, 0, true, "passed all 4 steps"},
-		{"paused does nothing", State{Phase: Paused, Candidate: "2", Step: 1, Weight: 25, StepStart: t0}, healthy(500), afterInterval, Paused, 1, 25, 0, false, "nothing to do"},
-		{"terminal does nothing", State{Phase: RolledBack, Candidate: "2"}, healthy(500), afterInterval, RolledBack, 0, 0, 0, false, "nothing to do"},
+		{"a good tick does not clear failures before the step passes", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(500), t0.Add(time.Second), Progressing, 0, 5, 1, false, "interval left"},
+		{"passing a step clears failures", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(500), afterInterval, Progressing, 1, 25, 0, true, "now 25%"},
+		{"last step passes to promoted", Progress{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0}, healthy(500), afterInterval, Promoted, 3, 100, 0, true, "passed all 4 steps"},
+		{"paused does nothing", Progress{Phase: Paused, Candidate: "2", Step: 1, Weight: 25, StepStart: t0}, healthy(500), afterInterval, Paused, 1, 25, 0, false, "nothing to do"},
+		{"terminal does nothing", Progress{Phase: RolledBack, Candidate: "2"}, healthy(500), afterInterval, RolledBack, 0, 0, 0, false, "nothing to do"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -160,7 +160,7 @@ func TestPhases(t *testing.T) {
 // use its figures from the last step instead of holding for ever.
 func TestLastStepComparesWithBaseline(t *testing.T) {
 	plan := DefaultPlan()
-	st := State{Phase: Progressing, Candidate: "2", Step: 2, Weight: 50, StepStart: t0}
+	st := Progress{Phase: Progressing, Candidate: "2", Step: 2, Weight: 50, StepStart: t0}
 	d := Decide(plan, st, healthy(500), t0.Add(plan.Interval))
 	if d.Next.Weight != 100 || d.Next.Baseline == nil || d.Next.Baseline.Requests != 2000 {
 		t.Fatalf("after step 3: %+v", d.Next)
@@ -173,7 +173,7 @@ func TestLastStepComparesWithBaseline(t *testing.T) {
 	}
 	slow := alone
 	slow.Candidate.P99 = 50 * time.Millisecond
-	st = State{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0, Baseline: &VersionStats{Requests: 900, P99: 10 * time.Millisecond}}
+	st = Progress{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0, Baseline: &VersionStats{Requests: 900, P99: 10 * time.Millisecond}}
 	if d := Decide(plan, st, slow, t0.Add(plan.Interval)); d.Next.Failures != 1 || !strings.Contains(d.Reason, "p99_latency_ratio 5") {
 		t.Fatalf("slow at 100%%: %+v (%s)", d.Next, d.Reason)
 	}

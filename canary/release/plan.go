@@ -1,15 +1,4 @@
-// Package canary holds the release logic that moves traffic from the
-// stable version of a model to a candidate in steps: the declarative Plan,
-// the typed Phases, and Decide, a pure function of (plan, state,
-// observations, now) that returns the next state and why. Persisting the
-// state (in the registry's release state, with compare-and-swap), routing
-// requests by weight and collecting observations are the callers' part.
-//
-// The rules: too few samples hold a step and never pass it; an analysis
-// query that fails counts as a failed check; a step passes only when every
-// check passed and the step's interval has elapsed; FailureLimit failed
-// checks in a row roll the candidate back.
-package canary
+package release
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package canary
+package release
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// State is the canary part of a model's release state.
-type State struct {
+// Progress is the canary part of a model's release state.
+type Progress struct {
 	Phase     Phase     `json:"phase"`
 	Candidate string    `json:"candidate,omitempty"`
 	Step      int       `json:"step"`   // index into Plan.Steps
@@ -53,9 +53,9 @@ type Check struct {
 
 // Decision is the outcome of one tick.
 type Decision struct {
-	Next   State   `json:"next"`
-	Reason string  `json:"reason"`
-	Checks []Check `json:"checks,omitempty"`
+	Next   Progress `json:"next"`
+	Reason string   `json:"reason"`
+	Checks []Check  `json:"checks,omitempty"`
 	// Changed reports whether Next differs from the state given.
 	Changed bool `json:"changed"`
 }
@@ -63,7 +63,7 @@ type Decision struct {
 // Decide is one tick of a canary release. It is pure: the same plan,
 // state, observations and time give the same decision. Observations are
 // for the current step only (callers reset them when the step changes).
-func Decide(plan Plan, st State, obs Observations, now time.Time) Decision {
+func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	if st.Phase != Progressing {
 		return Decision{Next: st, Reason: fmt.Sprintf("phase %s: nothing to do", st.Phase)}
 	}
@@ -116,7 +116,7 @@ func Decide(plan Plan, st State, obs Observations, now time.Time) Decision {
 
 // fail counts a failed check and rolls back at the plan's limit: weight 0
 // at once (the caller then unloads the candidate and records the reason).
-func fail(plan Plan, st State, why string, checks []Check) Decision {
+func fail(plan Plan, st Progress, why string, checks []Check) Decision {
 	next := st
 	next.Failures++
 	if next.Failures >= plan.FailureLimit {
