@@ -10,75 +10,6 @@ import (
 	"github.com/modelgate/modelgate/serving"
 )
 
-// syncCandidate loads the candidate of an active canary, with the same
-// backoff as stable versions when it fails. It does not route traffic to
-// it: ApplyRelease does, once it is loaded.
-func (c *Catalog) syncCandidate(ctx context.Context, name string, rel release.State) error {
-	if !rel.Canary.Active() {
-		return nil
-	}
-	want := rel.Canary.Progress.Candidate
-	c.mu.Lock()
-	e := c.models[name]
-	if e.candidate != nil && e.candidate.Version() == want {
-		e.cand = loadState{}
-		c.mu.Unlock()
-		return nil
-	}
-	if e.cand.version == want && e.cand.err != nil && c.now().Before(e.cand.retryAt) {
-		err := e.cand.err
-		c.mu.Unlock()
-		return err
-	}
-	if p := e.pinned[want]; p != nil { // already loaded for pinned requests
-		delete(e.pinned, want)
-		c.metrics.unloaded(name, p.sess)
-		c.setCandidateLocked(e, p.sess)
-		c.mu.Unlock()
-		return nil
-	}
-	c.mu.Unlock()
-	c.loadMu.Lock()
-	defer c.loadMu.Unlock()
-	sess, err := c.load(ctx, name, want)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("canary candidate: %w", err)
-		if e.cand.version != want {
-			e.cand = loadState{version: want}
-		}
-		e.cand.err = err
-		e.cand.failures++
-		e.cand.retryAt = c.now().Add(reloadDelay(c.opts.PollInterval, e.cand.failures))
-		return err
-	}
-	e.cand = loadState{}
-	c.setCandidateLocked(e, sess)
-	return nil
-}
-
-// setCandidateLocked installs sess as e's candidate, retiring any other.
-// Traffic reaches it once ApplyRelease sets the weight. c.mu must be held.
-func (c *Catalog) setCandidateLocked(e *entry, sess *serving.Session) {
-	if old := e.candidate; old != nil {
-		c.metrics.setSession(e.name, old, "candidate", false)
-		old.Close()
-	}
-	e.candidate, e.weight = sess, 0
-	c.metrics.setSession(e.name, sess, "candidate", true)
-	c.log.Info("canary candidate loaded", "model", e.name, "version", sess.Version(), "provider", sess.Provider())
-}
-
-// promoteCandidateLocked makes e's candidate its stable version. c.mu must
-// be held.
-func (c *Catalog) promoteCandidateLocked(e *entry) {
-	sess := e.candidate
-	c.metrics.setSession(e.name, sess, "candidate", false)
-	e.candidate, e.weight = nil, 0
-	c.swapStable(e, sess)
-}
-
 // ApplyRelease brings the routing of rel.Model in line with its release
 // state at once, without loading anything: the candidate's weight while
 // a canary is in progress and the candidate is loaded; otherwise weight 0,
@@ -97,7 +28,7 @@ func (c *Catalog) ApplyRelease(rel release.State) {
 	}
 	e.applied = rel.Updated
 	e.canary = rel.Canary
-	if rel.Canary.Active() && e.candidate != nil && e.candidate.Version() == rel.Canary.Progress.Candidate {
+	if rel.Canary.Active() && e.cand.serves(rel.Canary.Progress.Candidate) {
 		if c.opts.Recorder != nil {
 			c.opts.Recorder.Begin(e.name, rel.Canary.Epoch())
 		}
@@ -105,15 +36,15 @@ func (c *Catalog) ApplyRelease(rel release.State) {
 		return
 	}
 	e.weight = 0
-	if e.candidate == nil || (rel.Canary.Active() && e.candidate.Version() == rel.Canary.Progress.Candidate) {
+	if e.cand.sess == nil || (rel.Canary.Active() && e.cand.serves(rel.Canary.Progress.Candidate)) {
 		return
 	}
-	if e.candidate.Version() == rel.Stable && (e.stable == nil || e.stable.Version() != rel.Stable) {
-		c.promoteCandidateLocked(e)
+	if e.cand.serves(rel.Stable) && !e.stable.serves(rel.Stable) {
+		c.installLocked(e, roleStable, c.takeLoadedLocked(e, roleStable, rel.Stable)) // promoted: no reload
 		return
 	}
-	old := e.candidate
-	e.candidate = nil
+	old := e.cand.sess
+	e.cand.sess = nil
 	c.metrics.setSession(e.name, old, "candidate", false)
 	old.Close()
 	reason := "no canary in progress"
@@ -129,7 +60,7 @@ func (c *Catalog) CandidateError(model string) error {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	e := c.models[model]
-	if e == nil || !e.canary.Active() || e.candidate != nil || e.cand.version != e.canary.Progress.Candidate {
+	if e == nil || !e.canary.Active() || e.cand.sess != nil || e.cand.want != e.canary.Progress.Candidate {
 		return nil
 	}
 	return e.cand.err
@@ -171,7 +102,7 @@ func (c *Catalog) Route(ctx context.Context, model, key string) (Routed, error) 
 	r := Routed{Session: stable, Role: canary.RoleStable}
 	c.mu.RLock()
 	e := c.models[stable.Name()]
-	cand, weight := e.candidate, e.weight
+	cand, weight := e.cand.sess, e.weight
 	c.mu.RUnlock()
 	if cand == nil || weight <= 0 {
 		return r, nil

@@ -103,40 +103,29 @@ type Catalog struct {
 	synced  bool  // one Sync has completed
 	syncErr error // the last Sync's registry error, if any
 
-	loadMu sync.Mutex // serialises loads so that one version is not loaded twice
-	syncMu sync.Mutex // one Sync at a time, so that an older one never swaps in late
+	loadMu sync.Mutex    // serialises loads so that one version is not loaded twice
+	syncMu sync.Mutex    // one Sync (or loader pass) at a time, so that an older one never swaps in late
+	wake   chan struct{} // a release state was offered: the loader looks (watch.go)
 
 	errLog logLimiter // registry errors, rate limited
 }
 
 type entry struct {
-	name    string
-	stable  *serving.Session // nil until loaded
-	want    string           // the stable version the registry names
-	lastErr error            // why want is not loaded, when it is not
-	pinned  map[string]*pinned
+	name   string
+	stable slot // the stable version the release state names
+	cand   slot // the candidate of a canary in progress
+	pinned map[string]*pinned
 
-	// A version that failed to load is retried with backoff, not at every
-	// poll: failedVersion, how often in a row, and not before retryAt.
-	failedVersion string
-	failures      int
-	retryAt       time.Time
+	// The canary as last applied, and the candidate's weight in effect (0
+	// until the candidate is loaded).
+	canary  *release.Canary
+	weight  float64
+	applied time.Time // Updated of the last release state applied
 
-	// The canary: the release as last read, its candidate once loaded,
-	// and the weight in effect (0 until the candidate is loaded).
-	canary    *release.Canary
-	candidate *serving.Session
-	weight    float64
-	cand      loadState // loading the candidate
-	applied   time.Time // Updated of the last release state applied
-}
-
-// loadState is the failure backoff of a version being loaded.
-type loadState struct {
-	version  string
-	err      error
-	failures int
-	retryAt  time.Time
+	// The last release state offered by the watcher, and whether the loader
+	// has yet to converge on it.
+	latest *release.State
+	dirty  bool
 }
 
 type pinned struct {
@@ -145,7 +134,7 @@ type pinned struct {
 	lastUsed time.Time
 }
 
-// New returns a Catalog; call Sync or Run to load models.
+// New returns a Catalog; call Sync or Watch to load models.
 func New(opts Options) *Catalog {
 	if opts.MaxPinned == 0 {
 		opts.MaxPinned = 4
@@ -162,7 +151,7 @@ func New(opts Options) *Catalog {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	c := &Catalog{opts: opts, log: opts.Logger, now: opts.Now, models: map[string]*entry{}}
+	c := &Catalog{opts: opts, log: opts.Logger, now: opts.Now, models: map[string]*entry{}, wake: make(chan struct{}, 1)}
 	c.metrics = newMetrics(opts.Registerer, c)
 	for _, m := range opts.Models {
 		c.models[m] = &entry{name: m, pinned: map[string]*pinned{}}
@@ -170,67 +159,27 @@ func New(opts Options) *Catalog {
 	return c
 }
 
-// Run syncs with the registry now and then every PollInterval until ctx
-// ends. When the registry cannot be read, what is loaded keeps serving;
-// Run retries after a short delay that doubles up to six poll intervals,
-// counts the errors in a metric and logs them at most once a minute.
-func (c *Catalog) Run(ctx context.Context) {
-	failures := 0
-	for {
-		err := c.Sync(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		delay := c.opts.PollInterval
-		if errors.Is(err, errRegistry) {
-			failures++
-			delay = retryDelay(c.opts.PollInterval, failures)
-		} else if failures > 0 {
-			c.log.Info("registry reachable again", "after_errors", failures)
-			failures = 0
-		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// retryDelay is the wait before the n-th retry (n ≥ 1): a tenth of the
-// poll interval, doubling, at most six poll intervals.
-func retryDelay(poll time.Duration, n int) time.Duration {
-	d := poll / 10
-	for i := 1; i < n && d < 6*poll; i++ {
-		d *= 2
-	}
-	return min(d, 6*poll)
-}
-
-// reloadDelay is how long a version that failed to load n times in a row
-// waits before the next attempt: ten poll intervals, doubling, at most
-// five minutes (a bad version stays bad; the registry may be repaired).
-func reloadDelay(poll time.Duration, n int) time.Duration {
-	d := 10 * poll
-	for i := 1; i < n && d < 5*time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, 5*time.Minute)
-}
-
 // errRegistry marks errors reading the registry (as opposed to a version
 // that does not load).
 var errRegistry = errors.New("registry unavailable")
 
 // Sync reads the registry's models and release states once and loads every
-// stable version that is not loaded yet, swapping it in when it is warm.
+// version they name that is not loaded yet, swapping it in when it is warm.
 // A version that fails to fetch, verify, load or warm up never replaces the
-// serving one; the reason is kept for Status and the metrics.
+// serving one; the reason is kept for Status and the metrics. A gateway
+// keeps up with the registry with Watch; Sync is the same in one pass that
+// waits for its loads.
 func (c *Catalog) Sync(ctx context.Context) error {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
+	return c.pass(ctx, func(name string, rel release.State) error { return c.converge(ctx, name, rel) })
+}
+
+// pass lists the served models and reads each one's release state once,
+// handing each state to visit. The errors of the pass come back joined; a
+// registry that could not be read (errRegistry) is recorded for Status,
+// the metrics and the log, and one read completely clears that.
+func (c *Catalog) pass(ctx context.Context, visit func(name string, rel release.State) error) error {
 	names, err := c.servedNames(ctx)
 	if err != nil {
 		err = fmt.Errorf("%w: %w", errRegistry, err)
@@ -240,7 +189,11 @@ func (c *Catalog) Sync(ctx context.Context) error {
 	var errs []error
 	regErr := false
 	for _, name := range names {
-		if err := c.syncModel(ctx, name); err != nil {
+		rel, err := c.readRelease(ctx, name)
+		if err == nil {
+			err = visit(name, rel)
+		}
+		if err != nil {
 			errs = append(errs, err)
 			regErr = regErr || errors.Is(err, errRegistry)
 		}
@@ -292,7 +245,9 @@ func (c *Catalog) servedNames(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
-func (c *Catalog) syncModel(ctx context.Context, name string) error {
+// readRelease reads a model's release state. What is loaded keeps serving
+// when it cannot be read; the error shows in Status.
+func (c *Catalog) readRelease(ctx context.Context, name string) (release.State, error) {
 	rel, err := store.Read(ctx, c.opts.Source, name)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {
@@ -300,101 +255,44 @@ func (c *Catalog) syncModel(ctx context.Context, name string) error {
 		} else {
 			err = fmt.Errorf("%w: model %s: reading release state: %w", errRegistry, name, err)
 		}
-		// What is loaded keeps serving; the error shows in Status.
 		c.setModelErr(name, "", err)
-		return err
+		return release.State{}, err
 	}
+	return rel, nil
+}
+
+// converge brings a model in line with its release state: the routing at
+// once, and its stable version, and the candidate of a canary in
+// progress, loaded (each slot with its own failure backoff).
+func (c *Catalog) converge(ctx context.Context, name string, rel release.State) error {
 	if rel.Stable == "" {
 		err := fmt.Errorf("model %s: the release state names no stable version", name)
 		c.setModelErr(name, "", err)
 		return err
 	}
-	err = c.syncStable(ctx, name, rel)
+	c.mu.Lock()
+	e := c.models[name]
+	c.mu.Unlock()
+	err := c.syncSlot(ctx, e, roleStable, rel.Stable)
 	c.ApplyRelease(rel)
-	if cerr := c.syncCandidate(ctx, name, rel); cerr != nil {
-		err = errors.Join(err, cerr)
+	if rel.Canary.Active() {
+		if cerr := c.syncSlot(ctx, e, roleCandidate, rel.Canary.Progress.Candidate); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
 	}
 	c.ApplyRelease(rel)
 	return err
 }
 
-// syncStable loads and swaps in the stable version rel names.
-func (c *Catalog) syncStable(ctx context.Context, name string, rel release.State) error {
-	c.mu.Lock()
-	e := c.models[name]
-	current := e.stable
-	if current != nil && current.Version() == rel.Stable {
-		// Serving what the registry names: an earlier failure (a bad
-		// version since rolled back, a registry read error) is over.
-		e.want, e.lastErr = rel.Stable, nil
-		e.failedVersion, e.failures = "", 0
-		c.mu.Unlock()
-		return nil
-	}
-	if e.failedVersion == rel.Stable && c.now().Before(e.retryAt) {
-		err := e.lastErr // failed before; not yet time to try again
-		c.mu.Unlock()
-		return err
-	}
-	c.mu.Unlock()
-	c.loadMu.Lock()
-	defer c.loadMu.Unlock()
-	// A pinned copy or the canary candidate of the new stable version can
-	// be promoted as it is.
-	c.mu.Lock()
-	if p := e.pinned[rel.Stable]; p != nil {
-		delete(e.pinned, rel.Stable)
-		c.metrics.unloaded(name, p.sess)
-		c.swapStable(e, p.sess)
-		c.mu.Unlock()
-		return nil
-	}
-	if e.candidate != nil && e.candidate.Version() == rel.Stable {
-		c.promoteCandidateLocked(e)
-		c.mu.Unlock()
-		return nil
-	}
-	c.mu.Unlock()
-	sess, err := c.load(ctx, name, rel.Stable)
-	if err != nil {
-		c.setModelErr(name, rel.Stable, err)
-		c.mu.Lock()
-		if e.failedVersion != rel.Stable {
-			e.failedVersion, e.failures = rel.Stable, 0
-		}
-		e.failures++
-		e.retryAt = c.now().Add(reloadDelay(c.opts.PollInterval, e.failures))
-		c.mu.Unlock()
-		return err
-	}
-	c.mu.Lock()
-	c.swapStable(e, sess)
-	c.mu.Unlock()
-	return nil
-}
-
-// swapStable installs sess as e's stable session and retires the old one,
-// which is destroyed after its last request. c.mu must be held.
-func (c *Catalog) swapStable(e *entry, sess *serving.Session) {
-	old := e.stable
-	e.stable, e.want, e.lastErr = sess, sess.Version(), nil
-	e.failedVersion, e.failures = "", 0
-	c.metrics.serving(e.name, old, sess)
-	if old != nil {
-		old.Close()
-		c.log.Info("swapped stable version", "model", e.name, "from", old.Version(), "to", sess.Version(), "provider", sess.Provider())
-	} else {
-		c.log.Info("serving model", "model", e.name, "version", sess.Version(), "provider", sess.Provider())
-	}
-}
-
+// setModelErr records why a model's stable version is not served (a
+// registry read, a release state without one).
 func (c *Catalog) setModelErr(name, version string, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.models[name]; e != nil {
-		e.lastErr = err
+		e.stable.err = err
 		if version != "" {
-			e.want = version
+			e.stable.want = version
 		}
 	}
 }
@@ -471,18 +369,18 @@ func (c *Catalog) Acquire(ctx context.Context, model, version string) (*serving.
 			return nil, fmt.Errorf("%w: %q is not served here (served: %v)", ErrUnknownModel, model, names)
 		}
 		var sess *serving.Session
-		if version == "" || (e.stable != nil && e.stable.Version() == version) {
-			if e.stable == nil {
-				err := e.lastErr
+		if version == "" || e.stable.serves(version) {
+			if e.stable.sess == nil {
+				err := e.stable.err
 				c.mu.Unlock()
 				if err == nil {
 					return nil, fmt.Errorf("%w: %s is loading", ErrNotReady, model)
 				}
 				return nil, fmt.Errorf("%w: %s: %v", ErrNotReady, model, err)
 			}
-			sess = e.stable
-		} else if e.candidate != nil && e.candidate.Version() == version {
-			sess = e.candidate
+			sess = e.stable.sess
+		} else if e.cand.serves(version) {
+			sess = e.cand.sess
 		} else if p := e.pinned[version]; p != nil {
 			p.lastUsed = c.now()
 			sess = p.sess
@@ -528,8 +426,7 @@ func (c *Catalog) loadPinned(ctx context.Context, model, version string) (*servi
 	defer c.loadMu.Unlock()
 	c.mu.RLock()
 	e := c.models[model]
-	loaded := e.pinned[version] != nil || (e.stable != nil && e.stable.Version() == version) ||
-		(e.candidate != nil && e.candidate.Version() == version)
+	loaded := e.pinned[version] != nil || e.stable.serves(version) || e.cand.serves(version)
 	c.mu.RUnlock()
 	if loaded {
 		return nil, nil
@@ -684,20 +581,20 @@ func (c *Catalog) Status() Status {
 	for _, name := range c.namesLocked() {
 		e := c.models[name]
 		ms := ModelStatus{Name: name, State: "loading"}
-		if e.stable != nil {
-			ms.State, ms.Version, ms.Provider = "ready", e.stable.Version(), e.stable.Provider()
-			if e.want != "" && e.want != ms.Version {
-				ms.Wanted = e.want
+		if e.stable.sess != nil {
+			ms.State, ms.Version, ms.Provider = "ready", e.stable.sess.Version(), e.stable.sess.Provider()
+			if e.stable.want != "" && e.stable.want != ms.Version {
+				ms.Wanted = e.stable.want
 			}
 		} else {
 			st.Ready = false
-			ms.Wanted = e.want
-			if e.lastErr != nil {
+			ms.Wanted = e.stable.want
+			if e.stable.err != nil {
 				ms.State = "failed"
 			}
 		}
-		if e.lastErr != nil {
-			ms.Error = e.lastErr.Error()
+		if e.stable.err != nil {
+			ms.Error = e.stable.err.Error()
 		}
 		for v := range e.pinned {
 			ms.Pinned = append(ms.Pinned, v)
@@ -705,7 +602,7 @@ func (c *Catalog) Status() Status {
 		slices.Sort(ms.Pinned)
 		if e.canary.Active() {
 			ms.Candidate, ms.Weight, ms.Phase = e.canary.Progress.Candidate, e.weight, string(e.canary.Progress.Phase)
-			if e.cand.err != nil && e.cand.version == ms.Candidate {
+			if e.cand.err != nil && e.cand.want == ms.Candidate {
 				ms.CandidateError = e.cand.err.Error()
 			}
 		}
@@ -720,13 +617,13 @@ func (c *Catalog) Close() {
 	c.mu.Lock()
 	var all []*serving.Session
 	for _, e := range c.models {
-		if e.stable != nil {
-			all = append(all, e.stable)
-			e.stable = nil
+		if e.stable.sess != nil {
+			all = append(all, e.stable.sess)
+			e.stable.sess = nil
 		}
-		if e.candidate != nil {
-			all = append(all, e.candidate)
-			e.candidate, e.weight = nil, 0
+		if e.cand.sess != nil {
+			all = append(all, e.cand.sess)
+			e.cand.sess, e.weight = nil, 0
 		}
 		for v, p := range e.pinned {
 			all = append(all, p.sess)

@@ -17,11 +17,11 @@ func TestDelays(t *testing.T) {
 		{7, 30 * time.Second, 5 * time.Minute},
 		{100, 30 * time.Second, 5 * time.Minute},
 	} {
-		if got := retryDelay(poll, c.n); got != c.retry {
-			t.Errorf("retryDelay(%d) = %s, want %s", c.n, got, c.retry)
+		if got := registryBackoff(poll).Delay(c.n); got != c.retry {
+			t.Errorf("registryBackoff.Delay(%d) = %s, want %s", c.n, got, c.retry)
 		}
-		if got := reloadDelay(poll, c.n); got != c.load {
-			t.Errorf("reloadDelay(%d) = %s, want %s", c.n, got, c.load)
+		if got := reloadBackoff(poll).Delay(c.n); got != c.load {
+			t.Errorf("reloadBackoff.Delay(%d) = %s, want %s", c.n, got, c.load)
 		}
 	}
 }

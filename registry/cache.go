@@ -9,10 +9,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/backoff"
 )
 
 // The local cache (Options.CacheDir) holds one file per object digest:
@@ -40,13 +41,11 @@ import (
 const cacheSubdir = "sha256"
 
 // Retry policy for a download whose stream breaks: at most cacheAttempts
-// tries, waiting between half and all of an exponentially growing bound,
-// capped at cacheMaxBackoff, between them.
-const (
-	cacheAttempts   = 5
-	cacheBackoff    = 100 * time.Millisecond
-	cacheMaxBackoff = 2 * time.Second
-)
+// tries, waiting between half and all of an exponentially growing bound
+// (100 ms doubling, at most 2 s) between them.
+const cacheAttempts = 5
+
+var cacheBackoff = backoff.Policy{Base: 100 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.5}
 
 // maxPrealloc caps the buffer allocated up front for a download, so that a
 // manifest with an absurd size cannot make Fetch allocate it before a
@@ -97,10 +96,10 @@ func (r *Registry) readCached(ctx context.Context, name, version, object, wantSu
 			return nil, fmt.Errorf("registry: model %q version %q: download %s: gave up after %d attempts: %w",
 				name, version, object, attempt, err)
 		}
-		delay := cacheDelay(attempt)
+		delay := cacheBackoff.Next(attempt)
 		r.log.Warn("download interrupted; retrying", "model", name, "version", version, "object", object,
 			"attempt", attempt, "retry_in", delay, "error", err)
-		if err := sleepContext(ctx, delay); err != nil {
+		if err := sleepFor(ctx, delay); err != nil {
 			return nil, fmt.Errorf("registry: model %q version %q: download %s: %w", name, version, object, err)
 		}
 	}
@@ -221,16 +220,8 @@ func (e *readErrRecorder) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// cacheDelay is the wait before retry number attempt (1, 2, ...): between
-// half and all of cacheBackoff doubled per attempt, capped at
-// cacheMaxBackoff, so that replicas retrying together spread out.
-func cacheDelay(attempt int) time.Duration {
-	bound := min(cacheBackoff<<(attempt-1), cacheMaxBackoff)
-	return bound/2 + rand.N(bound/2+1)
-}
-
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
+// sleepFor waits for d or until ctx is done.
+func sleepFor(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/modelgate/modelgate/internal/backoff"
 )
 
 // A model's release state lives in release.json beside its versions. The
@@ -17,11 +18,9 @@ import (
 // Retry policy of UpdateReleaseJSON: at most releaseAttempts tries,
 // waiting a random time up to an exponentially growing bound between them,
 // so that racing writers spread out instead of colliding again.
-const (
-	releaseAttempts   = 10
-	releaseBackoff    = 2 * time.Millisecond
-	releaseMaxBackoff = 250 * time.Millisecond
-)
+const releaseAttempts = 10
+
+var releaseBackoff = backoff.Policy{Base: 4 * time.Millisecond, Max: 250 * time.Millisecond, Jitter: 0.75}
 
 // ReleaseJSON returns a model's release.json, ErrNotFound if it has none.
 func (r *Registry) ReleaseJSON(ctx context.Context, name string) ([]byte, error) {
@@ -67,7 +66,7 @@ func (r *Registry) UpdateReleaseJSON(ctx context.Context, name string, fn func(c
 	key := releaseKey(name)
 	for attempt := range releaseAttempts {
 		if attempt > 0 {
-			if err := backoff(ctx, attempt); err != nil {
+			if err := releaseBackoff.Wait(ctx, attempt); err != nil {
 				return nil, err
 			}
 		}
@@ -95,18 +94,4 @@ func (r *Registry) UpdateReleaseJSON(ctx context.Context, name string, fn func(c
 		r.log.Debug("release state changed concurrently, retrying", "model", name, "attempt", attempt+1)
 	}
 	return nil, fmt.Errorf("%w: release state of model %q changed concurrently %d times in a row", ErrConflict, name, releaseAttempts)
-}
-
-// backoff waits before retry number attempt (1, 2, ...), or until ctx is
-// done.
-func backoff(ctx context.Context, attempt int) error {
-	bound := min(releaseBackoff<<attempt, releaseMaxBackoff)
-	t := time.NewTimer(bound/4 + rand.N(bound))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -1,8 +1,9 @@
-// Package rollout runs canary releases in the gateway: at every tick it
-// reads each served model's release state, brings the catalog's routing in
-// line with it, and for a canary in progress gathers the step's
-// observations, asks release.Decide what comes next and records the tick in
-// the release state with compare-and-swap. Any number of replicas may run
+// Package rollout runs canary releases in the gateway: it is told each
+// served model's release state by the catalog's watcher (catalog.Watch, a
+// gateway's one reader of the release states) and, for a canary in
+// progress, gathers the step's observations, asks release.Decide what
+// comes next and records the tick (release.Tick) in the release state with
+// compare-and-swap. Any number of replicas may run
 // it: a tick is recorded only if the state is still the one it was
 // decided on and no other replica ticked in the last tick period, so
 // replicas take one transition per tick between them, and a replica
@@ -20,17 +21,15 @@ import (
 	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/canary/release/store"
-	"github.com/modelgate/modelgate/registry"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Registry is where the release states are (store.Registry): the
-// controller reads them and records its ticks with compare-and-swap.
+// controller records its ticks there with compare-and-swap.
 type Registry = store.Registry
 
 // Catalog is the part of the catalog a controller drives.
 type Catalog interface {
-	Names() []string
 	ApplyRelease(rel release.State)
 	CandidateError(model string) error
 }
@@ -44,9 +43,6 @@ type Options struct {
 	// Tick is the time between ticks while a canary is in progress; 0
 	// means a quarter of the plan's interval, between 100 ms and 15 s.
 	Tick time.Duration
-	// Idle is the time between looks at the release states when no canary
-	// is in progress; 0 means 5 s.
-	Idle time.Duration
 	// Replica names this gateway in the recorded analysis; default: the
 	// host name.
 	Replica    string
@@ -63,16 +59,13 @@ type Controller struct {
 	metrics *metrics
 }
 
-// New returns a Controller; Run starts it.
+// New returns a Controller; catalog.Watch tells it the release states.
 func New(opts Options) *Controller {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.Idle <= 0 {
-		opts.Idle = 5 * time.Second
 	}
 	if opts.Replica == "" {
 		opts.Replica, _ = os.Hostname()
@@ -91,44 +84,19 @@ func (c *Controller) TickFor(p release.Plan) time.Duration {
 	return min(max(p.Interval/4, 100*time.Millisecond), 15*time.Second)
 }
 
-// Run ticks until ctx ends.
-func (c *Controller) Run(ctx context.Context) {
-	for {
-		wait := c.TickAll(ctx)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+// OnRelease is told a model's release state and, when its canary is
+// progressing, decides and records one tick (catalog.Listener). It returns
+// the canary's tick period while one is in progress, else 0.
+func (c *Controller) OnRelease(ctx context.Context, rel release.State) time.Duration {
+	d, _ := c.Tick(ctx, rel)
+	return d
 }
 
-// TickAll ticks every served model once and returns the time to the next
-// tick: the shortest tick period of the canaries in progress, else Idle.
-func (c *Controller) TickAll(ctx context.Context) time.Duration {
-	next := c.opts.Idle
-	for _, name := range c.opts.Catalog.Names() {
-		if d, active := c.Tick(ctx, name); active {
-			next = min(next, d)
-		}
-	}
-	return next
-}
-
-// Tick reads one model's release state, applies it to the catalog and,
-// when its canary is progressing, decides and records one tick. It
-// returns the canary's tick period and whether a canary is in progress.
-func (c *Controller) Tick(ctx context.Context, name string) (time.Duration, bool) {
-	rel, err := store.Read(ctx, c.opts.Registry, name)
-	if err != nil {
-		if !errors.Is(err, registry.ErrNotFound) {
-			c.log.Debug("canary: reading the release state", "model", name, "err", err)
-		}
-		return 0, false
-	}
-	c.opts.Catalog.ApplyRelease(rel)
+// Tick decides and records one tick of rel's canary, if it is progressing.
+// It returns the canary's tick period and whether a canary is in progress.
+func (c *Controller) Tick(ctx context.Context, rel release.State) (time.Duration, bool) {
+	name := rel.Model
+	var err error
 	c.metrics.state(name, rel.Canary)
 	if !rel.Canary.Active() {
 		return 0, false

@@ -27,7 +27,6 @@ type fakeCatalog struct {
 	candErr error
 }
 
-func (f *fakeCatalog) Names() []string { return []string{"m"} }
 func (f *fakeCatalog) ApplyRelease(rel release.State) {
 	f.mu.Lock()
 	f.applied = append(f.applied, rel)
@@ -81,13 +80,13 @@ func setup(t *testing.T, src canary.Source) (releasetest.Registry, *testclock.Cl
 func TestTicksPromoteAHealthyCanary(t *testing.T) {
 	reg, clk, cat, ctl, metrics := setup(t, &fixedSource{obs: healthy})
 	ctx := context.Background()
-	tick, active := ctl.Tick(ctx, "m")
+	tick, active := tickOnce(t, ctl, reg)
 	if !active || tick != 15*time.Second {
 		t.Fatalf("first tick: period %s active %v, want 15s (a quarter of 1m) and active", tick, active)
 	}
 	for i := 0; i < 40 && active; i++ {
 		clk.Add(tick)
-		_, active = ctl.Tick(ctx, "m")
+		_, active = tickOnce(t, ctl, reg)
 	}
 	rel, err := reg.Release(ctx, "m")
 	if err != nil {
@@ -118,7 +117,7 @@ func TestRollbackSetsWeightZeroFirst(t *testing.T) {
 	reg, clk, cat, ctl, _ := setup(t, &fixedSource{obs: bad})
 	ctx := context.Background()
 	for range 2 {
-		ctl.Tick(ctx, "m")
+		tickOnce(t, ctl, reg)
 		clk.Add(15 * time.Second)
 	}
 	rel, err := reg.Release(ctx, "m")
@@ -149,8 +148,8 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 	reg, clk, _, a, _ := setup(t, &fixedSource{obs: bad})
 	b := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: &fakeCatalog{}, Source: &fixedSource{obs: bad}, Replica: "gw-2", Now: clk.Now})
 	ctx := context.Background()
-	a.Tick(ctx, "m")
-	b.Tick(ctx, "m")
+	tickOnce(t, a, reg)
+	tickOnce(t, b, reg)
 	rel, err := reg.Release(ctx, "m")
 	if err != nil {
 		t.Fatal(err)
@@ -159,7 +158,7 @@ func TestReplicasTakeOneChangePerTick(t *testing.T) {
 		t.Fatalf("two replicas in one tick period: failures %d, %s", f, rel.Canary.Progress.Phase)
 	}
 	clk.Add(15 * time.Second)
-	b.Tick(ctx, "m")
+	tickOnce(t, b, reg)
 	if rel, _ = reg.Release(ctx, "m"); rel.Canary.Progress.Phase != release.RolledBack {
 		t.Fatalf("the next period's failure: %s (%d failures)", rel.Canary.Progress.Phase, rel.Canary.Progress.Failures)
 	}
@@ -179,7 +178,7 @@ func TestAnalysisErrorsFail(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reg, _, cat, ctl, _ := setup(t, c.src)
 			cat.candErr = c.candErr
-			ctl.Tick(context.Background(), "m")
+			tickOnce(t, ctl, reg)
 			rel, err := reg.Release(context.Background(), "m")
 			if err != nil {
 				t.Fatal(err)
@@ -213,4 +212,15 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 	}
 	t.Fatalf("no %s{%s=%q}", name, label, value)
 	return 0
+}
+
+// tickOnce hands the controller model m's release state, as the catalog's
+// watcher does.
+func tickOnce(t *testing.T, ctl *rollout.Controller, reg releasetest.Registry) (time.Duration, bool) {
+	t.Helper()
+	rel, err := reg.Release(context.Background(), "m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctl.Tick(context.Background(), rel)
 }

@@ -164,7 +164,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		Catalog:    cat,
 		Source:     source,
 		Tick:       cfg.Canary.Tick,
-		Idle:       cfg.PollInterval,
 		Logger:     log,
 		Registerer: metrics,
 	})
@@ -185,13 +184,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	syncDone := make(chan struct{})
 	go func() {
 		defer close(syncDone)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			ctl.Run(syncCtx)
-		}()
-		cat.Run(syncCtx)
-		<-done
+		cat.Watch(syncCtx, ctl)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
