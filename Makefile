@@ -133,8 +133,8 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
 
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
-## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes bench/RESULTS.md
-## and bench/results.svg. Installs wrk and the Python packages with apt-get when missing (as root), and
+## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes cmd/bench/RESULTS.md
+## and cmd/bench/results.svg. Installs wrk and the Python packages with apt-get when missing (as root), and
 ## onnxruntime-node from the npm registry into .cache/bench/node. BENCH_DURATION per measurement.
 BENCH_DURATION ?= 10s
 BENCH_NODE := .cache/bench/node/node_modules/onnxruntime-node/package.json
@@ -146,7 +146,7 @@ bench: ort build
 	    apt-get install -y -q $(BENCH_APT) >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $(BENCH_APT) >/dev/null); \
 	  else echo "make bench needs: apt-get install $(BENCH_APT)"; exit 1; fi; \
 	fi
-	$(GO) build -o bin/bench ./bench
+	$(GO) build -o bin/bench ./cmd/bench
 	bin/bench -gateway bin/gateway -duration $(BENCH_DURATION)
 
 # The same package as `ort`, checked by the same sha256, installed with its dependencies from the npm

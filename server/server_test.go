@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"

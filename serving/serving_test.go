@@ -12,8 +12,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/wire"
 )
 

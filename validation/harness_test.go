@@ -13,8 +13,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/ortest"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
 )

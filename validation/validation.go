@@ -317,3 +317,51 @@ func manifestProblems(m Model) []string {
 	}
 	return problems
 }
+
+// Registry is the part of the registry a gate run reads and writes;
+// *registry.Registry is one.
+type Registry interface {
+	FetchUnverified(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
+	FetchHoldout(ctx context.Context, name, version string) ([]byte, error)
+	Fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
+	PutGateReport(ctx context.Context, name, version string, reportJSON, reportMD []byte) error
+}
+
+// GateVersion gates a version stored in the registry against stable (the
+// stable version, "" for none or when it is the version itself) and stores
+// the report beside the version, where promote stable and promote canary
+// start read its verdict. The holdout is opts.Holdout when set, else the
+// one pushed with the version. The candidate's bytes are fetched without a
+// digest check (the sanity gate reports a mismatch); the baseline's with
+// one. An error means no verdict could be given or stored.
+func GateVersion(ctx context.Context, r Registry, name, version, stable string, opts Options) (*Report, error) {
+	candBytes, candManifest, err := r.FetchUnverified(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Holdout == nil {
+		if opts.Holdout, err = r.FetchHoldout(ctx, name, version); err != nil && !errors.Is(err, registry.ErrNotFound) {
+			return nil, err
+		}
+	}
+	var base *Model
+	if stable != "" && stable != version {
+		b, m, err := r.Fetch(ctx, name, stable)
+		if err != nil {
+			return nil, fmt.Errorf("baseline (stable version %s): %w", stable, err)
+		}
+		base = &Model{Name: name, Version: stable, Bytes: b, Manifest: m}
+	}
+	rep, err := Run(ctx, Model{Name: name, Version: version, Bytes: candBytes, Manifest: candManifest}, base, opts)
+	if err != nil {
+		return nil, err
+	}
+	reportJSON, err := rep.JSON()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.PutGateReport(ctx, name, version, reportJSON, []byte(rep.Markdown())); err != nil {
+		return nil, fmt.Errorf("storing the report: %w", err)
+	}
+	return rep, nil
+}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/wire"
 )
 

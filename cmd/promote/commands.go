@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -104,109 +103,6 @@ func (a *app) readCommand(use, short string, nargs cobra.PositionalArgs, run fun
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "text", "output format: text or json")
-	return cmd
-}
-
-func (a *app) pushCmd() *cobra.Command {
-	var holdout, trainData, labelColumn string
-	var meta []string
-	cmd := &cobra.Command{
-		Use:   "push MODEL VERSION FILE",
-		Short: "Store a model version (ONNX file) in the registry; the first version becomes stable",
-		Long: `Store a model version in the registry. The ONNX file is loaded with ONNX Runtime
-to read its signature (and refused if it does not load). Versions are
-immutable: pushing the same bytes again changes nothing, other bytes are refused.`,
-		Args: args(3, 3),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			name, version, file := args[0], args[1], args[2]
-			for _, s := range []string{name, version} {
-				if err := registry.ValidateName(s); err != nil {
-					return usageError("%v", err)
-				}
-			}
-			md := map[string]string{}
-			for _, kv := range meta {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usageError("--meta wants key=value, got %q", kv)
-				}
-				md[k] = v
-			}
-			model, err := os.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			var hold []byte
-			if holdout != "" {
-				if hold, err = os.ReadFile(holdout); err != nil {
-					return err
-				}
-			}
-			ins, outs, err := a.signature(model)
-			if err != nil {
-				return fmt.Errorf("refused %s: %w", file, err)
-			}
-			var profile []byte
-			if trainData != "" {
-				// Profiled before the push, so that unusable data refuses it.
-				p, err := profileData(trainData, registry.Manifest{Name: name, Version: version, Inputs: ins}, labelColumn, 0)
-				if err != nil {
-					return fmt.Errorf("push refused, nothing changed: --train-data %w", err)
-				}
-				if profile, err = p.JSON(); err != nil {
-					return err
-				}
-			}
-			r, err := a.open(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			if err := r.EnsureStorage(ctx); err != nil {
-				return fmt.Errorf("registry %s: %w", r.Describe(), err)
-			}
-			if isTerminal(a.stderr) {
-				ctx = registry.WithProgress(ctx, terminalProgress(a.stderr))
-			}
-			m, created, err := store.Push(ctx, r, registry.PushRequest{
-				Name: name, Version: version, Model: model, Inputs: ins, Outputs: outs, Metadata: md, Holdout: hold,
-			}, time.Now())
-			if err != nil {
-				return fmt.Errorf("push refused, nothing changed: %w", err)
-			}
-			if profile != nil {
-				if err := r.PutProfile(ctx, name, version, profile); err != nil {
-					return fmt.Errorf("%s version %s is stored, but not its data profile (run promote profile): %w", name, version, err)
-				}
-			}
-			if !created {
-				fmt.Fprintf(a.stdout, "%s version %s is already in the registry with the same bytes (sha256 %s); nothing changed\n", name, version, m.SHA256[:12])
-				if profile != nil {
-					fmt.Fprintf(a.stdout, "stored the data profile of %s (promote check-data and drift compare with it)\n", filepath.Base(trainData))
-				}
-				return nil
-			}
-			rel, err := store.Read(ctx, r, name)
-			stable := ""
-			if err == nil {
-				stable = rel.Stable
-			}
-			fmt.Fprintf(a.stdout, "pushed %s version %s (sha256 %s, %s) to %s\n", name, version, m.SHA256[:12], humanBytes(m.Size), r.Describe())
-			if stable == version {
-				fmt.Fprintf(a.stdout, "%s version %s is stable (the model's first version)\n", name, version)
-			} else {
-				fmt.Fprintf(a.stdout, "stable is still %s; run `promote stable %s %s` to serve it\n", stable, name, version)
-			}
-			if profile != nil {
-				fmt.Fprintf(a.stdout, "stored the data profile of %s (promote check-data and drift compare with it)\n", filepath.Base(trainData))
-			}
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&holdout, "holdout", "", "holdout CSV stored with the version (for the accuracy gate)")
-	cmd.Flags().StringVar(&trainData, "train-data", "", "training data CSV: its profile is stored with the version (as promote profile does)")
-	cmd.Flags().StringVar(&labelColumn, "label-column", "", `label column of --train-data: header name or 0-based index, or "none" (default: decided by the model's input width)`)
-	cmd.Flags().StringArrayVar(&meta, "meta", nil, "metadata key=value (repeatable)")
 	return cmd
 }
 

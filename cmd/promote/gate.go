@@ -46,41 +46,28 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 			}
 			infra := func(err error) error { return &exitError{code: 2, err: err} }
 			name, version := args[0], args[1]
+			var hold []byte
+			if holdout != "" {
+				var err error
+				if hold, err = os.ReadFile(holdout); err != nil {
+					return infra(err)
+				}
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return infra(err)
 			}
 			ctx := cmd.Context()
-			candBytes, candManifest, err := r.FetchUnverified(ctx, name, version)
-			if err != nil {
-				return infra(err)
-			}
-			var hold []byte
-			if holdout != "" {
-				if hold, err = os.ReadFile(holdout); err != nil {
-					return infra(err)
-				}
-			} else if hold, err = r.FetchHoldout(ctx, name, version); err != nil && !errors.Is(err, registry.ErrNotFound) {
-				return infra(err)
-			}
-			var base *validation.Model
 			rel, err := store.Read(ctx, r, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return infra(err)
-			}
-			if rel.Stable != "" && rel.Stable != version {
-				b, m, err := r.Fetch(ctx, name, rel.Stable)
-				if err != nil {
-					return infra(fmt.Errorf("baseline (stable version %s): %w", rel.Stable, err))
-				}
-				base = &validation.Model{Name: name, Version: rel.Stable, Bytes: b, Manifest: m}
 			}
 			rt, err := serving.NewRuntime(serving.Options{LibraryPath: a.ortLib, Providers: providers})
 			if err != nil {
 				return infra(err)
 			}
 			defer rt.Close()
-			rep, err := validation.Run(ctx, validation.Model{Name: name, Version: version, Bytes: candBytes, Manifest: candManifest}, base, validation.Options{
+			rep, err := validation.GateVersion(ctx, r, name, version, rel.Stable, validation.Options{
 				Runtime:         rt,
 				Holdout:         hold,
 				LabelColumn:     labelColumn,
@@ -101,12 +88,8 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 			if err != nil {
 				return infra(err)
 			}
-			reportMD := rep.Markdown()
-			if err := r.PutGateReport(ctx, name, version, reportJSON, []byte(reportMD)); err != nil {
-				return infra(fmt.Errorf("storing the report: %w", err))
-			}
 			if reportDir != "" {
-				if err := writeReports(reportDir, reportJSON, reportMD); err != nil {
+				if err := writeReports(reportDir, reportJSON, rep.Markdown()); err != nil {
 					return infra(err)
 				}
 			}

@@ -10,9 +10,9 @@ import (
 	"testing"
 
 	"github.com/modelgate/modelgate/internal/miniotest"
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 )
 
 const demo = "../../examples/breast-cancer/model.onnx"

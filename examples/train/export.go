@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/internal/onnx"
 )
 
 // The model's identity and its interface, which the gateway and the README

@@ -3,7 +3,7 @@ package testmodels
 import (
 	"fmt"
 
-	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/internal/onnx"
 )
 
 // The canary test models share the signature of Linear(4, 2, ...):

@@ -5,7 +5,7 @@
 package testmodels
 
 import (
-	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/internal/onnx"
 )
 
 func must(m *onnx.Model) []byte {

@@ -5,9 +5,9 @@ import (
 	"os"
 	"testing"
 
+	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
-	"github.com/modelgate/modelgate/onnx"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/modelgate/modelgate/wire"

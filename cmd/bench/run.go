@@ -90,7 +90,7 @@ func runMain(args []string) error {
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "load duration of each measurement")
 	fs.StringVar(&conc, "c", "1,32,128", "concurrencies (wrk connections)")
 	fs.StringVar(&o.work, "work", ".cache/bench", "work folder (models, registry, logs)")
-	fs.StringVar(&o.out, "out", "bench", "where RESULTS.md and results.svg go")
+	fs.StringVar(&o.out, "out", "cmd/bench", "where RESULTS.md and results.svg go")
 	fs.StringVar(&workloads, "workloads", "breast-cancer,digits,wide", "workloads to run")
 	fs.IntVar(&o.batchSize, "batch-size", 128, "batching.max_batch_size of the batching gateway")
 	fs.DurationVar(&o.batchDelay, "batch-delay", 2*time.Millisecond, "batching.max_queue_delay of the batching gateway")
@@ -202,14 +202,14 @@ func prepare(ctx context.Context, o options) ([]workload, error) {
 	models := filepath.Join(o.work, "models")
 	if _, err := os.Stat(filepath.Join(models, "wide.weights.json")); err != nil {
 		fmt.Println("training and exporting the scikit-learn models (once)")
-		cmd := exec.CommandContext(ctx, o.python, "bench/python/models.py", "--out", models,
-			"--breast", "examples/breast-cancer/data.csv", "--digits", "bench/data/digits.csv.gz")
+		cmd := exec.CommandContext(ctx, o.python, "cmd/bench/python/models.py", "--out", models,
+			"--breast", "examples/breast-cancer/data.csv", "--digits", "cmd/bench/data/digits.csv.gz")
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
-			return nil, fmt.Errorf("bench/python/models.py: %w", err)
+			return nil, fmt.Errorf("cmd/bench/python/models.py: %w", err)
 		}
 	}
-	digitsRow, err := firstDigitsRow("bench/data/digits.csv.gz")
+	digitsRow, err := firstDigitsRow("cmd/bench/data/digits.csv.gz")
 	if err != nil {
 		return nil, err
 	}
@@ -375,7 +375,7 @@ func benchWorkload(ctx context.Context, o options, w workload) ([]result, error)
 		{name: "gateway", ready: "/readyz", cmd: gateway(false), routes: []route{{cPredict, "/predict", predict}, {cInfer, inferPath, infer}}},
 		{name: "gateway-batching", ready: "/readyz", cmd: gateway(true), routes: []route{{cPredictB, "/predict", predict}, {cInferB, inferPath, infer}}},
 		{name: "python", ready: "/healthz", cmd: func(port int) *exec.Cmd {
-			cmd := exec.Command(o.python, "-m", "uvicorn", "app:app", "--app-dir", "bench/python", "--host", "127.0.0.1",
+			cmd := exec.Command(o.python, "-m", "uvicorn", "app:app", "--app-dir", "cmd/bench/python", "--host", "127.0.0.1",
 				"--port", fmt.Sprint(port), "--workers", fmt.Sprint(o.pythonWorkers), "--log-level", "warning", "--no-access-log")
 			cmd.Env = append(os.Environ(), "MODEL="+w.joblib, "PYTHONPATH=")
 			return cmd
@@ -383,7 +383,7 @@ func benchWorkload(ctx context.Context, o options, w workload) ([]result, error)
 	}
 	if o.node != "" {
 		procs = append(procs, proc{name: "node", ready: "/healthz", cmd: func(port int) *exec.Cmd {
-			cmd := exec.Command(o.node, "bench/node/server.js")
+			cmd := exec.Command(o.node, "cmd/bench/node/server.js")
 			cmd.Env = append(os.Environ(), "MODEL="+w.onnx, fmt.Sprintf("PORT=%d", port), "NODE_PATH="+o.nodeModules)
 			return cmd
 		}, routes: []route{{cNode, "/predict", predict}}})

@@ -133,7 +133,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	p("a keep-alive client waits out delayed ACKs: about 40 ms a request).")
 	if m.NodeVersions != "" {
 		p(" The onnxruntime-node contender (%s) runs\n", m.NodeVersions)
-		p("`bench/node/server.js`: node:http and ONNX Runtime's own Node.js binding on the same ONNX model, one worker\n")
+		p("`cmd/bench/node/server.js`: node:http and ONNX Runtime's own Node.js binding on the same ONNX model, one worker\n")
 		p("process per core (node:cluster) with one intra-op thread each.")
 	}
 	p("\n\n")

@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/modelgate/modelgate/onnx"
+	"github.com/modelgate/modelgate/internal/onnx"
 )
 
 // weightsFile is what bench/python/models.py writes beside raw float32

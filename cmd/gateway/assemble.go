@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/rollout"
+	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/config"
+	"github.com/modelgate/modelgate/drift"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/server"
+	"github.com/modelgate/modelgate/serving"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// gateway is the assembled parts of a gateway process.
+type gateway struct {
+	rt   *serving.Runtime
+	reg  *registry.Registry
+	cat  *catalog.Catalog
+	ctl  *rollout.Controller
+	srv  *server.Server
+	http *http.Server
+	// closers run in reverse order by close.
+	closers []func()
+}
+
+// close releases the parts: background comparisons first, then the drift
+// tracker, the catalog's sessions and ONNX Runtime.
+func (g *gateway) close() {
+	for i := len(g.closers) - 1; i >= 0; i-- {
+		g.closers[i]()
+	}
+}
+
+// assemble builds a gateway from its configuration: ONNX Runtime, the
+// registry, the metrics registry, the canary's analysis source, the
+// catalog, drift tracking, the HTTP server and the rollout controller. It
+// starts nothing.
+func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway, error) {
+	g := &gateway{}
+	var err error
+	g.rt, err = serving.NewRuntime(serving.Options{
+		LibraryPath:    cfg.ORT.LibraryPath,
+		Providers:      cfg.ORT.Providers,
+		CUDAPlugin:     cfg.ORT.CUDAPlugin,
+		CUDADevice:     cfg.ORT.CUDADevice,
+		RequireGPU:     cfg.ORT.RequireGPU,
+		IntraOpThreads: cfg.ORT.IntraOpThreads,
+		InterOpThreads: cfg.ORT.InterOpThreads,
+		IntraOpSpin:    cfg.ORT.IntraOpSpin,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.closers = append(g.closers, func() { g.rt.Close() })
+	if g.reg, err = registry.Open(ctx, cfg.Registry, registry.Options{Logger: log, CacheDir: cfg.CacheDir}); err != nil {
+		g.close()
+		return nil, fmt.Errorf("registry: %w", err)
+	}
+	metrics := prometheus.NewRegistry()
+	recorder := canary.NewRecorder(metrics)
+	source, err := analysisSource(cfg.Canary, recorder)
+	if err != nil {
+		g.close()
+		return nil, err
+	}
+	g.cat = catalog.New(catalogOptions(cfg, g.reg, g.rt, recorder, log, metrics))
+	g.closers = append(g.closers, g.cat.Close)
+	var tracker server.Drift
+	if cfg.Drift.Enabled {
+		t := drift.New(drift.Options{
+			Source:      g.reg,
+			SampleRate:  cfg.Drift.SampleRate,
+			Window:      cfg.Drift.Window,
+			MaxVersions: cfg.Drift.MaxVersions,
+			Logger:      log,
+			Registerer:  metrics,
+		})
+		g.closers = append(g.closers, t.Close)
+		tracker = t
+	}
+	g.srv = server.New(server.Options{
+		Catalog:             g.cat,
+		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
+		Logger:              log,
+		Registerer:          metrics,
+		Gatherer:            metrics,
+		Recorder:            recorder,
+		KeyField:            cfg.Canary.KeyField,
+		ShadowConcurrency:   cfg.Canary.ShadowConcurrency,
+		RegressionTolerance: cfg.Canary.RegressionTolerance,
+		Drift:               tracker,
+	})
+	g.closers = append(g.closers, g.srv.WaitBackground) // before the catalog closes its sessions
+	g.ctl = rollout.New(rollout.Options{
+		Registry:   g.reg,
+		Catalog:    g.cat,
+		Source:     source,
+		Tick:       cfg.Canary.Tick,
+		Logger:     log,
+		Registerer: metrics,
+	})
+	g.http = server.HTTPServer(cfg.Listen, g.srv, server.Timeouts{
+		ReadHeader: cfg.HTTP.ReadHeaderTimeout,
+		Read:       cfg.HTTP.ReadTimeout,
+		Write:      cfg.HTTP.WriteTimeout,
+		Idle:       cfg.HTTP.IdleTimeout,
+	})
+	return g, nil
+}
+
+// analysisSource is where the canary's observations come from: the
+// in-process recorder, or Prometheus.
+func analysisSource(c config.Canary, recorder *canary.Recorder) (canary.Source, error) {
+	if c.Source == "prometheus" {
+		return canary.NewPrometheus(c.PrometheusURL, c.PrometheusQueries)
+	}
+	return canary.InProcess{Recorder: recorder}, nil
+}
+
+// catalogOptions configures the catalog: what is served, pinned versions,
+// polling, batching and the canary's routing.
+func catalogOptions(cfg config.Config, reg *registry.Registry, rt *serving.Runtime, recorder *canary.Recorder, log *slog.Logger, metrics prometheus.Registerer) catalog.Options {
+	maxPinned := cfg.MaxPinnedVersions
+	if maxPinned == 0 {
+		maxPinned = -1 // disabled
+	}
+	return catalog.Options{
+		Source:         reg,
+		Loader:         rt,
+		SessionOptions: sessionOptions(cfg.Batching, serving.NewBatchMetrics(metrics)),
+		Models:         cfg.Models,
+		DefaultModel:   cfg.DefaultModel,
+		MaxPinned:      maxPinned,
+		MaxPinnedBytes: cfg.MaxPinnedBytes,
+		PollInterval:   cfg.PollInterval,
+		Recorder:       recorder,
+		ShadowFraction: cfg.Canary.ShadowFraction,
+		CompareSplit:   cfg.Canary.CompareSplit,
+		Logger:         log,
+		Registerer:     metrics,
+	}
+}
