@@ -30,7 +30,15 @@ DEMO_MODEL   := examples/breast-cancer/model.onnx
 DEMO_HOLDOUT := examples/breast-cancer/holdout.csv
 DEMO_TRAIN   := examples/breast-cancer/train.csv
 
-.PHONY: build run test vet fmt-check ort minio-bin minio actionlint prometheus image-check demo-model train-promote fuzz clean tidy-check
+# staticcheck for `make lint`, built into the tools folder.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK   := $(TOOLS_BIN)/staticcheck
+
+.PHONY: help build run test test-unit lint staticcheck vet fmt-check ort minio-bin minio actionlint prometheus image-check demo-model train-promote fuzz bench clean tidy-check
+
+## help: list the targets.
+help:
+	@grep -E '^## [a-z-]+: ' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z-]+): /\1\t/' | awk -F'\t' '{printf "  %-14s %s\n", $$1, $$2}'
 
 ## ort: fetch the ONNX Runtime shared library (CPU build) into $(ORT_DIR).
 ort: $(ORT_LIB)
@@ -91,19 +99,36 @@ run: ort build
 	fi
 	bin/gateway
 
-## test: vet and the race-enabled test suite against the real ONNX Runtime.
-test: ort minio-bin actionlint prometheus vet fmt-check
+## test: lint (gofmt, vet, staticcheck) and the whole race-enabled suite: the real ONNX Runtime, MinIO and Prometheus.
+test: ort minio-bin actionlint prometheus lint
 	$(GO) test -race -count=1 ./...
 	@# RSS over 500 model swaps, measured without the race detector's shadow memory.
 	@set -o pipefail; $(GO) test -count=1 -run '^TestSwapMemory$$' -v ./catalog | grep -E 'RSS|^(ok|FAIL|---)'
 
+## test-unit: the fast tier: every test that needs no ONNX Runtime, MinIO or Prometheus (-short), with -race.
+test-unit: actionlint
+	$(GO) test -short -race -count=1 ./...
+
+## lint: gofmt, go vet and staticcheck.
+lint: fmt-check vet staticcheck
+	$(STATICCHECK) ./...
+
+## staticcheck: install staticcheck (rebuilt when STATICCHECK_VERSION changes).
+staticcheck: $(STATICCHECK).$(STATICCHECK_VERSION)
+$(STATICCHECK).$(STATICCHECK_VERSION):
+	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+## vet: go vet.
 vet:
 	$(GO) vet ./...
 
+## fmt-check: fail when a Go file needs gofmt.
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## tidy-check: fail when go mod tidy changes go.mod or go.sum.
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 
@@ -139,8 +164,7 @@ fuzz:
 BENCH_DURATION ?= 10s
 BENCH_NODE := .cache/bench/node/node_modules/onnxruntime-node/package.json
 BENCH_APT := wrk python3-fastapi python3-uvicorn python3-httptools python3-uvloop python3-sklearn python3-joblib
-.PHONY: bench
-bench: ort build
+bench: ort build $(BENCH_NODE)
 	@if ! command -v wrk >/dev/null || ! /usr/bin/python3 -c 'import fastapi, uvicorn, httptools, uvloop, sklearn, joblib' 2>/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 	    apt-get install -y -q $(BENCH_APT) >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q $(BENCH_APT) >/dev/null); \
@@ -151,7 +175,6 @@ bench: ort build
 
 # The same package as `ort`, checked by the same sha256, installed with its dependencies from the npm
 # registry. --ignore-scripts: its install script would fetch GPU binaries, which the CPU bench does not use.
-bench: $(BENCH_NODE)
 $(BENCH_NODE):
 	@command -v npm >/dev/null || { echo "make bench needs npm (apt-get install npm)"; exit 1; }
 	@set -euo pipefail; mkdir -p .cache/bench/node; \
@@ -160,5 +183,6 @@ $(BENCH_NODE):
 	  || { echo "sha256 mismatch for onnxruntime-node-$(ORT_VERSION).tgz"; exit 1; }; \
 	npm install --silent --prefix .cache/bench/node --ignore-scripts --no-audit --no-fund ./.cache/bench/node/onnxruntime-node-$(ORT_VERSION).tgz
 
+## clean: remove the build outputs.
 clean:
 	rm -rf bin

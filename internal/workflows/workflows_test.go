@@ -380,8 +380,20 @@ func TestCIRunsMakeTest(t *testing.T) {
 	if _, ok := stepRunning(wf, regexp.MustCompile(`actionlint`)); !ok {
 		t.Error("ci.yaml does not run actionlint")
 	}
-	if _, ok := stepRunning(wf, regexp.MustCompile(`staticcheck|golangci-lint`)); !ok {
-		t.Error("ci.yaml runs no linter (staticcheck or golangci-lint)")
+	if _, ok := stepRunning(wf, regexp.MustCompile(`(?m)^\s*make lint\s*$`)); !ok {
+		t.Error("ci.yaml runs no linter (make lint)")
+	}
+	if _, ok := stepRunning(wf, regexp.MustCompile(`(?m)^\s*make test-unit\s*$`)); !ok {
+		t.Error("ci.yaml does not run the fast tier (make test-unit)")
+	}
+	// make lint is staticcheck (besides gofmt and vet), pinned in the Makefile.
+	mk, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^lint:.*\n(\t.*\n)*\t\$\(STATICCHECK\) \./\.\.\.`).Match(mk) ||
+		!regexp.MustCompile(`(?m)^STATICCHECK_VERSION := v[0-9.]+$`).Match(mk) {
+		t.Error("the Makefile's lint target does not run a pinned staticcheck over ./...")
 	}
 	if get(wf.root, "concurrency") == nil {
 		t.Error("ci.yaml has no concurrency group: superseded runs go on")
