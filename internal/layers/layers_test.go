@@ -1,0 +1,105 @@
+package layers
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/modelgate/modelgate/"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+// packages lists the module's packages with their imports and deps (tests
+// left out: the rule is about what a package links).
+func packages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Imports,Deps", module+"...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 20 {
+		t.Fatalf("go list found %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+// layerOf is the layer of a package below the module, -1 when no layer
+// names it.
+func layerOf(path string) int {
+	for i, layer := range Layers {
+		for _, p := range layer {
+			if path == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(path, p)) {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// TestLayers: every package has a layer, and imports only packages of
+// lower layers.
+func TestLayers(t *testing.T) {
+	for _, p := range packages(t) {
+		path := strings.TrimPrefix(p.ImportPath, module)
+		l := layerOf(path)
+		if l < 0 {
+			t.Errorf("%s has no layer: add it to layers.Layers and docs/architecture.md", path)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ours := strings.CutPrefix(imp, module)
+			if !ours {
+				continue
+			}
+			if dl := layerOf(dep); dl >= l {
+				t.Errorf("%s (layer %d) imports %s (layer %d): a package imports only lower layers", path, l, dep, dl)
+			}
+		}
+	}
+}
+
+// TestONNXRuntimeOnlyInServing: only serving imports onnxruntime_go; the
+// registry links none of the release logic; drift, the release logic and
+// the wire format link no ONNX Runtime.
+func TestONNXRuntimeOnlyInServing(t *testing.T) {
+	const ort = "github.com/yalue/onnxruntime_go"
+	for _, p := range packages(t) {
+		path := strings.TrimPrefix(p.ImportPath, module)
+		if slices.Contains(p.Imports, ort) && path != "serving" {
+			t.Errorf("%s imports onnxruntime_go; only serving may", path)
+		}
+		links := func(dep string) bool { return slices.Contains(p.Deps, dep) }
+		switch path {
+		case "registry":
+			for _, d := range p.Deps {
+				if strings.HasPrefix(d, module+"canary") {
+					t.Errorf("registry links %s: it stores release states and decides nothing", d)
+				}
+			}
+		case "drift", "stats", "wire", "canary", "canary/release", "canary/release/store":
+			if links(ort) {
+				t.Errorf("%s links ONNX Runtime", path)
+			}
+		}
+	}
+}
