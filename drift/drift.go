@@ -230,50 +230,27 @@ func (t *Tracker) Observe(model, version string, inputs []wire.Tensor) {
 	if n := now.UnixNano(); n >= s.nextSnap.Load() {
 		t.snapshot(s, now)
 	}
-	switch d := in.Data.(type) {
-	case []float32:
-		count(s, d)
-	case []float64:
-		count(s, d)
-	case []int64:
-		count(s, d)
-	case []int32:
-		count(s, d)
-	case []int16:
-		count(s, d)
-	case []int8:
-		count(s, d)
-	case []uint64:
-		count(s, d)
-	case []uint32:
-		count(s, d)
-	case []uint16:
-		count(s, d)
-	case []uint8:
-		count(s, d)
-	}
+	count(s, in)
 }
 
-type number interface {
-	~float32 | ~float64 | ~int64 | ~int32 | ~int16 | ~int8 | ~uint64 | ~uint32 | ~uint16 | ~uint8
-}
-
-// count adds rows of len(s.offsets) values to the counters.
-func count[T number](s *tally, data []T) {
+// count adds the rows of in, of len(s.profile.Features) values each, to
+// the counters.
+func count(s *tally, in wire.Tensor) {
 	feats := s.profile.Features
 	width := len(feats)
-	rows := len(data) / width
-	for r := range rows {
-		row := data[r*width : (r+1)*width]
-		for j, v := range row {
-			x := float64(v)
-			f := &feats[j]
-			base := s.offsets[j]
-			nb := len(f.Counts)
-			if x != x { // NaN: missing
-				s.counts[base+nb].Add(1)
-				continue
-			}
+	rows := in.Len() / width
+	n, j, base := 0, 0, 0
+	wire.Each(in.Data, func(x float64) {
+		if n >= rows*width {
+			return // a partial row at the end
+		}
+		n++
+		f := &feats[j]
+		nb := len(f.Counts)
+		switch {
+		case x != x: // NaN: missing
+			s.counts[base+nb].Add(1)
+		default:
 			s.counts[base+stats.BinOf(f.Edges, x)].Add(1)
 			if x < f.Min {
 				s.counts[base+nb+1].Add(1)
@@ -281,7 +258,12 @@ func count[T number](s *tally, data []T) {
 				s.counts[base+nb+2].Add(1)
 			}
 		}
-	}
+		if j++; j == width {
+			j, base = 0, 0
+		} else {
+			base = s.offsets[j]
+		}
+	})
 	s.rows.Add(uint64(rows))
 }
 

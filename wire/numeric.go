@@ -45,6 +45,43 @@ func widen[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | f
 	return out
 }
 
+// Each calls f with each value of numeric data as a float64, in order,
+// without allocating (drift counts every request's inputs this way); false
+// for BOOL or data that is not a tensor slice.
+func Each(data any, f func(x float64)) bool {
+	switch v := data.(type) {
+	case []float64:
+		each(v, f)
+	case []float32:
+		each(v, f)
+	case []int8:
+		each(v, f)
+	case []int16:
+		each(v, f)
+	case []int32:
+		each(v, f)
+	case []int64:
+		each(v, f)
+	case []uint8:
+		each(v, f)
+	case []uint16:
+		each(v, f)
+	case []uint32:
+		each(v, f)
+	case []uint64:
+		each(v, f)
+	default:
+		return false
+	}
+	return true
+}
+
+func each[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32 | float64](d []T, f func(float64)) {
+	for _, v := range d {
+		f(float64(v))
+	}
+}
+
 // Argmax is the index of the largest value (the first one on ties).
 func Argmax(row []float64) int {
 	best := 0
