@@ -103,3 +103,36 @@ func TestONNXRuntimeOnlyInServing(t *testing.T) {
 		}
 	}
 }
+
+// forbidden are imports the layering would allow but the design does not,
+// as docs/architecture.md's table states them: a package's direct imports.
+var forbidden = map[string][]string{
+	"stats":          {"serving"},
+	"drift":          {"serving", "validation"},
+	"canary":         {"registry", "serving"},
+	"config":         {"serving"},
+	"canary/rollout": {"registry"},
+	"server":         {"registry", "validation"},
+	"validation":     {"catalog", "server"},
+}
+
+// TestForbiddenImports: no package imports what the table says it may not.
+func TestForbiddenImports(t *testing.T) {
+	seen := 0
+	for _, p := range packages(t) {
+		path := strings.TrimPrefix(p.ImportPath, module)
+		no, ok := forbidden[path]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, imp := range p.Imports {
+			if dep, ours := strings.CutPrefix(imp, module); ours && slices.Contains(no, dep) {
+				t.Errorf("%s imports %s, which docs/architecture.md says it may not", path, dep)
+			}
+		}
+	}
+	if seen != len(forbidden) {
+		t.Errorf("found %d of the %d packages the rule names: update forbidden", seen, len(forbidden))
+	}
+}
