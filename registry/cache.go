@@ -99,7 +99,7 @@ func (r *Registry) readCached(ctx context.Context, name, version, object, wantSu
 		delay := cacheBackoff.Next(attempt)
 		r.log.Warn("download interrupted; retrying", "model", name, "version", version, "object", object,
 			"attempt", attempt, "retry_in", delay, "error", err)
-		if err := sleepFor(ctx, delay); err != nil {
+		if err := backoff.Sleep(ctx, delay); err != nil {
 			return nil, fmt.Errorf("registry: model %q version %q: download %s: %w", name, version, object, err)
 		}
 	}
@@ -218,16 +218,4 @@ func (e *readErrRecorder) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
-}
-
-// sleepFor waits for d or until ctx is done.
-func sleepFor(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

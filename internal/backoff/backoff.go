@@ -45,7 +45,12 @@ func (p Policy) Next(n int) time.Duration {
 
 // Wait sleeps Next(n), or until ctx ends (its error).
 func (p Policy) Wait(ctx context.Context, n int) error {
-	t := time.NewTimer(p.Next(n))
+	return Sleep(ctx, p.Next(n))
+}
+
+// Sleep waits for d, or until ctx ends (its error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
