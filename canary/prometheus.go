@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
+	"strconv"
 	"strings"
 	"text/template"
 	"time"
@@ -46,24 +48,35 @@ func (InProcess) Name() string { return "in-process" }
 // the candidate otherwise), .Candidate and .Window (the step so far, as a
 // range such as "90s"). Each must return one number (an empty result is 0).
 type PromQueries struct {
-	Requests      string `mapstructure:"requests"`
-	Errors        string `mapstructure:"errors"`
-	NonFinite     string `mapstructure:"nonfinite"`
-	P99           string `mapstructure:"p99"` // seconds
+	Requests  string `mapstructure:"requests"`
+	Errors    string `mapstructure:"errors"`
+	NonFinite string `mapstructure:"nonfinite"`
+	P99       string `mapstructure:"p99"` // seconds
+	// Latency gives the latency histogram: one series per bucket, labelled
+	// le (seconds, cumulative as Prometheus histograms are).
+	Latency       string `mapstructure:"latency"`
 	Compared      string `mapstructure:"compared"`
 	Disagreements string `mapstructure:"disagreements"`
+	// Distinct and DistinctDisagreements count distinct compared inputs
+	// and those the versions disagreed on; each replica counts its own,
+	// so an input several replicas saw counts once per replica.
+	Distinct              string `mapstructure:"distinct"`
+	DistinctDisagreements string `mapstructure:"distinct_disagreements"`
 }
 
 // DefaultPromQueries sum the canary metrics of every replica.
 func DefaultPromQueries() PromQueries {
 	sel := `model="{{.Model}}",version="{{.Version}}"`
 	return PromQueries{
-		Requests:      `sum(increase(modelgate_canary_requests_total{` + sel + `}[{{.Window}}]))`,
-		Errors:        `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="error"}[{{.Window}}]))`,
-		NonFinite:     `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="nonfinite"}[{{.Window}}]))`,
-		P99:           `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{` + sel + `}[{{.Window}}])))`,
-		Compared:      `sum(increase(modelgate_canary_shadow_comparisons_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
-		Disagreements: `sum(increase(modelgate_canary_shadow_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		Requests:              `sum(increase(modelgate_canary_requests_total{` + sel + `}[{{.Window}}]))`,
+		Errors:                `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="error"}[{{.Window}}]))`,
+		NonFinite:             `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="nonfinite"}[{{.Window}}]))`,
+		P99:                   `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{` + sel + `}[{{.Window}}])))`,
+		Latency:               `sum by (le) (increase(modelgate_canary_request_duration_seconds_bucket{` + sel + `}[{{.Window}}]))`,
+		Compared:              `sum(increase(modelgate_canary_shadow_comparisons_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		Disagreements:         `sum(increase(modelgate_canary_shadow_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		Distinct:              `sum(increase(modelgate_canary_distinct_comparisons_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		DistinctDisagreements: `sum(increase(modelgate_canary_distinct_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
 	}
 }
 
@@ -85,7 +98,8 @@ func NewPrometheus(url string, q PromQueries) (*Prometheus, error) {
 	p := &Prometheus{api: promv1.NewAPI(c), queries: map[string]*template.Template{}}
 	for name, pair := range map[string][2]string{
 		"requests": {q.Requests, d.Requests}, "errors": {q.Errors, d.Errors}, "nonfinite": {q.NonFinite, d.NonFinite},
-		"p99": {q.P99, d.P99}, "compared": {q.Compared, d.Compared}, "disagreements": {q.Disagreements, d.Disagreements},
+		"p99": {q.P99, d.P99}, "latency": {q.Latency, d.Latency}, "compared": {q.Compared, d.Compared}, "disagreements": {q.Disagreements, d.Disagreements},
+		"distinct": {q.Distinct, d.Distinct}, "distinct_disagreements": {q.DistinctDisagreements, d.DistinctDisagreements},
 	} {
 		text := pair[0]
 		if strings.TrimSpace(text) == "" {
@@ -107,20 +121,31 @@ func (*Prometheus) Name() string { return "prometheus" }
 func (p *Prometheus) Observations(ctx context.Context, q Query) (release.Observations, error) {
 	window := max(q.Now.Sub(q.Since), time.Second)
 	var obs release.Observations
-	ask := func(name, version string) (float64, error) {
+	run := func(name, version string) (model.Value, error) {
 		var b bytes.Buffer
 		err := p.queries[name].Execute(&b, map[string]string{
 			"Model": q.Model, "Version": version, "Candidate": q.Candidate,
 			"Window": fmt.Sprintf("%ds", int64(math.Ceil(window.Seconds()))),
 		})
 		if err != nil {
-			return 0, fmt.Errorf("query %s: %w", name, err)
+			return nil, fmt.Errorf("query %s: %w", name, err)
 		}
 		v, _, _, err := p.api.Query(ctx, b.String(), q.Now)
 		if err != nil {
-			return 0, fmt.Errorf("query %s (%s): %w", name, b.String(), err)
+			return nil, fmt.Errorf("query %s (%s): %w", name, b.String(), err)
 		}
-		return scalar(v)
+		return v, nil
+	}
+	ask := func(name, version string) (float64, error) {
+		v, err := run(name, version)
+		if err != nil {
+			return 0, err
+		}
+		f, err := scalar(v)
+		if err != nil {
+			return 0, fmt.Errorf("query %s: %w", name, err)
+		}
+		return f, nil
 	}
 	for _, side := range []struct {
 		version string
@@ -141,11 +166,19 @@ func (p *Prometheus) Observations(ctx context.Context, q Query) (release.Observa
 			return release.Observations{}, err
 		}
 		side.stats.P99 = time.Duration(v * float64(time.Second))
+		h, err := run("latency", side.version)
+		if err == nil {
+			side.stats.Latency, err = histogram(h)
+		}
+		if err != nil {
+			return release.Observations{}, fmt.Errorf("query latency: %w", err)
+		}
 	}
 	for _, f := range []struct {
 		name string
 		dst  *int64
-	}{{"compared", &obs.Compared}, {"disagreements", &obs.Disagreements}} {
+	}{{"compared", &obs.Compared}, {"disagreements", &obs.Disagreements},
+		{"distinct", &obs.Distinct}, {"distinct_disagreements", &obs.DistinctDisagreements}} {
 		v, err := ask(f.name, q.Candidate)
 		if err != nil {
 			return release.Observations{}, err
@@ -178,4 +211,42 @@ func scalar(v model.Value) (float64, error) {
 		return 0, nil
 	}
 	return f, nil
+}
+
+// histogram reads a latency histogram from a query result: an instant
+// vector with one series per cumulative bucket, labelled le in seconds
+// ("+Inf" for the last). No data is no histogram.
+func histogram(v model.Value) ([]release.LatencyBucket, error) {
+	vec, ok := v.(model.Vector)
+	if !ok {
+		return nil, fmt.Errorf("returned a %s, want an instant vector by le", v.Type())
+	}
+	type point struct{ le, cum float64 }
+	points := make([]point, 0, len(vec))
+	for _, smp := range vec {
+		le, err := strconv.ParseFloat(string(smp.Metric["le"]), 64)
+		if err != nil {
+			return nil, fmt.Errorf("a series without a numeric le label: %s", smp.Metric)
+		}
+		c := float64(smp.Value)
+		if math.IsNaN(c) {
+			c = 0
+		}
+		points = append(points, point{le, c})
+	}
+	sort.Slice(points, func(i, j int) bool { return points[i].le < points[j].le })
+	var out []release.LatencyBucket
+	prev := 0.0
+	for _, pt := range points {
+		// Cumulative counts from increase() may dip by rounding; a bucket
+		// never has fewer than none.
+		n := int64(math.Round(max(pt.cum-prev, 0)))
+		prev = max(prev, pt.cum)
+		le := time.Duration(math.MaxInt64)
+		if !math.IsInf(pt.le, 1) {
+			le = time.Duration(pt.le * float64(time.Second))
+		}
+		out = append(out, release.LatencyBucket{Le: le, Count: n})
+	}
+	return out, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,9 @@ type fakeProm struct {
 	t      *testing.T
 	srv    *httptest.Server
 	answer func(query string) (status int, body string)
+	// ownHistograms: answer handles the latency histogram queries too;
+	// otherwise they get a one-bucket histogram.
+	ownHistograms bool
 
 	mu      sync.Mutex
 	queries []string
@@ -53,6 +58,9 @@ func (p *fakeProm) serve(w http.ResponseWriter, r *http.Request) {
 	p.methods = append(p.methods, r.Method)
 	p.mu.Unlock()
 	status, body := p.answer(q)
+	if isHistogram(q) && !p.ownHistograms {
+		status, body = http.StatusOK, buckets("+Inf", "1")
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	fmt.Fprint(w, body)
@@ -70,6 +78,19 @@ func vector(values ...string) string {
 	result := make([]any, len(values))
 	for i, v := range values {
 		result[i] = map[string]any{"metric": map[string]string{"replica": strconv.Itoa(i)}, "value": []any{1767268800, v}}
+	}
+	b, _ := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}})
+	return string(b)
+}
+
+// isHistogram reports whether q is the default latency histogram query.
+func isHistogram(q string) bool { return strings.HasPrefix(q, "sum by (le)") }
+
+// buckets is a histogram answer: pairs of le and cumulative count.
+func buckets(pairs ...string) string {
+	var result []any
+	for i := 0; i+1 < len(pairs); i += 2 {
+		result = append(result, map[string]any{"metric": map[string]string{"le": pairs[i]}, "value": []any{1767268800, pairs[i+1]}})
 	}
 	b, _ := json.Marshal(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": result}})
 	return string(b)
@@ -98,10 +119,16 @@ func TestPrometheusObservations(t *testing.T) {
 	figures := map[string]string{
 		"stable requests": "4000", "stable errors": "4", "stable nonfinite": "0", "stable p99": "0.012",
 		"candidate requests": "999.6", "candidate errors": "3", "candidate nonfinite": "1", "candidate p99": "0.0185",
-		"compared": "800", "disagreements": "17",
+		"compared": "800", "disagreements": "17", "distinct": "120", "distinct_disagreements": "5",
 	}
 	kind := func(q string) string {
 		switch {
+		case strings.Contains(q, "distinct_comparisons"):
+			return "distinct"
+		case strings.Contains(q, "distinct_disagreements"):
+			return "distinct_disagreements"
+		case isHistogram(q):
+			return "latency"
 		case strings.Contains(q, "shadow_comparisons"):
 			return "compared"
 		case strings.Contains(q, "shadow_disagreements"):
@@ -117,7 +144,13 @@ func TestPrometheusObservations(t *testing.T) {
 	}
 	p := newFakeProm(t, func(q string) (int, string) {
 		k := kind(q)
-		if k != "compared" && k != "disagreements" {
+		if k == "latency" {
+			if versionOf(q) == "8" {
+				return http.StatusOK, buckets("0.005", "900", "0.025", "990", "+Inf", "1000")
+			}
+			return http.StatusOK, vector()
+		}
+		if k != "compared" && k != "disagreements" && k != "distinct" && k != "distinct_disagreements" {
 			side := map[string]string{"7": "stable", "8": "candidate"}[versionOf(q)]
 			if side == "" {
 				return http.StatusOK, vector() // a wrong version: no data
@@ -126,6 +159,7 @@ func TestPrometheusObservations(t *testing.T) {
 		}
 		return http.StatusOK, vector(figures[k])
 	})
+	p.ownHistograms = true
 	src, err := canary.NewPrometheus(p.srv.URL, canary.PromQueries{})
 	if err != nil {
 		t.Fatal(err)
@@ -138,17 +172,18 @@ func TestPrometheusObservations(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := release.Observations{
-		Stable:    release.VersionStats{Requests: 4000, Errors: 4, NonFinite: 0, P99: 12 * time.Millisecond},
-		Candidate: release.VersionStats{Requests: 1000, Errors: 3, NonFinite: 1, P99: 18500 * time.Microsecond},
-		Compared:  800, Disagreements: 17,
+		Stable: release.VersionStats{Requests: 4000, Errors: 4, NonFinite: 0, P99: 12 * time.Millisecond},
+		Candidate: release.VersionStats{Requests: 1000, Errors: 3, NonFinite: 1, P99: 18500 * time.Microsecond,
+			Latency: []release.LatencyBucket{{Le: 5 * time.Millisecond, Count: 900}, {Le: 25 * time.Millisecond, Count: 90}, {Le: math.MaxInt64, Count: 10}}},
+		Compared: 800, Disagreements: 17, Distinct: 120, DistinctDisagreements: 5,
 	}
-	if obs != want {
+	if !reflect.DeepEqual(obs, want) {
 		t.Errorf("observations\n got %+v\nwant %+v", obs, want)
 	}
 
 	queries, times := p.asked()
-	if len(queries) != 10 {
-		t.Fatalf("%d queries sent, want 10 (4 per version, 2 comparisons): %q", len(queries), queries)
+	if len(queries) != 14 {
+		t.Fatalf("%d queries sent, want 14 (5 per version, 4 comparisons): %q", len(queries), queries)
 	}
 	perVersion := map[string]int{}
 	for i, q := range queries {
@@ -163,8 +198,8 @@ func TestPrometheusObservations(t *testing.T) {
 		}
 		perVersion[versionOf(q)]++
 	}
-	if perVersion["7"] != 4 || perVersion["8"] != 6 {
-		t.Errorf("queries per version %v, want 4 for stable 7 and 6 for candidate 8", perVersion)
+	if perVersion["7"] != 5 || perVersion["8"] != 9 {
+		t.Errorf("queries per version %v, want 5 for stable 7 and 9 for candidate 8", perVersion)
 	}
 }
 
@@ -210,7 +245,7 @@ func TestPrometheusAnswers(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.wantErr)
 			}
-			if obs != (release.Observations{}) {
+			if !reflect.DeepEqual(obs, release.Observations{}) {
 				t.Errorf("an error came with observations %+v", obs)
 			}
 			// The controller hands the error to Decide: a failed check.
@@ -264,8 +299,8 @@ func TestPrometheusCustomQueries(t *testing.T) {
 			t.Errorf("the default p99 query was sent too: %q", q)
 		}
 	}
-	if len(defaults) != 8 {
-		t.Errorf("%d default queries sent, want 8: %q", len(defaults), defaults)
+	if len(defaults) != 12 {
+		t.Errorf("%d default queries sent, want 12: %q", len(defaults), defaults)
 	}
 }
 

@@ -66,6 +66,8 @@ type Recorder struct {
 	comparisons *prometheus.CounterVec
 	disagree    *prometheus.CounterVec
 
+	distinctCompared, distinctDisagree *prometheus.CounterVec
+
 	// The series every request updates, by label values.
 	byRequests *series.Cache[[4]string, prometheus.Counter]
 	byLatency  *series.Cache[[3]string, prometheus.Observer]
@@ -76,7 +78,19 @@ type window struct {
 	stable, cand  roleStats
 	compared      atomic.Int64
 	disagreements atomic.Int64
+
+	// distinct holds each compared input's hash and whether the versions
+	// ever disagreed on it, up to maxDistinct inputs a step.
+	mu                                        sync.Mutex
+	distinct                                  map[uint64]bool
+	distinctDisagreements, distinctOverflowed int64
 }
+
+// maxDistinct caps the distinct inputs a step remembers (about 1.5 MiB a
+// model): inputs first seen after the cap are counted in Compared but not
+// among the distinct ones, so the disagreement test sees fewer samples
+// (it waits longer), never a biased sample of them.
+const maxDistinct = 1 << 16
 
 type roleStats struct {
 	requests, errors, nonFinite atomic.Int64
@@ -105,7 +119,15 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 			Help: "Compared requests on which the candidate disagreed with stable (top-1 label, or relative error for regressors).",
 		}, []string{"model", "version"}),
 	}
-	reg.MustRegister(r.requests, r.latency, r.comparisons, r.disagree)
+	r.distinctCompared = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modelgate_canary_distinct_comparisons_total",
+		Help: "Distinct inputs (by hash) scored by both stable and the candidate, first seen in this replica's current canary step; summed over replicas, an input several replicas saw counts once per replica.",
+	}, []string{"model", "version"})
+	r.distinctDisagree = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modelgate_canary_distinct_disagreements_total",
+		Help: "Distinct compared inputs on which the candidate disagreed with stable at least once, in this replica's current canary step.",
+	}, []string{"model", "version"})
+	reg.MustRegister(r.requests, r.latency, r.comparisons, r.disagree, r.distinctCompared, r.distinctDisagree)
 	r.byRequests = series.New(func(k [4]string) prometheus.Counter { return r.requests.WithLabelValues(k[:]...) })
 	r.byLatency = series.New(func(k [3]string) prometheus.Observer { return r.latency.WithLabelValues(k[:]...) })
 	return r
@@ -162,17 +184,44 @@ func (r *Recorder) Observe(model, version, role, outcome string, took time.Durat
 	}
 }
 
-// Compare records one request scored by both versions.
-func (r *Recorder) Compare(model, candidate string, disagreed bool) {
+// Compare records one request scored by both versions: input is the
+// hash of its inputs (InputHash), so that the analysis can count distinct
+// inputs and repeated requests neither dilute nor inflate the
+// disagreement rate.
+func (r *Recorder) Compare(model, candidate string, input uint64, disagreed bool) {
 	r.comparisons.WithLabelValues(model, candidate).Inc()
 	if disagreed {
 		r.disagree.WithLabelValues(model, candidate).Inc()
 	}
-	if w := r.window(model); w != nil {
-		w.compared.Add(1)
-		if disagreed {
-			w.disagreements.Add(1)
-		}
+	w := r.window(model)
+	if w == nil {
+		return
+	}
+	w.compared.Add(1)
+	if disagreed {
+		w.disagreements.Add(1)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.distinct == nil {
+		w.distinct = map[uint64]bool{}
+	}
+	before, seen := w.distinct[input]
+	switch {
+	case !seen && len(w.distinct) >= maxDistinct:
+		w.distinctOverflowed++
+		return
+	case !seen:
+		w.distinct[input] = disagreed
+		r.distinctCompared.WithLabelValues(model, candidate).Inc()
+	case before || !disagreed:
+		return
+	default:
+		w.distinct[input] = true // it agreed before: an input disagrees if it ever did
+	}
+	if disagreed {
+		w.distinctDisagreements++
+		r.distinctDisagree.WithLabelValues(model, candidate).Inc()
 	}
 }
 
@@ -183,24 +232,39 @@ func (r *Recorder) Observations(model, epoch string) release.Observations {
 	if w == nil || w.epoch != epoch {
 		return release.Observations{}
 	}
-	return release.Observations{
+	obs := release.Observations{
 		Stable:        w.stable.stats(),
 		Candidate:     w.cand.stats(),
 		Compared:      w.compared.Load(),
 		Disagreements: w.disagreements.Load(),
 	}
+	w.mu.Lock()
+	obs.Distinct, obs.DistinctDisagreements = int64(len(w.distinct)), w.distinctDisagreements
+	w.mu.Unlock()
+	return obs
 }
 
 func (s *roleStats) stats() release.VersionStats {
 	v := release.VersionStats{Requests: s.requests.Load(), Errors: s.errors.Load(), NonFinite: s.nonFinite.Load()}
 	var counts [latBuckets]int64
 	var n int64
+	last := -1
 	for i := range s.lat {
 		counts[i] = s.lat[i].Load()
 		n += counts[i]
+		if counts[i] > 0 {
+			last = i
+		}
 	}
 	if n == 0 {
 		return v
+	}
+	v.Latency = make([]release.LatencyBucket, last+1)
+	for i := range v.Latency {
+		v.Latency[i] = release.LatencyBucket{Le: latBound(i), Count: counts[i]}
+	}
+	if last == latBuckets-1 {
+		v.Latency[last].Le = math.MaxInt64 // the last bucket has no upper end
 	}
 	rank := int64(math.Ceil(0.99 * float64(n)))
 	var cum int64

@@ -2,6 +2,7 @@ package canary_test
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/canary/release"
+	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -31,9 +33,9 @@ func TestRecorderCounts(t *testing.T) {
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeNonFinite, time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeError, time.Millisecond, false)
-	r.Compare("m", "2", false)
-	r.Compare("m", "2", true)
-	r.Compare("m", "2", true)
+	r.Compare("m", "2", 1, false)
+	r.Compare("m", "2", 2, true)
+	r.Compare("m", "2", 2, true) // the same input again
 	// Another model's runs do not mix in.
 	r.Begin("other", "9/0/1")
 	r.Observe("other", "9", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
@@ -48,10 +50,13 @@ func TestRecorderCounts(t *testing.T) {
 	if got.Compared != 3 || got.Disagreements != 2 {
 		t.Errorf("compared %d, disagreements %d; want 3, 2", got.Compared, got.Disagreements)
 	}
+	if got.Distinct != 2 || got.DistinctDisagreements != 1 {
+		t.Errorf("distinct %d, distinct disagreements %d; want 2, 1", got.Distinct, got.DistinctDisagreements)
+	}
 	if o := r.Observations("other", "9/0/1"); o.Candidate.Errors != 1 || o.Stable.Requests != 0 {
 		t.Errorf("other model: %+v", o)
 	}
-	if o := r.Observations("ghost", "2/0/1"); o != (release.Observations{}) {
+	if o := r.Observations("ghost", "2/0/1"); !reflect.DeepEqual(o, release.Observations{}) {
 		t.Errorf("a model never begun: %+v, want nothing", o)
 	}
 }
@@ -67,17 +72,17 @@ func TestRecorderEpochReset(t *testing.T) {
 		t.Fatalf("a run before Begin counted: %+v", o)
 	}
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
-	r.Compare("m", "2", true)
+	r.Compare("m", "2", 7, true)
 	r.Begin("m", "2/0/1") // the same step again: nothing lost
 	if o := r.Observations("m", "2/0/1"); o.Candidate.Requests != 1 || o.Compared != 1 {
 		t.Fatalf("same epoch again lost counts: %+v", o)
 	}
 	r.Begin("m", "2/1/2")
-	if o := r.Observations("m", "2/1/2"); o != (release.Observations{}) {
+	if o := r.Observations("m", "2/1/2"); !reflect.DeepEqual(o, release.Observations{}) {
 		t.Fatalf("new epoch starts with %+v, want nothing", o)
 	}
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
-	if o := r.Observations("m", "2/0/1"); o != (release.Observations{}) {
+	if o := r.Observations("m", "2/0/1"); !reflect.DeepEqual(o, release.Observations{}) {
 		t.Fatalf("the previous epoch's observations: %+v, want nothing", o)
 	}
 	if o := r.Observations("m", "2/1/2"); o.Candidate.Requests != 1 || o.Candidate.Errors != 1 {
@@ -170,8 +175,9 @@ func TestRecorderMetrics(t *testing.T) {
 	r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, 3*time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeNonFinite, time.Millisecond, false)
-	r.Compare("m", "2", true)
-	r.Compare("m", "2", false)
+	r.Compare("m", "2", 1, true)
+	r.Compare("m", "2", 2, false)
+	r.Compare("m", "2", 2, false)
 
 	want := `
 # HELP modelgate_canary_requests_total Runs of a model version by role (stable, candidate, shadow) and outcome (ok, error, nonfinite), for canary analysis.
@@ -181,13 +187,20 @@ modelgate_canary_requests_total{model="m",outcome="nonfinite",role="shadow",vers
 modelgate_canary_requests_total{model="m",outcome="ok",role="stable",version="1"} 2
 # HELP modelgate_canary_shadow_comparisons_total Requests scored by both stable and the candidate (shadow copies and compared split traffic), by candidate version.
 # TYPE modelgate_canary_shadow_comparisons_total counter
-modelgate_canary_shadow_comparisons_total{model="m",version="2"} 2
+modelgate_canary_shadow_comparisons_total{model="m",version="2"} 3
 # HELP modelgate_canary_shadow_disagreements_total Compared requests on which the candidate disagreed with stable (top-1 label, or relative error for regressors).
 # TYPE modelgate_canary_shadow_disagreements_total counter
 modelgate_canary_shadow_disagreements_total{model="m",version="2"} 1
+# HELP modelgate_canary_distinct_comparisons_total Distinct inputs (by hash) scored by both stable and the candidate, first seen in this replica's current canary step; summed over replicas, an input several replicas saw counts once per replica.
+# TYPE modelgate_canary_distinct_comparisons_total counter
+modelgate_canary_distinct_comparisons_total{model="m",version="2"} 2
+# HELP modelgate_canary_distinct_disagreements_total Distinct compared inputs on which the candidate disagreed with stable at least once, in this replica's current canary step.
+# TYPE modelgate_canary_distinct_disagreements_total counter
+modelgate_canary_distinct_disagreements_total{model="m",version="2"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"modelgate_canary_requests_total", "modelgate_canary_shadow_comparisons_total", "modelgate_canary_shadow_disagreements_total"); err != nil {
+		"modelgate_canary_requests_total", "modelgate_canary_shadow_comparisons_total", "modelgate_canary_shadow_disagreements_total",
+		"modelgate_canary_distinct_comparisons_total", "modelgate_canary_distinct_disagreements_total"); err != nil {
 		t.Error(err)
 	}
 	// Served runs only: stable and the candidate, not the shadow copy.
@@ -223,7 +236,7 @@ func TestRecorderConcurrent(t *testing.T) {
 			defer wg.Done()
 			for range 500 {
 				r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Duration(g+1)*time.Millisecond, true)
-				r.Compare("m", "2", g%2 == 0)
+				r.Compare("m", "2", uint64(g), g%2 == 0)
 				r.Begin("m", "e")
 				_ = r.Observations("m", "e")
 			}
@@ -231,7 +244,59 @@ func TestRecorderConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	o := r.Observations("m", "e")
-	if o.Candidate.Requests != 4000 || o.Compared != 4000 || o.Disagreements != 2000 {
+	if o.Candidate.Requests != 4000 || o.Compared != 4000 || o.Disagreements != 2000 || o.Distinct != 8 || o.DistinctDisagreements != 4 {
 		t.Fatalf("after 8×500 concurrent runs: %+v", o)
+	}
+}
+
+// Repeated inputs count once among the distinct ones; an input that
+// agreed and later disagreed (a nondeterministic model) counts as
+// disagreeing, once; a new epoch forgets them.
+func TestRecorderDistinct(t *testing.T) {
+	r, _ := newRecorder(t)
+	r.Begin("m", "e")
+	for range 100 {
+		r.Compare("m", "2", 1, false) // one popular input the versions agree on
+	}
+	r.Compare("m", "2", 2, true)
+	r.Compare("m", "2", 3, false)
+	r.Compare("m", "2", 3, true)
+	r.Compare("m", "2", 3, true)
+	o := r.Observations("m", "e")
+	if o.Compared != 104 || o.Disagreements != 3 {
+		t.Errorf("compared %d, disagreements %d; want 104, 3", o.Compared, o.Disagreements)
+	}
+	if o.Distinct != 3 || o.DistinctDisagreements != 2 {
+		t.Errorf("distinct %d, distinct disagreements %d; want 3, 2", o.Distinct, o.DistinctDisagreements)
+	}
+	r.Begin("m", "f")
+	r.Compare("m", "2", 2, false)
+	if o := r.Observations("m", "f"); o.Distinct != 1 || o.DistinctDisagreements != 0 {
+		t.Errorf("new epoch: distinct %d, disagreements %d; want 1, 0", o.Distinct, o.DistinctDisagreements)
+	}
+}
+
+// InputHash tells inputs apart by value, shape, name and element type,
+// and gives equal inputs one hash.
+func TestInputHash(t *testing.T) {
+	f := func(name string, shape []int64, data any) []wire.Tensor {
+		return []wire.Tensor{{Name: name, Shape: shape, Data: data}}
+	}
+	base := canary.InputHash(f("x", []int64{1, 2}, []float32{1, 2}))
+	if canary.InputHash(f("x", []int64{1, 2}, []float32{1, 2})) != base {
+		t.Error("equal inputs hash differently")
+	}
+	for name, in := range map[string][]wire.Tensor{
+		"value": f("x", []int64{1, 2}, []float32{1, 3}),
+		"shape": f("x", []int64{2, 1}, []float32{1, 2}),
+		"name":  f("y", []int64{1, 2}, []float32{1, 2}),
+		"type":  f("x", []int64{1, 2}, []float64{1, 2}),
+	} {
+		if canary.InputHash(in) == base {
+			t.Errorf("a different %s hashes the same", name)
+		}
+	}
+	if canary.InputHash(f("b", []int64{2}, []bool{true, false})) == canary.InputHash(f("b", []int64{2}, []bool{false, true})) {
+		t.Error("boolean inputs are not hashed by value")
 	}
 }

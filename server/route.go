@@ -169,7 +169,7 @@ func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []wi
 			}
 		}
 		if s.opts.Recorder != nil {
-			s.opts.Recorder.Compare(other.Name(), candidate, canary.Disagree(want, got, s.opts.RegressionTolerance))
+			s.opts.Recorder.Compare(other.Name(), candidate, canary.InputHash(inputs), canary.Disagree(want, got, s.opts.RegressionTolerance))
 		}
 	}()
 }

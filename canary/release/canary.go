@@ -55,6 +55,8 @@ type planJSON struct {
 	Interval     string    `json:"interval"`
 	MinSamples   int64     `json:"min_samples"`
 	FailureLimit int       `json:"failure_limit"`
+	Alpha        float64   `json:"alpha,omitempty"`
+	Beta         float64   `json:"beta,omitempty"`
 	Thresholds
 	P99LatencySlack string `json:"p99_latency_slack"`
 }
@@ -62,7 +64,7 @@ type planJSON struct {
 // MarshalJSON writes the interval as a duration string.
 func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(planJSON{Steps: p.Steps, Interval: p.Interval.String(), MinSamples: p.MinSamples, FailureLimit: p.FailureLimit,
-		Thresholds: p.Thresholds, P99LatencySlack: p.P99LatencySlack.String()})
+		Alpha: p.Alpha, Beta: p.Beta, Thresholds: p.Thresholds, P99LatencySlack: p.P99LatencySlack.String()})
 }
 
 // UnmarshalJSON reads the interval as a duration string.
@@ -81,7 +83,8 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 			return fmt.Errorf("canary plan: p99_latency_slack: %w", err)
 		}
 	}
-	*p = Plan{Steps: v.Steps, Interval: d, MinSamples: v.MinSamples, FailureLimit: v.FailureLimit, Thresholds: v.Thresholds}
+	*p = Plan{Steps: v.Steps, Interval: d, MinSamples: v.MinSamples, FailureLimit: v.FailureLimit,
+		Alpha: v.Alpha, Beta: v.Beta, Thresholds: v.Thresholds}
 	p.P99LatencySlack = slack
 	return nil
 }

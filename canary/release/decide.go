@@ -27,6 +27,34 @@ type VersionStats struct {
 	Errors    int64         `json:"errors"`
 	NonFinite int64         `json:"nonfinite"`
 	P99       time.Duration `json:"p99_ns"`
+	// Latency is the histogram of the served requests' latency, buckets
+	// in increasing order; the latency check counts the candidate's
+	// requests slower than a limit in it.
+	Latency []LatencyBucket `json:"-"`
+}
+
+// LatencyBucket is one bucket of a latency histogram: Count requests took
+// more than the previous bucket's Le (0 for the first) and at most Le.
+type LatencyBucket struct {
+	Le    time.Duration
+	Count int64
+}
+
+// slower counts the requests of h that certainly took longer than limit
+// (those in buckets whose lower end is at least limit) and all of h's
+// requests. A bucket that straddles the limit counts as not slower, so
+// the count is low by at most one bucket's width (a quarter of the
+// latency in process, the metric's buckets through Prometheus).
+func slower(h []LatencyBucket, limit time.Duration) (k, n int64) {
+	var lower time.Duration
+	for _, b := range h {
+		n += b.Count
+		if lower >= limit {
+			k += b.Count
+		}
+		lower = b.Le
+	}
+	return k, n
 }
 
 // Observations are what the analysis saw during the current step.
@@ -37,19 +65,51 @@ type Observations struct {
 	// Disagreements those on which they disagreed.
 	Compared      int64 `json:"compared"`
 	Disagreements int64 `json:"disagreements"`
+	// Distinct counts the distinct inputs (by hash) among the compared
+	// requests, DistinctDisagreements those on which the versions ever
+	// disagreed: the disagreement test counts each input once.
+	Distinct              int64 `json:"distinct"`
+	DistinctDisagreements int64 `json:"distinct_disagreements"`
 	// Err is set when the analysis source could not be queried.
 	Err error `json:"-"`
 }
 
-// Check is one metric against its threshold.
+// Check is one check of a step: its estimate, the confidence bounds on
+// the true value, the samples they rest on, and what it decided.
 type Check struct {
-	Metric    string  `json:"metric"`
+	Metric string `json:"metric"`
+	// Value is the estimate: a rate (errors, non-finite answers,
+	// disagreeing inputs, requests slower than the latency limit) or, for
+	// error_rate_increase, a difference of two rates.
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
-	// Held: too few samples to judge; neither a pass nor a failure.
+	// Lower and Upper bound the true value: Lower at the canary's
+	// false-rollback rate (a check fails when Lower > Threshold), Upper at
+	// the chance of a wrong pass (it passes when Upper <= Threshold). Both
+	// hold at every tick (anytime-valid confidence sequences).
+	Lower float64 `json:"lower"`
+	Upper float64 `json:"upper"`
+	// Samples and Events are what the estimate counts: requests, compared
+	// distinct inputs or candidate requests with a latency.
+	Samples int64 `json:"samples"`
+	Events  int64 `json:"events"`
+	// Detail says what was counted, in words.
+	Detail string `json:"detail,omitempty"`
+	// Decision is "pass", "fail" or "hold" (the evidence is not enough
+	// either way yet).
+	Decision string `json:"decision"`
+	// Held and Passed say the same as Decision, for readers of earlier
+	// release states.
 	Held   bool `json:"held,omitempty"`
 	Passed bool `json:"passed"`
 }
+
+// Decisions of a check.
+const (
+	CheckPass = "pass"
+	CheckFail = "fail"
+	CheckHold = "hold"
+)
 
 // Decision is the outcome of one tick.
 type Decision struct {
@@ -63,6 +123,12 @@ type Decision struct {
 // Decide is one tick of a canary release. It is pure: the same plan,
 // state, observations and time give the same decision. Observations are
 // for the current step only (callers reset them when the step changes).
+//
+// Each check is a sequential test that stays valid however often it is
+// looked at (see Check): a check fails as soon as its evidence is enough,
+// mid-step and before MinSamples, and FailureLimit failed ticks in a row
+// roll back; a step passes when its interval is over, the candidate has
+// MinSamples requests, and every check passed.
 func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	if st.Phase != Progressing {
 		return Decision{Next: st, Reason: fmt.Sprintf("phase %s: nothing to do", st.Phase)}
@@ -76,11 +142,11 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	checks := evaluate(plan, obs)
 	var failed, held []string
 	for _, c := range checks {
-		switch {
-		case c.Held:
-			held = append(held, c.Metric)
-		case !c.Passed:
-			failed = append(failed, fmt.Sprintf("%s %.4g > %.4g", c.Metric, c.Value, c.Threshold))
+		switch c.Decision {
+		case CheckHold:
+			held = append(held, fmt.Sprintf("%s %.3g (bound %.3g > %.3g)", c.Metric, c.Value, c.Upper, c.Threshold))
+		case CheckFail:
+			failed = append(failed, fmt.Sprintf("%s %.3g > %.3g (at least %.3g, %d of %d)", c.Metric, c.Value, c.Threshold, c.Lower, c.Events, c.Samples))
 		}
 	}
 	if len(failed) > 0 {
@@ -91,7 +157,7 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 			Reason: fmt.Sprintf("holding step %d (%g%%): %d of %d samples", st.Step+1, st.Weight, obs.Candidate.Requests, plan.MinSamples)}
 	}
 	if len(held) > 0 {
-		return Decision{Next: st, Checks: checks, Reason: "holding: too few samples for " + strings.Join(held, ", ")}
+		return Decision{Next: st, Checks: checks, Reason: "holding: not yet enough evidence: " + strings.Join(held, ", ")}
 	}
 	if elapsed := now.Sub(st.StepStart); elapsed < plan.Interval {
 		return Decision{Next: st, Checks: checks,
@@ -101,6 +167,7 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	next.Failures = 0
 	if obs.Stable.Requests >= plan.MinSamples {
 		b := obs.Stable
+		b.Latency = nil
 		next.Baseline = &b
 	}
 	if st.Step+1 >= len(plan.Steps) {
@@ -128,52 +195,132 @@ func fail(plan Plan, st Progress, why string, checks []Check) Decision {
 	return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
 }
 
-// minLatencySamples is the least number of requests per version the p99
-// latency check needs.
+// minLatencySamples is the least number of stable requests whose p99 the
+// latency check takes as the reference (fewer: the baseline's, or hold).
 const minLatencySamples = 100
 
-// evaluate checks each enabled threshold. A rate needs MinSamples requests
-// of the candidate (and of stable, for comparisons), disagreement
-// MinSamples compared pairs; with fewer the check is held.
+// latencyTail is the share of requests a p99 leaves above it: a candidate
+// whose p99 is within the limit has at most this share slower than it.
+const latencyTail = 0.01
+
+// statChecks is the number of statistical checks plan enables: the tests
+// its false-rollback rate is spread over in each step.
+func statChecks(plan Plan) int {
+	t := plan.Thresholds
+	n := 0
+	for _, on := range []bool{t.MaxErrorRateIncrease > 0, t.MaxP99LatencyRatio > 0, t.MaxDisagreement > 0, t.MaxNonFiniteRate > 0} {
+		if on {
+			n++
+		}
+	}
+	return n
+}
+
+// evaluate runs each enabled check. Every statistical check of every step
+// gets an equal share of the plan's false-rollback rate (a union bound:
+// the canary as a whole rolls back a candidate within its thresholds with
+// probability at most Alpha), and passes at the plan's Beta.
 func evaluate(plan Plan, obs Observations) []Check {
 	t := plan.Thresholds
-	min := plan.MinSamples
 	c, s := obs.Candidate, obs.Stable
-	rate := func(n, d int64) float64 {
-		if d == 0 {
-			return 0
-		}
-		return float64(n) / float64(d)
-	}
+	alpha := plan.alpha() / float64(max(1, statChecks(plan)*len(plan.Steps)))
+	beta := plan.beta()
 	var checks []Check
-	add := func(metric string, value, threshold float64, enough bool) {
-		ch := Check{Metric: metric, Value: value, Threshold: threshold, Held: !enough}
-		ch.Passed = enough && value <= threshold
-		checks = append(checks, ch)
+	// rate tests k events in n trials against threshold.
+	rate := func(metric string, k, n int64, threshold float64, detail string) {
+		ch := Check{Metric: metric, Threshold: threshold, Samples: n, Events: k, Detail: detail}
+		if n > 0 {
+			ch.Value = float64(k) / float64(n)
+		}
+		ch.Lower, _ = RateBounds(k, n, threshold, alpha)
+		_, ch.Upper = RateBounds(k, n, threshold, beta)
+		checks = append(checks, decided(ch))
 	}
-	// Non-finite outputs fail at once, even before a step has its samples:
-	// a model that emits NaN is broken, however little traffic it took.
-	if c.NonFinite > 0 || t.MaxNonFiniteRate > 0 {
-		add("nonfinite_rate", rate(c.NonFinite, c.Requests), t.MaxNonFiniteRate, c.Requests > 0 && (c.NonFinite > 0 || c.Requests >= min))
+
+	// Non-finite answers: with the default limit of 0 any one fails at
+	// once (a model that never emits NaN cannot have emitted one), and a
+	// step passes only with none.
+	if t.MaxNonFiniteRate > 0 {
+		rate("nonfinite_rate", c.NonFinite, c.Requests, t.MaxNonFiniteRate, "candidate answers with NaN or Inf")
+	} else {
+		ch := Check{Metric: "nonfinite_rate", Samples: c.Requests, Events: c.NonFinite, Detail: "candidate answers with NaN or Inf (none allowed)"}
+		if c.Requests > 0 {
+			ch.Value = float64(c.NonFinite) / float64(c.Requests)
+		}
+		ch.Lower, ch.Upper = ch.Value, ch.Value
+		ch.Decision = CheckPass
+		if c.NonFinite > 0 {
+			ch.Decision = CheckFail
+		}
+		checks = append(checks, flags(ch))
 	}
 	if t.MaxErrorRateIncrease > 0 {
-		add("error_rate_increase", rate(c.Errors, c.Requests)-rate(s.Errors, s.Requests), t.MaxErrorRateIncrease, c.Requests >= min && s.Requests >= min)
+		ch := Check{Metric: "error_rate_increase", Threshold: t.MaxErrorRateIncrease, Samples: c.Requests, Events: c.Errors,
+			Detail: fmt.Sprintf("candidate %d errors in %d requests, stable %d in %d", c.Errors, c.Requests, s.Errors, s.Requests)}
+		if c.Requests > 0 {
+			ch.Value = float64(c.Errors) / float64(c.Requests)
+		}
+		if s.Requests > 0 {
+			ch.Value -= float64(s.Errors) / float64(s.Requests)
+		}
+		ch.Lower, _ = DiffBounds(c.Errors, c.Requests, s.Errors, s.Requests, t.MaxErrorRateIncrease, alpha)
+		_, ch.Upper = DiffBounds(c.Errors, c.Requests, s.Errors, s.Requests, t.MaxErrorRateIncrease, beta)
+		checks = append(checks, decided(ch))
 	}
 	if t.MaxP99LatencyRatio > 0 {
-		ratio := 0.0
-		if s.P99 > 0 {
-			ratio = float64(c.P99) / float64(s.P99)
-		}
-		// A p99 of fewer than 100 requests is their maximum: one pause
-		// would fail the check.
-		lmin := max(min, minLatencySamples)
-		add("p99_latency_ratio", ratio, t.MaxP99LatencyRatio, c.Requests >= lmin && s.Requests >= lmin && s.P99 > 0)
-		if ch := &checks[len(checks)-1]; !ch.Held && !ch.Passed && c.P99-s.P99 <= t.P99LatencySlack {
-			ch.Passed = true // within the slack: noise, not a regression
-		}
+		checks = append(checks, latencyCheck(t, c, s, alpha, beta))
 	}
 	if t.MaxDisagreement > 0 {
-		add("disagreement", rate(obs.Disagreements, obs.Compared), t.MaxDisagreement, obs.Compared >= min)
+		k, n := obs.DistinctDisagreements, obs.Distinct
+		detail := fmt.Sprintf("%d of %d distinct inputs disagreed (%d of %d compared requests)", k, n, obs.Disagreements, obs.Compared)
+		if n == 0 && obs.Compared > 0 {
+			// A source without distinct counts (a custom query that gives
+			// none): each compared request counts.
+			k, n = obs.Disagreements, obs.Compared
+			detail = fmt.Sprintf("%d of %d compared requests disagreed (no distinct counts)", k, n)
+		}
+		rate("disagreement", k, n, t.MaxDisagreement, detail)
 	}
 	return checks
+}
+
+// latencyCheck tests the share of candidate requests slower than the
+// limit, MaxP99LatencyRatio times stable's p99 (or stable's p99 plus the
+// slack, when that is more), against 1 %: the candidate's p99 is within
+// the limit when at most 1 % of its requests are slower.
+func latencyCheck(t Thresholds, c, s VersionStats, alpha, beta float64) Check {
+	ch := Check{Metric: "p99_latency", Threshold: latencyTail}
+	if s.P99 <= 0 || s.Requests < minLatencySamples {
+		ch.Decision, ch.Upper = CheckHold, 1
+		ch.Detail = fmt.Sprintf("stable p99 from %d requests; %d needed", s.Requests, minLatencySamples)
+		return flags(ch)
+	}
+	limit := max(time.Duration(float64(s.P99)*t.MaxP99LatencyRatio), s.P99+t.P99LatencySlack)
+	k, n := slower(c.Latency, limit)
+	ch.Samples, ch.Events = n, k
+	if n > 0 {
+		ch.Value = float64(k) / float64(n)
+	}
+	ch.Lower, _ = RateBounds(k, n, latencyTail, alpha)
+	_, ch.Upper = RateBounds(k, n, latencyTail, beta)
+	ch.Detail = fmt.Sprintf("candidate p99 %s, stable %s: %d of %d candidate requests slower than %s", c.P99, s.P99, k, n, limit)
+	return decided(ch)
+}
+
+// decided sets a statistical check's decision from its bounds.
+func decided(ch Check) Check {
+	switch {
+	case ch.Lower > ch.Threshold:
+		ch.Decision = CheckFail
+	case ch.Upper <= ch.Threshold:
+		ch.Decision = CheckPass
+	default:
+		ch.Decision = CheckHold
+	}
+	return flags(ch)
+}
+
+func flags(ch Check) Check {
+	ch.Held, ch.Passed = ch.Decision == CheckHold, ch.Decision == CheckPass
+	return ch
 }

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -9,16 +10,23 @@ import (
 // Thresholds are the limits each step's observations are checked against.
 // A zero limit disables its check.
 type Thresholds struct {
+	// Each threshold is the effect a check must catch: the check fails a
+	// step when the evidence says the candidate's true rate is above it, and
+	// passes it when the evidence says the rate is at most it.
+	//
 	// MaxErrorRateIncrease: candidate error rate minus stable error rate
 	// (fractions, e.g. 0.01 for one point).
 	MaxErrorRateIncrease float64 `json:"max_error_rate_increase"`
-	// MaxP99LatencyRatio: candidate p99 latency over stable p99.
+	// MaxP99LatencyRatio: candidate p99 latency over stable p99, tested as
+	// the share of candidate requests slower than this many times stable's
+	// p99 (at most 1 %: the candidate's p99 is within the limit).
 	MaxP99LatencyRatio float64 `json:"max_p99_latency_ratio"`
 	// MaxNonFiniteRate: the fraction of candidate answers with NaN or Inf.
 	MaxNonFiniteRate float64 `json:"max_nonfinite_rate"`
-	// MaxDisagreement: the fraction of requests scored by both versions on
-	// which they disagree (top-1 label for classifiers, relative error for
-	// regressors).
+	// MaxDisagreement: the fraction of distinct inputs scored by both
+	// versions on which they disagree (by each output's kind: equal labels,
+	// the same top-1 class, the same side of a probability threshold, or a
+	// regression within tolerance).
 	MaxDisagreement float64 `json:"max_disagreement"`
 	// P99LatencySlack: a candidate p99 at most this much above stable's
 	// passes the latency check whatever the ratio, so that noise on a
@@ -38,8 +46,29 @@ type Plan struct {
 	MinSamples int64 `json:"min_samples"`
 	// FailureLimit is how many failed checks in a row roll back.
 	FailureLimit int `json:"failure_limit"`
+	// Alpha is the false-rollback rate the canary allows: the chance that
+	// a candidate whose true rates are all within their thresholds is
+	// rolled back, over the whole canary (every check, every step, every
+	// tick). It is spread evenly over the statistical checks of all steps.
+	// 0 means DefaultAlpha.
+	Alpha float64 `json:"alpha,omitempty"`
+	// Beta is the chance that one check passes one step although the
+	// candidate's true rate is above the check's threshold; a candidate is
+	// promoted only after passing every check in every step. 0 means
+	// DefaultBeta.
+	Beta float64 `json:"beta,omitempty"`
 	Thresholds
 }
+
+// DefaultAlpha and DefaultBeta are a canary's false-rollback rate and a
+// check's chance of passing a step it should not.
+const (
+	DefaultAlpha = 0.01
+	DefaultBeta  = 0.05
+)
+
+func (p Plan) alpha() float64 { return cmp.Or(p.Alpha, DefaultAlpha) }
+func (p Plan) beta() float64  { return cmp.Or(p.Beta, DefaultBeta) }
 
 // DefaultPlan is 5, 25, 50 and 100 % a minute each, 200 samples per step,
 // rollback after 2 failed checks.
@@ -98,6 +127,12 @@ func (p Plan) Validate() error {
 		if v < 0 || v > 1 {
 			bad("%s: must be a fraction in [0, 1], got %g", name, v)
 		}
+	}
+	if p.Alpha < 0 || p.Alpha >= 1 {
+		bad("alpha: must be in (0, 1) (0 for the default %g), got %g", DefaultAlpha, p.Alpha)
+	}
+	if p.Beta < 0 || p.Beta >= 1 {
+		bad("beta: must be in (0, 1) (0 for the default %g), got %g", DefaultBeta, p.Beta)
 	}
 	if t.P99LatencySlack < 0 {
 		bad("p99_latency_slack: must not be negative, got %s", t.P99LatencySlack)
