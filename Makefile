@@ -157,6 +157,11 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
 	$(GO) test ./wire -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
 
+## eval: measure the false-alarm and detection rates of the data checks and the canary; writes docs/verdicts.md.
+.PHONY: eval
+eval:
+	$(GO) run ./cmd/eval -runs 200 -out docs/verdicts.md
+
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
 ## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes cmd/bench/RESULTS.md
 ## and cmd/bench/results.svg. Installs wrk and the Python packages with apt-get when missing (as root), and
