@@ -9,12 +9,27 @@ import (
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
+// lat is a histogram of n requests that each took about d (more than
+// 4/5 d, at most d).
+func lat(n int64, d time.Duration) []LatencyBucket {
+	return []LatencyBucket{{Le: d * 4 / 5}, {Le: d, Count: n}}
+}
+
+// healthy is a step's observations of a candidate as good as stable: n
+// candidate requests and 4n stable ones, no errors, the same latency,
+// n/2 distinct compared inputs, all agreeing.
 func healthy(n int64) Observations {
 	return Observations{
-		Stable:    VersionStats{Requests: 4 * n, Errors: 4, P99: 10 * time.Millisecond},
-		Candidate: VersionStats{Requests: n, Errors: 1, P99: 11 * time.Millisecond},
-		Compared:  n, Disagreements: n / 100,
+		Stable:    VersionStats{Requests: 4 * n, P99: 10 * time.Millisecond, Latency: lat(4*n, 10*time.Millisecond)},
+		Candidate: VersionStats{Requests: n, P99: 10 * time.Millisecond, Latency: lat(n, 10*time.Millisecond)},
+		Compared:  n, Distinct: n / 2,
 	}
+}
+
+// slowed is o with every candidate request taking d.
+func slowed(o Observations, d time.Duration) Observations {
+	o.Candidate.P99, o.Candidate.Latency = d, lat(o.Candidate.Requests, d)
+	return o
 }
 
 func start(plan Plan) Progress {
@@ -30,7 +45,7 @@ func TestGoodCandidateIsPromoted(t *testing.T) {
 	var weights []float64
 	for tick := 0; tick < 20 && st.Phase == Progressing; tick++ {
 		now = now.Add(30 * time.Second)
-		d := Decide(plan, st, healthy(500), now)
+		d := Decide(plan, st, healthy(2000), now)
 		if d.Next.Weight != st.Weight {
 			weights = append(weights, d.Next.Weight)
 		}
@@ -62,22 +77,35 @@ func TestTicks(t *testing.T) {
 		changed   bool
 		reasonHas string
 	}{
-		{"healthy within the interval holds", start(plan), healthy(500), t0.Add(10 * time.Second), Progressing, 0, 5, 0, false, "interval left"},
-		{"healthy after the interval advances", start(plan), healthy(500), afterInterval, Progressing, 1, 25, 0, true, "step 1 passed; now 25%"},
+		{"healthy within the interval holds", start(plan), healthy(2000), t0.Add(10 * time.Second), Progressing, 0, 5, 0, false, "interval left"},
+		{"healthy after the interval advances", start(plan), healthy(2000), afterInterval, Progressing, 1, 25, 0, true, "step 1 passed; now 25%"},
 		{"no traffic holds, never passes", start(plan), Observations{}, t0.Add(time.Hour), Progressing, 0, 5, 0, false, "0 of 200 samples"},
 		{"too few samples holds", start(plan), healthy(150), t0.Add(time.Hour), Progressing, 0, 5, 0, false, "150 of 200 samples"},
-		{"too few compared pairs holds", start(plan), func() Observations { o := healthy(500); o.Compared = 10; o.Disagreements = 0; return o }(), afterInterval, Progressing, 0, 5, 0, false, "too few samples for disagreement"},
-		{"errors fail a check", start(plan), func() Observations { o := healthy(500); o.Candidate.Errors = 100; return o }(), afterInterval, Progressing, 0, 5, 1, true, "error_rate_increase"},
-		{"second failure rolls back", func() Progress { s := start(plan); s.Failures = 1; return s }(), func() Observations { o := healthy(500); o.Candidate.Errors = 100; return o }(), afterInterval, RolledBack, 0, 0, 2, true, "rolled back after 2 failed checks"},
-		{"3x slower fails", start(plan), func() Observations { o := healthy(500); o.Candidate.P99 = 30 * time.Millisecond; return o }(), afterInterval, Progressing, 0, 5, 1, true, "p99_latency_ratio 3"},
-		{"disagreement fails", start(plan), func() Observations { o := healthy(500); o.Disagreements = 170; return o }(), afterInterval, Progressing, 0, 5, 1, true, "disagreement 0.34"},
+		{"too few distinct inputs holds", start(plan), func() Observations { o := healthy(2000); o.Distinct = 10; return o }(), afterInterval, Progressing, 0, 5, 0, false, "not yet enough evidence: disagreement"},
+		{"few requests without errors hold", start(plan), healthy(250), afterInterval, Progressing, 0, 5, 0, false, "not yet enough evidence: error_rate_increase"},
+		{"errors fail a check", start(plan), func() Observations { o := healthy(2000); o.Candidate.Errors = 100; return o }(), afterInterval, Progressing, 0, 5, 1, true, "error_rate_increase"},
+		{"errors fail mid-step, before min samples", start(plan), func() Observations { o := healthy(150); o.Candidate.Errors = 30; return o }(), t0.Add(time.Second), Progressing, 0, 5, 1, true, "error_rate_increase 0.2 > 0.01"},
+		{"second failure rolls back", func() Progress { s := start(plan); s.Failures = 1; return s }(), func() Observations { o := healthy(2000); o.Candidate.Errors = 100; return o }(), afterInterval, RolledBack, 0, 0, 2, true, "rolled back after 2 failed checks"},
+		{"3x slower fails", start(plan), slowed(healthy(2000), 30*time.Millisecond), afterInterval, Progressing, 0, 5, 1, true, "p99_latency 1 > 0.01"},
+		{"slower within the slack passes", start(plan), slowed(healthy(2000), 11*time.Millisecond), afterInterval, Progressing, 1, 25, 0, true, "now 25%"},
+		{"disagreement fails", start(plan), func() Observations { o := healthy(2000); o.DistinctDisagreements = 340; return o }(), afterInterval, Progressing, 0, 5, 1, true, "disagreement 0.34"},
+		{"repeated agreeing inputs do not dilute disagreement", start(plan), func() Observations {
+			o := healthy(2000)
+			o.Compared, o.Disagreements, o.Distinct, o.DistinctDisagreements = 20000, 200, 300, 100
+			return o
+		}(), afterInterval, Progressing, 0, 5, 1, true, "disagreement 0.333"},
+		{"without distinct counts each compared request counts", start(plan), func() Observations {
+			o := healthy(2000)
+			o.Distinct, o.Compared, o.Disagreements = 0, 2000, 600
+			return o
+		}(), afterInterval, Progressing, 0, 5, 1, true, "disagreement 0.3"},
 		{"one NaN fails even with few samples", start(plan), Observations{Candidate: VersionStats{Requests: 3, NonFinite: 1}}, t0.Add(time.Second), Progressing, 0, 5, 1, true, "nonfinite_rate"},
 		{"a query error counts as a failure", start(plan), Observations{Err: errors.New("prometheus: 503")}, afterInterval, Progressing, 0, 5, 1, true, "analysis query failed: prometheus: 503"},
-		{"a good tick does not clear failures before the step passes", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(500), t0.Add(time.Second), Progressing, 0, 5, 1, false, "interval left"},
-		{"passing a step clears failures", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(500), afterInterval, Progressing, 1, 25, 0, true, "now 25%"},
-		{"last step passes to promoted", Progress{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0}, healthy(500), afterInterval, Promoted, 3, 100, 0, true, "passed all 4 steps"},
-		{"paused does nothing", Progress{Phase: Paused, Candidate: "2", Step: 1, Weight: 25, StepStart: t0}, healthy(500), afterInterval, Paused, 1, 25, 0, false, "nothing to do"},
-		{"terminal does nothing", Progress{Phase: RolledBack, Candidate: "2"}, healthy(500), afterInterval, RolledBack, 0, 0, 0, false, "nothing to do"},
+		{"a good tick does not clear failures before the step passes", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(2000), t0.Add(time.Second), Progressing, 0, 5, 1, false, "interval left"},
+		{"passing a step clears failures", func() Progress { s := start(plan); s.Failures = 1; return s }(), healthy(2000), afterInterval, Progressing, 1, 25, 0, true, "now 25%"},
+		{"last step passes to promoted", Progress{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0}, healthy(2000), afterInterval, Promoted, 3, 100, 0, true, "passed all 4 steps"},
+		{"paused does nothing", Progress{Phase: Paused, Candidate: "2", Step: 1, Weight: 25, StepStart: t0}, healthy(2000), afterInterval, Paused, 1, 25, 0, false, "nothing to do"},
+		{"terminal does nothing", Progress{Phase: RolledBack, Candidate: "2"}, healthy(2000), afterInterval, RolledBack, 0, 0, 0, false, "nothing to do"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -93,14 +121,15 @@ func TestTicks(t *testing.T) {
 	}
 }
 
-// A failing candidate is rolled back within two intervals of ticks.
+// A failing candidate is rolled back within two intervals of ticks (in
+// fact within two ticks: the evidence is enough at the first).
 func TestBadCandidatesRollBackWithinTwoIntervals(t *testing.T) {
 	plan := DefaultPlan()
 	bad := map[string]func(Observations) Observations{
 		"errors":   func(o Observations) Observations { o.Candidate.Errors = o.Candidate.Requests / 5; return o },
 		"nan":      func(o Observations) Observations { o.Candidate.NonFinite = 1; return o },
-		"slow":     func(o Observations) Observations { o.Candidate.P99 = 3 * o.Stable.P99; return o },
-		"disagree": func(o Observations) Observations { o.Disagreements = o.Compared / 3; return o },
+		"slow":     func(o Observations) Observations { return slowed(o, 3*o.Stable.P99) },
+		"disagree": func(o Observations) Observations { o.DistinctDisagreements = o.Distinct / 3; return o },
 	}
 	for name, mutate := range bad {
 		t.Run(name, func(t *testing.T) {
@@ -108,7 +137,7 @@ func TestBadCandidatesRollBackWithinTwoIntervals(t *testing.T) {
 			now := t0
 			for now.Before(t0.Add(2*plan.Interval)) && st.Phase == Progressing {
 				now = now.Add(plan.Interval / 2)
-				st = Decide(plan, st, mutate(healthy(500)), now).Next
+				st = Decide(plan, st, mutate(healthy(2000)), now).Next
 			}
 			if st.Phase != RolledBack || st.Weight != 0 {
 				t.Fatalf("after two intervals: %+v", st)
@@ -135,6 +164,8 @@ func TestPlanValidate(t *testing.T) {
 		{"failure limit", func(p *Plan) { p.FailureLimit = 0 }, "failure_limit"},
 		{"rate above 1", func(p *Plan) { p.MaxDisagreement = 2 }, "max_disagreement"},
 		{"negative ratio", func(p *Plan) { p.MaxP99LatencyRatio = -1 }, "max_p99_latency_ratio"},
+		{"alpha", func(p *Plan) { p.Alpha = 1 }, "alpha"},
+		{"beta", func(p *Plan) { p.Beta = -0.1 }, "beta"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -161,20 +192,74 @@ func TestPhases(t *testing.T) {
 func TestLastStepComparesWithBaseline(t *testing.T) {
 	plan := DefaultPlan()
 	st := Progress{Phase: Progressing, Candidate: "2", Step: 2, Weight: 50, StepStart: t0}
-	d := Decide(plan, st, healthy(500), t0.Add(plan.Interval))
-	if d.Next.Weight != 100 || d.Next.Baseline == nil || d.Next.Baseline.Requests != 2000 {
+	d := Decide(plan, st, healthy(2000), t0.Add(plan.Interval))
+	if d.Next.Weight != 100 || d.Next.Baseline == nil || d.Next.Baseline.Requests != 8000 || d.Next.Baseline.Latency != nil {
 		t.Fatalf("after step 3: %+v", d.Next)
 	}
-	alone := healthy(500)
+	alone := healthy(2000)
 	alone.Stable = VersionStats{}
 	d = Decide(plan, d.Next, alone, t0.Add(2*plan.Interval))
 	if d.Next.Phase != Promoted {
 		t.Fatalf("at 100%% with a baseline: %s (%s)", d.Next.Phase, d.Reason)
 	}
-	slow := alone
-	slow.Candidate.P99 = 50 * time.Millisecond
+	slow := slowed(alone, 50*time.Millisecond)
 	st = Progress{Phase: Progressing, Candidate: "2", Step: 3, Weight: 100, StepStart: t0, Baseline: &VersionStats{Requests: 900, P99: 10 * time.Millisecond}}
-	if d := Decide(plan, st, slow, t0.Add(plan.Interval)); d.Next.Failures != 1 || !strings.Contains(d.Reason, "p99_latency_ratio 5") {
+	if d := Decide(plan, st, slow, t0.Add(plan.Interval)); d.Next.Failures != 1 || !strings.Contains(d.Reason, "p99_latency 1 > 0.01") {
 		t.Fatalf("slow at 100%%: %+v (%s)", d.Next, d.Reason)
+	}
+}
+
+// Every check reports its estimate, bounds, samples and decision; the
+// bounds hold the estimate between them.
+func TestChecksReportTheirEvidence(t *testing.T) {
+	plan := DefaultPlan()
+	o := healthy(2000)
+	o.Candidate.Errors = 4
+	d := Decide(plan, start(plan), o, t0.Add(plan.Interval))
+	if len(d.Checks) != 4 {
+		t.Fatalf("%d checks, want 4: %+v", len(d.Checks), d.Checks)
+	}
+	for _, c := range d.Checks {
+		if c.Decision != CheckPass || !c.Passed || c.Held {
+			t.Errorf("%s: decision %q, want pass", c.Metric, c.Decision)
+		}
+		if c.Lower > c.Value || c.Value > c.Upper || c.Upper > c.Threshold && c.Metric != "nonfinite_rate" {
+			t.Errorf("%s: %g not within [%g, %g] under %g", c.Metric, c.Value, c.Lower, c.Upper, c.Threshold)
+		}
+		if c.Samples == 0 || c.Detail == "" {
+			t.Errorf("%s: samples %d, detail %q", c.Metric, c.Samples, c.Detail)
+		}
+	}
+}
+
+// The false-rollback rate is spread over the statistical checks of every
+// step: a plan with more steps or checks judges each more strictly, so a
+// borderline failure that one check of one step would call is held by a
+// plan of sixteen.
+func TestAlphaIsSpreadOverChecksAndSteps(t *testing.T) {
+	one := Plan{Steps: []float64{100}, Interval: time.Minute, MinSamples: 1, FailureLimit: 1, Alpha: 0.01,
+		Thresholds: Thresholds{MaxErrorRateIncrease: 0.01}}
+	many := one
+	many.Steps = []float64{5, 10, 25, 50, 75, 90, 95, 100}
+	many.MaxDisagreement = 0.05
+	if statChecks(one) != 1 || statChecks(many) != 2 {
+		t.Fatalf("statistical checks: %d and %d, want 1 and 2", statChecks(one), statChecks(many))
+	}
+	// Find the fewest errors in 2000 requests the single check rolls back on.
+	var k int64
+	for k = 0; k < 2000; k++ {
+		o := healthy(2000)
+		o.Stable = VersionStats{Requests: 8000, P99: time.Millisecond}
+		o.Candidate.Errors = k
+		if Decide(one, Progress{Phase: Progressing, Candidate: "2", Weight: 100, StepStart: t0}, o, t0).Next.Phase == RolledBack {
+			break
+		}
+	}
+	o := healthy(2000)
+	o.Stable = VersionStats{Requests: 8000, P99: time.Millisecond}
+	o.Candidate.Errors = k
+	st := Progress{Phase: Progressing, Candidate: "2", Weight: 5, StepStart: t0}
+	if d := Decide(many, st, o, t0); d.Next.Phase == RolledBack {
+		t.Fatalf("%d errors in 2000 roll back a 16-test plan as they do a single test: %s", k, d.Reason)
 	}
 }

@@ -193,11 +193,7 @@ func want(t *testing.T, ok bool, format string, args ...any) {
 // refreshes the analysis, a passed step, promotion and rollback are
 // history events.
 func TestTick(t *testing.T) {
-	healthyObs := Observations{
-		Stable:    VersionStats{Requests: 2000, Errors: 2, P99: 10 * time.Millisecond},
-		Candidate: VersionStats{Requests: 500, P99: 10 * time.Millisecond},
-		Compared:  500,
-	}
+	healthyObs := healthy(2000)
 	bad := healthyObs
 	bad.Candidate.Errors = 100
 	tick := func(s State, obs Observations, now, notBefore time.Time) Tick {

@@ -45,11 +45,7 @@ func (s *fixedSource) Observations(context.Context, canary.Query) (release.Obser
 }
 func (*fixedSource) Name() string { return "fixed" }
 
-var healthy = release.Observations{
-	Stable:    release.VersionStats{Requests: 4000, P99: 10 * time.Millisecond},
-	Candidate: release.VersionStats{Requests: 1000, P99: 10 * time.Millisecond},
-	Compared:  1000,
-}
+var healthy = releasetest.Healthy(2000)
 
 func setup(t *testing.T, src canary.Source) (releasetest.Registry, *testclock.Clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
 	t.Helper()

@@ -134,3 +134,19 @@ func (r Registry) Edit(ctx context.Context, name string, fn func(*release.State)
 	}
 	return release.Decode(name, b)
 }
+
+// Healthy is a canary step's observations of a candidate as good as
+// stable, with evidence enough for every check of the default plan to
+// pass: n candidate requests and 4n stable ones without errors, the same
+// latency, n/2 distinct compared inputs that all agreed. n of 2000 is
+// enough.
+func Healthy(n int64) release.Observations {
+	lat := func(n int64) []release.LatencyBucket {
+		return []release.LatencyBucket{{Le: 8 * time.Millisecond}, {Le: 10 * time.Millisecond, Count: n}}
+	}
+	return release.Observations{
+		Stable:    release.VersionStats{Requests: 4 * n, P99: 10 * time.Millisecond, Latency: lat(4 * n)},
+		Candidate: release.VersionStats{Requests: n, P99: 10 * time.Millisecond, Latency: lat(n)},
+		Compared:  n, Distinct: n / 2,
+	}
+}

@@ -323,13 +323,7 @@ func tickPlan() release.Plan {
 	return p
 }
 
-func goodObs() release.Observations {
-	return release.Observations{
-		Stable:    release.VersionStats{Requests: 2000, Errors: 2, P99: 10 * time.Millisecond},
-		Candidate: release.VersionStats{Requests: 500, Errors: 0, P99: 10 * time.Millisecond},
-		Compared:  500,
-	}
-}
+func goodObs() release.Observations { return releasetest.Healthy(2000) }
 
 func badObs() release.Observations {
 	o := goodObs()
@@ -362,7 +356,7 @@ func TestCanaryTickSteps(t *testing.T) {
 	if !reflect.DeepEqual(s.Canary.Progress, s0.Canary.Progress) || len(s.History) != len(s0.History) || !s.Canary.Decided.IsZero() {
 		t.Fatalf("a holding tick changed the state: %+v", s.Canary)
 	}
-	if a := s.Canary.Analysis; a == nil || !a.Time.Equal(t1) || a.Replica != "gw-1" || a.Observations.Candidate.Requests != 500 {
+	if a := s.Canary.Analysis; a == nil || !a.Time.Equal(t1) || a.Replica != "gw-1" || a.Observations.Candidate.Requests != 2000 {
 		t.Fatalf("analysis %+v", a)
 	}
 	// Another replica's holding tick moments later is dropped.
