@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -133,6 +134,9 @@ type PushRequest struct {
 	Inputs, Outputs []wire.TensorSpec
 	Metadata        map[string]string
 	Holdout         []byte // optional: the holdout set as CSV
+	// OutputKinds, optional: what each output means (Manifest.OutputKinds);
+	// each must name an output of Outputs and fit it.
+	OutputKinds map[string]semantics.Output
 }
 
 // validate checks what the registry can check without parsing ONNX.
@@ -162,6 +166,9 @@ func (req *PushRequest) validate() error {
 				}
 			}
 		}
+	}
+	if err := semantics.Check(req.OutputKinds, req.Outputs); err != nil {
+		return fmt.Errorf("%w: model %q version %q: %v", ErrInvalidRequest, req.Name, req.Version, err)
 	}
 	return nil
 }
@@ -209,6 +216,9 @@ func (r *Registry) Push(ctx context.Context, req PushRequest) (Manifest, bool, e
 		Inputs:   cloneSpecs(req.Inputs),
 		Outputs:  cloneSpecs(req.Outputs),
 		Metadata: maps.Clone(req.Metadata),
+	}
+	if len(req.OutputKinds) > 0 {
+		m.OutputKinds = maps.Clone(req.OutputKinds)
 	}
 	objects := []struct {
 		name string

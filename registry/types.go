@@ -3,6 +3,7 @@ package registry
 import (
 	"time"
 
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -33,4 +34,11 @@ type Manifest struct {
 	Outputs  []wire.TensorSpec `json:"outputs"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 	Holdout  *FileRef          `json:"holdout,omitempty"`
+	// OutputKinds says what each output means (a label, class
+	// probabilities, one probability, a regression, with a threshold or
+	// tolerances): how the canary compares two versions' answers and how
+	// the accuracy gate reads predictions. Versions pushed before kinds
+	// were recorded have none; readers then infer them from Outputs
+	// (semantics.Resolve).
+	OutputKinds map[string]semantics.Output `json:"output_kinds,omitempty"`
 }

@@ -8,8 +8,9 @@ package layers
 var Layers = [][]string{
 	// The tensor, its codecs, and helpers that import nothing of ours.
 	{"wire", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
-	// Data statistics: profiles, checks, drift verdicts.
-	{"stats"},
+	// Data statistics: profiles, checks, drift verdicts. What a model's
+	// outputs mean (over wire's tensors).
+	{"stats", "semantics"},
 	// The release state and every transition, pure.
 	{"canary/release"},
 	// The canary's router and analysis sources; ONNX Runtime behind

@@ -96,7 +96,7 @@ func TestONNXRuntimeOnlyInServing(t *testing.T) {
 					t.Errorf("registry links %s: it stores release states and decides nothing", d)
 				}
 			}
-		case "drift", "stats", "wire", "canary", "canary/release", "canary/release/store":
+		case "drift", "stats", "semantics", "wire", "canary", "canary/release", "canary/release/store":
 			if links(ort) {
 				t.Errorf("%s links ONNX Runtime", path)
 			}

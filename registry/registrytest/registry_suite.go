@@ -16,6 +16,7 @@ import (
 
 	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -237,6 +238,34 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 		push(t, f, request(longest, longest, "m"))
 	})
 
+	t.Run("output kinds are stored with the version", func(t *testing.T) {
+		f := newFixture(t, newBucket, 0)
+		ctx := t.Context()
+		req := request("iris", "1", "m")
+		req.OutputKinds = map[string]semantics.Output{
+			"label":         semantics.Of(semantics.Label),
+			"probabilities": semantics.Of(semantics.Probabilities),
+		}
+		push(t, f, req)
+		got, err := f.reg.Manifest(ctx, "iris", "1")
+		if err != nil || !reflect.DeepEqual(got.OutputKinds, req.OutputKinds) {
+			t.Errorf("Manifest's OutputKinds = %+v, %v; want %+v", got.OutputKinds, err, req.OutputKinds)
+		}
+		raw := snapshot(t, f.bucket)["models/iris/versions/1/manifest.json"]
+		if !strings.Contains(raw, `"output_kinds"`) || !strings.Contains(raw, `"kind": "probabilities"`) {
+			t.Errorf("manifest.json lacks the output kinds:\n%s", raw)
+		}
+		// A version pushed without kinds has none, and its manifest does
+		// not mention them (as those written before kinds existed).
+		push(t, f, request("iris", "2", "other"))
+		if m, err := f.reg.Manifest(ctx, "iris", "2"); err != nil || m.OutputKinds != nil {
+			t.Errorf("Manifest of a version without kinds = %+v, %v", m.OutputKinds, err)
+		}
+		if raw := snapshot(t, f.bucket)["models/iris/versions/2/manifest.json"]; strings.Contains(raw, "output_kinds") {
+			t.Errorf("manifest.json of a version without kinds:\n%s", raw)
+		}
+	})
+
 	t.Run("malformed push requests are refused", func(t *testing.T) {
 		f := newFixture(t, newBucket, 0)
 		tests := []struct {
@@ -248,6 +277,12 @@ func testRegistry(t *testing.T, newBucket func(t *testing.T) registry.Bucket) {
 			{"duplicate outputs", func(r *registry.PushRequest) { r.Outputs[1].Name = r.Outputs[0].Name }},
 			{"onnx datatype name", func(r *registry.PushRequest) { r.Inputs[0].DType = "float" }},
 			{"negative dimension", func(r *registry.PushRequest) { r.Outputs[0].Shape = []int64{-2} }},
+			{"kind of an output it does not have", func(r *registry.PushRequest) {
+				r.OutputKinds = map[string]semantics.Output{"logits": semantics.Of(semantics.Probabilities)}
+			}},
+			{"kind that does not fit its output", func(r *registry.PushRequest) {
+				r.OutputKinds = map[string]semantics.Output{"label": semantics.Of(semantics.Probability)}
+			}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
