@@ -12,33 +12,40 @@ import (
 	"github.com/modelgate/modelgate/internal/report"
 )
 
-// Defaults of CheckData's thresholds (DataOptions), also offered by
-// promote check-data and promote drift.
+// Defaults of CheckData's options (DataOptions), also offered by promote
+// check-data and promote drift.
 const (
-	// DefaultMaxPSI is the largest population stability index a feature
-	// may reach beyond the sampling noise (PSINoise): by convention, above
-	// 0.25 is a major shift.
-	DefaultMaxPSI = 0.25
-	// DefaultMaxMissing is the largest share of missing values a feature
-	// may have.
-	DefaultMaxMissing = 0.05
+	// DefaultMaxPSI is the drift verdict's least size of effect: a live
+	// feature the tests find shifted drifts only when its population
+	// stability index beyond sampling noise (PSINoise) is above it (by
+	// convention 0.1 is a moderate shift), so that a huge live window does
+	// not call a trivial shift drift. Check-data has none by default.
+	DefaultMaxPSI = 0.1
 	// DefaultRangeTolerance widens the reference range [min, max] on each
 	// side by this share of its width before a value counts as out of
-	// range.
-	DefaultRangeTolerance = 0.1
-	// DefaultMaxOutOfRange is the largest share of a feature's values that
-	// may lie outside the widened reference range.
-	DefaultMaxOutOfRange = 0.01
+	// range: 0, the range itself, which the exceedance tests are exact for.
+	DefaultRangeTolerance = 0.0
 )
 
-// DataOptions configure CheckData. The thresholds are used as given: 0 is
-// the strictest (no missing value, no PSI beyond noise), a negative one
-// turns its check off. DefaultDataOptions has the defaults.
+// DataOptions configure CheckData. Whether a feature fails is decided by
+// tests (FeatureTest) at the false-alarm rate Alpha over the whole data
+// set; the other limits are sizes of effect a rejected test must also
+// reach (0 or negative: none), except MaxMissing, an absolute limit of
+// data quality (negative: none). DefaultDataOptions has the defaults.
 type DataOptions struct {
-	MaxPSI         float64
+	// Alpha is the false-alarm rate over all features and tests (0:
+	// DefaultAlpha).
+	Alpha float64
+	// MaxPSI: a feature whose shift or mean test rejected fails only with
+	// a PSI beyond noise above this.
+	MaxPSI float64
+	// MaxMissing: a feature fails when more than this share of its values
+	// is missing, whatever the reference had.
 	MaxMissing     float64
 	RangeTolerance float64
-	MaxOutOfRange  float64
+	// MaxOutOfRange: a feature whose out-of-range test rejected fails only
+	// when more than this share of its values is out of range.
+	MaxOutOfRange float64
 	// LabelColumn overrides where the label is (see ProfileOptions); by
 	// default it is where the profile's data had it.
 	LabelColumn string
@@ -48,16 +55,28 @@ type DataOptions struct {
 	Now func() time.Time
 }
 
-// DefaultDataOptions are the default thresholds.
+// DefaultDataOptions are the defaults: alpha 0.05, no size of effect, no
+// absolute limit on missing values, the reference range as it is.
 func DefaultDataOptions() DataOptions {
-	return DataOptions{MaxPSI: DefaultMaxPSI, MaxMissing: DefaultMaxMissing, RangeTolerance: DefaultRangeTolerance, MaxOutOfRange: DefaultMaxOutOfRange}
+	return DataOptions{Alpha: DefaultAlpha, MaxMissing: -1, RangeTolerance: DefaultRangeTolerance}
 }
 
 func (o DataOptions) withDefaults() DataOptions {
-	for _, v := range []*float64{&o.MaxPSI, &o.MaxMissing, &o.RangeTolerance, &o.MaxOutOfRange} {
+	if o.Alpha <= 0 || o.Alpha >= 1 || math.IsNaN(o.Alpha) {
+		o.Alpha = DefaultAlpha
+	}
+	for _, v := range []*float64{&o.MaxPSI, &o.MaxOutOfRange} {
+		if *v < 0 || math.IsNaN(*v) {
+			*v = 0
+		}
+	}
+	for _, v := range []*float64{&o.MaxMissing, &o.RangeTolerance} {
 		if *v < 0 || math.IsNaN(*v) {
 			*v = math.Inf(1)
 		}
+	}
+	if math.IsInf(o.RangeTolerance, 1) {
+		o.RangeTolerance = 0
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -86,9 +105,10 @@ type DataReport struct {
 	Features []FeatureCheck `json:"features"`
 }
 
-// DataThresholds are the limits a DataReport was held to; a check that was
+// DataThresholds are the limits a DataReport was held to; a limit that was
 // off is null.
 type DataThresholds struct {
+	Alpha          float64  `json:"alpha"`
 	MaxPSI         *float64 `json:"max_psi"`
 	MaxMissing     *float64 `json:"max_missing"`
 	RangeTolerance *float64 `json:"range_tolerance"`
@@ -131,6 +151,12 @@ type FeatureCheck struct {
 	RefMean float64 `json:"ref_mean"`
 	// Counts are the data's values per profile bin.
 	Counts []int64 `json:"counts"`
+	// Tests are the feature's tests; P is the smallest adjusted p-value
+	// among them.
+	Tests []FeatureTest `json:"tests"`
+	P     float64       `json:"p"`
+	// std is the sample standard deviation of the values present.
+	std float64
 }
 
 // CheckData validates a CSV data set against a profile: the schema (the
@@ -149,7 +175,7 @@ func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
 		Verdict: report.VerdictFail, Model: p.Model, Version: p.Version, Data: opts.Name,
 		Created: opts.Now().UTC(), ProfileRows: p.Rows, Features: []FeatureCheck{},
 		Thresholds: DataThresholds{
-			MaxPSI: report.FinitePtr(opts.MaxPSI), MaxMissing: report.FinitePtr(opts.MaxMissing),
+			Alpha: opts.Alpha, MaxPSI: report.FinitePtr(opts.MaxPSI), MaxMissing: report.FinitePtr(opts.MaxMissing),
 			RangeTolerance: report.FinitePtr(opts.RangeTolerance), MaxOutOfRange: report.FinitePtr(opts.MaxOutOfRange),
 		},
 	}
@@ -183,11 +209,17 @@ func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {
 			cols = append(cols, c)
 		}
 	}
-	passed := true
+	tests := make([][]FeatureTest, len(p.Features))
 	for i, f := range p.Features {
 		fc := checkFeature(f, t, cols[i], opts)
-		passed = passed && fc.Passed
+		tests[i] = fc.Tests
 		rep.Features = append(rep.Features, fc)
+	}
+	holm(tests, opts.Alpha)
+	passed := true
+	for i := range rep.Features {
+		judge(&rep.Features[i], p.Features[i], opts)
+		passed = passed && rep.Features[i].Passed
 	}
 	if passed {
 		rep.Verdict = report.VerdictPass
@@ -220,14 +252,16 @@ func schemaMismatch(p *Profile, width int, header []string) error {
 	return nil
 }
 
-// checkFeature measures one feature of the data against its profile.
+// checkFeature measures one feature of the data against its profile and
+// computes its tests' p-values; judge decides once they are adjusted.
 func checkFeature(f FeatureProfile, t *Table, col int, opts DataOptions) FeatureCheck {
 	fc := FeatureCheck{
 		Name: f.Name, Column: col, RefMin: f.Min, RefMax: f.Max, RefMean: f.Mean,
 		Counts: make([]int64, len(f.Counts)), Min: math.Inf(1), Max: math.Inf(-1),
 	}
 	lo, hi := widenedRange(f, opts.RangeTolerance)
-	var sum float64
+	var sum, sq float64
+	var below, above float64
 	present := 0
 	for r := range t.Rows() {
 		v := t.Values[r*t.Width+col]
@@ -238,40 +272,100 @@ func checkFeature(f FeatureProfile, t *Table, col int, opts DataOptions) Feature
 		present++
 		sum += v
 		fc.Min, fc.Max = min(fc.Min, v), max(fc.Max, v)
-		if v < lo || v > hi {
-			fc.OutOfRange++
+		switch {
+		case v < lo:
+			below++
+		case v > hi:
+			above++
 		}
 		fc.Counts[BinOf(f.Edges, v)]++
 	}
+	fc.OutOfRange = int(below + above)
 	fc.MissingRate = float64(fc.Missing) / float64(t.Rows())
 	if present > 0 {
 		fc.Mean = sum / float64(present)
 		fc.OutOfRangeRate = float64(fc.OutOfRange) / float64(present)
+		for r := range t.Rows() {
+			if v := t.Values[r*t.Width+col]; !math.IsNaN(v) {
+				sq += (v - fc.Mean) * (v - fc.Mean)
+			}
+		}
+		if present > 1 {
+			fc.std = math.Sqrt(sq / float64(present-1))
+		}
 	} else {
 		fc.Min, fc.Max = 0, 0
 	}
 	actual := make([]float64, len(fc.Counts))
+	ref := make([]float64, len(f.Counts))
 	for i, c := range fc.Counts {
-		actual[i] = float64(c)
+		actual[i], ref[i] = float64(c), float64(f.Counts[i])
 	}
 	shift := ShiftOf(f, actual, float64(present), opts.MaxPSI)
 	fc.PSI, fc.KS, fc.PSINoise = shift.PSI, shift.KS, shift.PSINoise
-	if shift.Drift {
-		fc.Problems = append(fc.Problems, fmt.Sprintf("PSI %s > %s + %s of sampling noise (mean %s, reference %s)",
-			report.FormatValue(fc.PSI), report.FormatValue(opts.MaxPSI), report.FormatValue(fc.PSINoise), report.FormatValue(fc.Mean), report.FormatValue(f.Mean)))
+
+	_, _, pShift := ChiSquareHomogeneity(ref, actual)
+	refSD := 0.0
+	if f.Count > 1 {
+		refSD = f.Std * math.Sqrt(float64(f.Count)/float64(f.Count-1)) // the profile keeps the population std
+	}
+	fc.Tests = append([]FeatureTest{
+		{Test: TestShift, P: pShift},
+		{Test: TestMean, P: WelchMeanP(fc.Mean, fc.std, present, f.Mean, refSD, f.Count)},
+	}, exceedTests(f.Count, present, below, above)...)
+	fc.Tests = append(fc.Tests, FeatureTest{Test: TestMissing, P: FisherExactP(fc.Missing, t.Rows(), f.Missing, f.Count+f.Missing)})
+	for i := range fc.Tests {
+		if math.IsNaN(fc.Tests[i].P) {
+			fc.Tests[i].P = 1 // nothing to test (no values)
+		}
+	}
+	return fc
+}
+
+// judge decides a feature from its adjusted tests and the sizes of effect.
+func judge(fc *FeatureCheck, f FeatureProfile, opts DataOptions) {
+	fc.P = 1
+	for _, t := range fc.Tests {
+		fc.P = min(fc.P, t.Adjusted)
+		if !t.Rejected {
+			continue
+		}
+		switch t.Test {
+		case TestShift, TestMean:
+			if opts.MaxPSI > 0 && fc.PSI-fc.PSINoise <= opts.MaxPSI {
+				continue
+			}
+		case TestAbove, TestBelow:
+			if fc.OutOfRangeRate <= opts.MaxOutOfRange {
+				continue
+			}
+		}
+		msg := describeTest(t, opts.Alpha)
+		switch t.Test {
+		case TestShift, TestMean:
+			msg += fmt.Sprintf(" (PSI %s, mean %s, reference %s)", report.FormatValue(fc.PSI), report.FormatValue(fc.Mean), report.FormatValue(f.Mean))
+		case TestAbove, TestBelow:
+			msg += fmt.Sprintf(" (%d values outside [%s, %s])", fc.OutOfRange, report.FormatValue(f.Min), report.FormatValue(f.Max))
+		case TestMissing:
+			msg += fmt.Sprintf(" (%s missing, reference %s)", report.FormatValue(fc.MissingRate), report.FormatValue(f.MissingRate))
+		}
+		fc.Problems = append(fc.Problems, msg)
 	}
 	if fc.MissingRate > opts.MaxMissing {
 		fc.Problems = append(fc.Problems, fmt.Sprintf("missing rate %s > %s", report.FormatValue(fc.MissingRate), report.FormatValue(opts.MaxMissing)))
 	}
-	if fc.OutOfRangeRate > opts.MaxOutOfRange {
-		fc.Problems = append(fc.Problems, fmt.Sprintf("%d values (%s) outside the reference range [%s, %s] widened by %s of its width",
-			fc.OutOfRange, report.FormatValue(fc.OutOfRangeRate), report.FormatValue(f.Min), report.FormatValue(f.Max), report.FormatValue(opts.RangeTolerance)))
-	}
-	if present == 0 && f.Count > 0 {
+	if sumCounts(fc.Counts) == 0 && f.Count > 0 {
 		fc.Problems = append(fc.Problems, "no values at all")
 	}
 	fc.Passed = len(fc.Problems) == 0
-	return fc
+}
+
+func sumCounts(c []int64) int64 {
+	var n int64
+	for _, x := range c {
+		n += x
+	}
+	return n
 }
 
 // widenedRange is the reference range widened by tol of its width on each
@@ -303,7 +397,8 @@ func (r *DataReport) Passed() bool {
 	return true
 }
 
-// Failed returns the features that failed, worst PSI first.
+// Failed returns the features that failed, strongest evidence (smallest
+// adjusted p-value) first.
 func (r *DataReport) Failed() []FeatureCheck {
 	var out []FeatureCheck
 	for _, f := range r.Features {
@@ -311,7 +406,7 @@ func (r *DataReport) Failed() []FeatureCheck {
 			out = append(out, f)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b FeatureCheck) int { return cmpDesc(a.PSI, b.PSI) })
+	slices.SortStableFunc(out, func(a, b FeatureCheck) int { return cmpDesc(-a.P, -b.P) })
 	return out
 }
 
@@ -360,14 +455,14 @@ func (r *DataReport) Markdown() string {
 	}
 	fmt.Fprintf(&b, "**schema**: %s\n", report.MDText(schema))
 	if len(r.Features) > 0 {
-		b.WriteString("\n| feature | result | PSI | KS | missing | out of range | mean | reference mean |\n")
-		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		b.WriteString("\n| feature | result | p (adjusted) | PSI | KS | missing | out of range | mean | reference mean |\n")
+		b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, f := range r.ordered() {
 			result := "✅ pass"
 			if !f.Passed {
 				result = "❌ fail"
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d | %s | %s |\n", report.MDCell(f.Name), result, report.FormatValue(f.PSI), report.FormatValue(f.KS),
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s | %s |\n", report.MDCell(f.Name), result, report.FormatValue(f.P), report.FormatValue(f.PSI), report.FormatValue(f.KS),
 				report.FormatValue(f.MissingRate), f.OutOfRange, report.FormatValue(f.Mean), report.FormatValue(f.RefMean))
 		}
 	}
@@ -396,13 +491,13 @@ func (r *DataReport) Text() string {
 	if len(r.Features) > 0 {
 		b.WriteString("\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "FEATURE\tRESULT\tPSI\tKS\tMISSING\tOUT_OF_RANGE\tMEAN\tREF_MEAN")
+		fmt.Fprintln(tw, "FEATURE\tRESULT\tP_ADJ\tPSI\tKS\tMISSING\tOUT_OF_RANGE\tMEAN\tREF_MEAN")
 		for _, f := range r.ordered() {
 			result := "pass"
 			if !f.Passed {
 				result = "FAIL"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Name, result, report.FormatValue(f.PSI), report.FormatValue(f.KS),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.Name, result, report.FormatValue(f.P), report.FormatValue(f.PSI), report.FormatValue(f.KS),
 				report.FormatValue(f.MissingRate), f.OutOfRange, report.FormatValue(f.Mean), report.FormatValue(f.RefMean))
 		}
 		tw.Flush()
@@ -433,7 +528,7 @@ func (r *DataReport) context(sep string) string {
 	if r.Schema.Passed {
 		parts = append(parts, fmt.Sprintf("%d rows", r.Rows))
 	}
-	var th []string
+	th := []string{fmt.Sprintf("alpha %s over %d features", report.FormatValue(r.Thresholds.Alpha), len(r.Features))}
 	for _, t := range []struct {
 		name string
 		v    *float64

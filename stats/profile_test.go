@@ -340,13 +340,17 @@ func TestCheckDataSchema(t *testing.T) {
 func TestCheckDataMissingAndRange(t *testing.T) {
 	p := trainProfile(t)
 	holdout := readFile(t, holdoutCSV)
-	// 10 of 113 rows lose "mean smoothness"; one row gets a huge "mean area".
+	// 10 of 113 rows lose "mean smoothness"; 8 rows get a huge "mean area"
+	// (of 113 fresh values, about 0.26 are expected above the maximum of
+	// the 427 reference ones), one a negative one.
 	data := editCSV(t, holdout, func(recs [][]string) [][]string {
 		for _, r := range recs[1:11] {
 			r[4] = ""
 		}
-		recs[20][3] = "1e6"
-		recs[21][3] = "-500"
+		for _, r := range recs[20:28] {
+			r[3] = "1e6"
+		}
+		recs[30][3] = "-500"
 		return recs
 	})
 	rep, err := CheckData(p, data, dataOptions("gaps.csv"))
@@ -360,13 +364,29 @@ func TestCheckDataMissingAndRange(t *testing.T) {
 	if f := byName["mean smoothness"]; f.Passed || f.Missing != 10 || !strings.Contains(strings.Join(f.Problems, ";"), "missing rate") {
 		t.Errorf("mean smoothness: %+v", f)
 	}
-	if f := byName["mean area"]; f.Passed || f.OutOfRange != 2 || !strings.Contains(strings.Join(f.Problems, ";"), "outside the reference range") {
+	problems := strings.Join(byName["mean area"].Problems, ";")
+	if f := byName["mean area"]; f.Passed || f.OutOfRange != 9 || !strings.Contains(problems, "above the reference maximum") || strings.Contains(problems, "below") {
 		t.Errorf("mean area: %+v", f)
 	}
-	// Checks turned off (negative) pass it.
-	rep, err = CheckData(p, data, DataOptions{MaxMissing: -1, MaxOutOfRange: -1, MaxPSI: -1})
-	if err != nil || !rep.Passed() || rep.Thresholds.MaxPSI != nil {
-		t.Fatalf("checks off: %v\n%s", err, rep.Text())
+	// A size of effect the rejected test must also reach: 9 of 113 out of
+	// range is less than half.
+	o := DefaultDataOptions()
+	o.MaxOutOfRange, o.MaxPSI = 0.5, 100
+	rep, err = CheckData(p, data, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Features {
+		if f.Name == "mean area" && !f.Passed {
+			t.Errorf("mean area with sizes of effect: %v", f.Problems)
+		}
+	}
+	// An absolute limit on missing values fails what the test alone may not.
+	o = DefaultDataOptions()
+	o.MaxMissing = 0.01
+	one := editCSV(t, holdout, func(recs [][]string) [][]string { recs[1][5] = ""; recs[2][5] = ""; return recs })
+	if rep, err = CheckData(p, one, o); err != nil || rep.Passed() {
+		t.Fatalf("two missing values over a limit of 1%%: %v\n%s", err, rep.Text())
 	}
 }
 

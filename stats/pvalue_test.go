@@ -366,3 +366,20 @@ func BenchmarkFisherExactPLarge(b *testing.B) {
 		FisherExactP(400000, 1000000, 401000, 1000000)
 	}
 }
+
+// StudentTwoSidedP against scipy.stats.t.sf (SciPy 1.10.1): 2*t.sf(t, df).
+func TestStudentTwoSidedP(t *testing.T) {
+	for _, c := range []struct{ t, df, want float64 }{
+		{3.5, 43.0, 0.0010966982297507084},
+		{2.0, 10.0, 0.07338803477074039},
+		{0.5, 5.5, 0.6364403487154132},
+		{6.0, 120.3, 2.1375616454098968e-08},
+		{10.0, 3.0, 0.0021283990584141494},
+		{1.0, 1000.0, 0.3175524180846726},
+		{-2.0, 10.0, 0.07338803477074039},
+	} {
+		if got := StudentTwoSidedP(c.t, c.df); math.Abs(got-c.want) > 1e-9*c.want {
+			t.Errorf("StudentTwoSidedP(%g, %g) = %.17g, want %.17g", c.t, c.df, got, c.want)
+		}
+	}
+}

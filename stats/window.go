@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -58,42 +59,98 @@ type FeatureDrift struct {
 	Values   float64 `json:"values"`
 	Below    float64 `json:"below"`
 	Above    float64 `json:"above"`
+	// Tests are the feature's tests (shift, below_min, above_max); P the
+	// smallest adjusted p-value among them.
+	Tests []FeatureTest `json:"tests"`
+	P     float64       `json:"p"`
+	// Why says which test found the drift, in words.
+	Why string `json:"why,omitempty"`
+}
+
+// DriftOptions configure CompareWindow.
+type DriftOptions struct {
+	// Alpha is the false-alarm rate over all features and tests (0:
+	// DefaultAlpha).
+	Alpha float64
+	// MaxPSI is the least size of effect: a feature the tests find
+	// shifted drifts only with a PSI beyond noise above it (0: none).
+	MaxPSI float64
+	// MinSamples: a window of fewer rows gets no verdict.
+	MinSamples int
 }
 
 // DriftVerdict is the verdict on a live window: drift when any feature
-// shifted (ShiftOf), no verdict (Reason) with too few rows.
+// shifted, no verdict (Reason) with too few rows.
 type DriftVerdict struct {
 	Drift bool
 	// Reason is set when no verdict could be given (too few rows).
 	Reason      string
 	Rows        float64
+	Alpha       float64
 	MaxPSI      float64
 	ProfileRows int
 	Notes       []string
-	// Features come worst first (highest PSI); none without a verdict.
+	// Features come strongest evidence first (smallest adjusted p-value,
+	// then highest PSI); none without a verdict.
 	Features []FeatureDrift
 }
 
-// CompareWindow judges a live window against the profile: each feature's
-// shift with maxPSI, and no verdict when the window has fewer than
-// minSamples rows.
-func CompareWindow(p *Profile, w *Window, maxPSI float64, minSamples int) DriftVerdict {
-	v := DriftVerdict{Rows: w.Rows, MaxPSI: maxPSI, ProfileRows: p.Rows, Notes: w.Notes, Features: []FeatureDrift{}}
-	if w.Rows < float64(minSamples) {
-		v.Reason = fmt.Sprintf("too few samples: %s live rows, fewer than the %d a verdict needs", strconv.FormatFloat(w.Rows, 'f', -1, 64), minSamples)
+// CompareWindow judges a live window against the profile. Each feature is
+// tested for a shift on the profile's bins (chi-square) and for values
+// beyond the reference range (exact exceedance tests); the p-values of all
+// features are adjusted together (Holm), so that a window drawn from the
+// reference distribution drifts with probability at most opts.Alpha. A
+// feature whose test rejects drifts when its PSI beyond noise is above
+// opts.MaxPSI (shift) or at once (range). A window of fewer than
+// opts.MinSamples rows gets no verdict.
+func CompareWindow(p *Profile, w *Window, opts DriftOptions) DriftVerdict {
+	if opts.Alpha <= 0 || opts.Alpha >= 1 || math.IsNaN(opts.Alpha) {
+		opts.Alpha = DefaultAlpha
+	}
+	v := DriftVerdict{Rows: w.Rows, Alpha: opts.Alpha, MaxPSI: opts.MaxPSI, ProfileRows: p.Rows, Notes: w.Notes, Features: []FeatureDrift{}}
+	if w.Rows < float64(opts.MinSamples) {
+		v.Reason = fmt.Sprintf("too few samples: %s live rows, fewer than the %d a verdict needs", strconv.FormatFloat(w.Rows, 'f', -1, 64), opts.MinSamples)
 		return v
 	}
+	tests := make([][]FeatureTest, len(p.Features))
 	for j, f := range p.Features {
 		var n float64
 		for _, c := range w.Counts[j] {
 			n += c
 		}
-		s := ShiftOf(f, w.Counts[j], n, maxPSI)
+		s := ShiftOf(f, w.Counts[j], n, opts.MaxPSI)
+		ref := make([]float64, len(f.Counts))
+		for i, c := range f.Counts {
+			ref[i] = float64(c)
+		}
+		_, _, pShift := ChiSquareHomogeneity(ref, w.Counts[j])
+		if math.IsNaN(pShift) {
+			pShift = 1
+		}
+		tests[j] = append([]FeatureTest{{Test: TestShift, P: pShift}}, exceedTests(f.Count, int(math.Round(n)), w.Below[j], w.Above[j])...)
 		v.Features = append(v.Features, FeatureDrift{Name: f.Name, Values: n, Below: w.Below[j], Above: w.Above[j],
-			PSI: s.PSI, PSINoise: s.PSINoise, KS: s.KS, Drift: s.Drift})
-		v.Drift = v.Drift || s.Drift
+			PSI: s.PSI, PSINoise: s.PSINoise, KS: s.KS})
+	}
+	holm(tests, opts.Alpha)
+	for j := range v.Features {
+		fd := &v.Features[j]
+		fd.Tests, fd.P = tests[j], 1
+		for _, t := range tests[j] {
+			fd.P = min(fd.P, t.Adjusted)
+			if !t.Rejected || (t.Test == TestShift && opts.MaxPSI > 0 && fd.PSI-fd.PSINoise <= opts.MaxPSI) {
+				continue
+			}
+			fd.Drift = true
+			if fd.Why == "" {
+				fd.Why = describeTest(t, opts.Alpha)
+			}
+		}
+		v.Drift = v.Drift || fd.Drift
 	}
 	slices.SortStableFunc(v.Features, func(a, b FeatureDrift) int {
+		if a.P != b.P {
+			return cmp.Compare(a.P, b.P)
+		}
 		switch {
 		case a.PSI > b.PSI || (!math.IsNaN(a.PSI) && math.IsNaN(b.PSI)):
 			return -1

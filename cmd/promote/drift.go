@@ -38,6 +38,7 @@ type driftResult struct {
 	Reason      string               `json:"reason,omitempty"`
 	Rows        float64              `json:"rows"`
 	MinSamples  int                  `json:"min_samples"`
+	Alpha       float64              `json:"alpha"`
 	MaxPSI      float64              `json:"max_psi"`
 	Source      string               `json:"source"`
 	ProfileRows int                  `json:"profile_rows"`
@@ -51,7 +52,7 @@ func (a *app) driftCmd() *cobra.Command {
 		prom, version, out string
 		window             string
 		minSamples, top    int
-		maxPSI             float64
+		maxPSI, alpha      float64
 		timeout            time.Duration
 	)
 	cmd := &cobra.Command{
@@ -117,9 +118,9 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 			if err != nil {
 				return infra(err)
 			}
-			v := stats.CompareWindow(p, live, maxPSI, minSamples)
+			v := stats.CompareWindow(p, live, stats.DriftOptions{Alpha: alpha, MaxPSI: maxPSI, MinSamples: minSamples})
 			res := driftResult{Drift: v.Drift, Model: name, Version: version, Reason: v.Reason, Rows: v.Rows, MinSamples: minSamples,
-				MaxPSI: v.MaxPSI, Source: source, ProfileRows: v.ProfileRows, Notes: v.Notes, Features: v.Features}
+				Alpha: v.Alpha, MaxPSI: v.MaxPSI, Source: source, ProfileRows: v.ProfileRows, Notes: v.Notes, Features: v.Features}
 			if res.Reason != "" {
 				res.Reason += " (--min-samples)"
 			}
@@ -145,7 +146,8 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 	f.StringVar(&window, "window", "", "with --prometheus: compare the counters' increase over this window (e.g. 7d) instead of their totals")
 	f.StringVar(&version, "version", "", "the version to compare (default: the stable version)")
 	f.IntVar(&minSamples, "min-samples", defaultMinSamples, "fewest live rows for a verdict; fewer exit 2")
-	f.Float64Var(&maxPSI, "max-psi", stats.DefaultMaxPSI, "largest PSI of a feature beyond sampling noise")
+	f.Float64Var(&alpha, "alpha", stats.DefaultAlpha, "false-alarm rate over all features and tests: the chance that live inputs from the training data's distribution are called drift")
+	f.Float64Var(&maxPSI, "max-psi", stats.DefaultMaxPSI, "size of effect: a feature the tests find shifted drifts only with a PSI beyond sampling noise above this (0: any)")
 	f.IntVar(&top, "top", defaultTop, "features shown in the text output (every drifting one, and at least this many)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "timeout of each request to a gateway or Prometheus")
 	f.StringVarP(&out, "output", "o", "text", "output format: text or json")
@@ -320,7 +322,7 @@ func (a *app) printDrift(res driftResult, top int) {
 		}
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "FEATURE\tPSI\tNOISE\tKS\tBELOW_MIN\tABOVE_MAX\tDRIFT")
+		fmt.Fprintln(tw, "FEATURE\tP_ADJ\tPSI\tNOISE\tKS\tBELOW_MIN\tABOVE_MAX\tDRIFT")
 		for i, f := range res.Features {
 			if i >= max(top, len(drifted)) {
 				break
@@ -329,13 +331,18 @@ func (a *app) printDrift(res driftResult, top int) {
 			if f.Drift {
 				mark = "yes"
 			}
-			fmt.Fprintf(tw, "%s\t%.4f\t%.4f\t%.3f\t%s\t%s\t%s\n", f.Name, f.PSI, f.PSINoise, f.KS, formatCount(f.Below), formatCount(f.Above), mark)
+			fmt.Fprintf(tw, "%s\t%.3g\t%.4f\t%.4f\t%.3f\t%s\t%s\t%s\n", f.Name, f.P, f.PSI, f.PSINoise, f.KS, formatCount(f.Below), formatCount(f.Above), mark)
 		}
 		tw.Flush()
 		if len(drifted) > 0 {
-			fmt.Fprintf(w, "\nDRIFT: %d of %d features beyond PSI %g (plus sampling noise): %s\n", len(drifted), len(res.Features), res.MaxPSI, strings.Join(drifted, ", "))
+			fmt.Fprintf(w, "\nDRIFT: %d of %d features (alpha %g over all features, PSI beyond noise above %g): %s\n", len(drifted), len(res.Features), res.Alpha, res.MaxPSI, strings.Join(drifted, ", "))
+			for _, f := range res.Features {
+				if f.Drift {
+					fmt.Fprintf(w, "  %s: %s\n", f.Name, f.Why)
+				}
+			}
 		} else {
-			fmt.Fprintf(w, "\nno drift: every feature within PSI %g (plus sampling noise)\n", res.MaxPSI)
+			fmt.Fprintf(w, "\nno drift: no feature's tests reject at alpha %g over all features (or its PSI beyond noise is at most %g)\n", res.Alpha, res.MaxPSI)
 		}
 	}
 	fmt.Fprintf(w, "should-retrain=%t\n", res.Drift)
