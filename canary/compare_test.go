@@ -3,53 +3,40 @@ package canary
 import (
 	"testing"
 
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
+// Disagree compares by the output's kind (semantics has the full table);
+// here, what a canary sees: a retrained sigmoid classifier whose
+// probabilities move but whose classes do not agrees, one that flips a
+// class does not, and stable's answer is the reference of a regression's
+// tolerance.
 func TestDisagree(t *testing.T) {
 	tensor := func(shape []int64, data any) wire.Tensor {
-		return wire.Tensor{Name: "out", Shape: shape, Data: data}
+		return wire.Tensor{Name: "probability", Shape: shape, Data: data}
 	}
+	reg := semantics.Output{Kind: semantics.Regression, Rtol: 0.1}
 	tests := []struct {
-		name string
-		a, b wire.Tensor
-		tol  float64
-		want bool
+		name              string
+		sem               semantics.Output
+		candidate, stable wire.Tensor
+		want              bool
 	}{
-		// Integer outputs are class labels: equal or not.
-		{"same labels", tensor([]int64{3}, []int64{0, 1, 2}), tensor([]int64{3}, []int64{0, 1, 2}), 0.5, false},
-		{"one label differs", tensor([]int64{3}, []int64{0, 1, 2}), tensor([]int64{3}, []int64{0, 1, 1}), 0.5, true},
-		{"int32 labels", tensor([]int64{2}, []int32{4, 5}), tensor([]int64{2}, []int32{4, 5}), 0, false},
-		{"labels as int64 and int32", tensor([]int64{2}, []int64{4, 5}), tensor([]int64{2}, []int32{4, 6}), 0, true},
-		{"bool answers differ", tensor([]int64{2}, []bool{true, false}), tensor([]int64{2}, []bool{true, true}), 0, true},
-
-		// Float [rows, k>1] are class scores: compared by their top-1 index.
-		{"scores, same argmax", tensor([]int64{2, 3}, []float32{.1, .7, .2, .5, .3, .2}), tensor([]int64{2, 3}, []float32{.3, .4, .3, .9, .05, .05}), 0, false},
-		{"scores, argmax differs in row 2", tensor([]int64{2, 3}, []float32{.1, .7, .2, .5, .3, .2}), tensor([]int64{2, 3}, []float32{.1, .7, .2, .2, .3, .5}), 1, true},
-		{"float64 scores", tensor([]int64{1, 2}, []float64{.9, .1}), tensor([]int64{1, 2}, []float64{.2, .8}), 1, true},
-
-		// Other floats are regressions: relative error against tol.
-		{"regression within tolerance", tensor([]int64{2, 1}, []float32{100, -50}), tensor([]int64{2, 1}, []float32{104, -51}), 0.05, false},
-		{"regression beyond tolerance", tensor([]int64{2, 1}, []float32{100, -50}), tensor([]int64{2, 1}, []float32{100, -60}), 0.05, true},
-		{"1-D regression", tensor([]int64{3}, []float64{1, 2, 3}), tensor([]int64{3}, []float64{1, 2, 3.001}), 0.01, false},
-		{"zero against zero", tensor([]int64{1}, []float32{0}), tensor([]int64{1}, []float32{0}), 0, false},
-		{"zero against tiny", tensor([]int64{1}, []float32{0}), tensor([]int64{1}, []float32{1e-3}), 0.5, true},
-		{"sign flip", tensor([]int64{1}, []float32{2}), tensor([]int64{1}, []float32{-2}), 0.5, true},
-		{"labels against scores of one column", tensor([]int64{2}, []int64{1, 0}), tensor([]int64{2}, []float32{1, 0}), 0.01, false},
-
-		// A shape mismatch disagrees whatever the numbers.
-		{"other row count", tensor([]int64{2}, []int64{1, 1}), tensor([]int64{3}, []int64{1, 1, 1}), 1, true},
-		{"other rank", tensor([]int64{2}, []float32{1, 2}), tensor([]int64{2, 1}, []float32{1, 2}), 1, true},
-		{"other width", tensor([]int64{1, 2}, []float32{1, 2}), tensor([]int64{1, 3}, []float32{1, 2, 0}), 1, true},
-		{"data shorter than the shape", tensor([]int64{2}, []int64{1, 1}), tensor([]int64{2}, []int64{1}), 1, true},
+		{"probabilities far apart on one side", semantics.Of(semantics.Probability), tensor([]int64{2, 1}, []float32{1e-5, 0.97}), tensor([]int64{2, 1}, []float32{3e-5, 0.71}), false},
+		{"a probability crosses the threshold", semantics.Of(semantics.Probability), tensor([]int64{2, 1}, []float32{1e-5, 0.49}), tensor([]int64{2, 1}, []float32{3e-5, 0.51}), true},
+		{"the same numbers read as a regression", semantics.Of(semantics.Regression), tensor([]int64{2, 1}, []float32{1e-5, 0.97}), tensor([]int64{2, 1}, []float32{3e-5, 0.71}), true},
+		{"top-1 of class probabilities", semantics.Of(semantics.Probabilities), tensor([]int64{1, 2}, []float32{0.6, 0.4}), tensor([]int64{1, 2}, []float32{0.99, 0.01}), false},
+		{"labels", semantics.Of(semantics.Label), tensor([]int64{2}, []int64{0, 1}), tensor([]int64{2}, []int64{0, 0}), true},
+		// The tolerance is 10 % of stable's answer, 100.
+		{"regression within 10 % of stable", reg, tensor([]int64{1}, []float64{109}), tensor([]int64{1}, []float64{100}), false},
+		{"regression beyond 10 % of stable", reg, tensor([]int64{1}, []float64{111}), tensor([]int64{1}, []float64{100}), true},
+		{"shapes differ", semantics.Of(semantics.Probability), tensor([]int64{1, 1}, []float32{0.2}), tensor([]int64{1}, []float32{0.2}), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Disagree(tc.a, tc.b, tc.tol); got != tc.want {
+			if got := Disagree(tc.sem, tc.candidate, tc.stable); got != tc.want {
 				t.Errorf("Disagree = %v, want %v", got, tc.want)
-			}
-			if got := Disagree(tc.b, tc.a, tc.tol); got != tc.want {
-				t.Errorf("Disagree with the arguments swapped = %v, want %v", got, tc.want)
 			}
 		})
 	}

@@ -310,7 +310,7 @@ func (c *Catalog) load(ctx context.Context, name, version string) (*serving.Sess
 }
 
 func (c *Catalog) loadSession(ctx context.Context, name, version string) (*serving.Session, error) {
-	b, _, err := c.opts.Source.Fetch(ctx, name, version)
+	b, man, err := c.opts.Source.Fetch(ctx, name, version)
 	if err != nil {
 		return nil, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
 	}
@@ -318,6 +318,7 @@ func (c *Catalog) loadSession(ctx context.Context, name, version string) (*servi
 	if c.opts.SessionOptions != nil {
 		so = c.opts.SessionOptions(name)
 	}
+	so.OutputKinds = man.OutputKinds // what the outputs mean, for the canary's comparisons
 	m, err := c.opts.Loader.Load(b, serving.ModelOptions{Name: name, Version: version})
 	if err != nil {
 		return nil, fmt.Errorf("model %s version %s: load: %w", name, version, err)

@@ -80,8 +80,9 @@ type Canary struct {
 	// KeyField names the request field with the sticky routing key (the
 	// X-Modelgate-Key header takes precedence).
 	KeyField string `mapstructure:"key_field"`
-	// RegressionTolerance: relative error above which a regressor's
-	// answers disagree.
+	// RegressionTolerance: the rtol of a compared output read as a
+	// regression when neither version stores its kind (versions pushed
+	// before output kinds); stored kinds carry their own tolerances.
 	RegressionTolerance float64 `mapstructure:"regression_tolerance"`
 }
 

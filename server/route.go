@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -120,9 +121,10 @@ func (s *Server) observe(sess *serving.Session, role, outcome string, took time.
 }
 
 // compareLater scores the request on r.Compare in the background and
-// compares the first output with the one the client got. Inputs are built
-// now (the request's buffers are not used after the handler returns);
-// when too many comparisons are running already, this one is skipped.
+// compares the first output with the one the client got, as that output's
+// kind reads it (comparedBy). Inputs are built now (the request's buffers
+// are not used after the handler returns); when too many comparisons are
+// running already, this one is skipped.
 func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []wire.Tensor) {
 	other := r.Compare
 	select {
@@ -139,14 +141,14 @@ func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []wi
 		return
 	}
 	want := wire.Clone(served[0])
-	candidate := other.Version()
+	cand, stable := other, r.Session // the candidate scores a copy
+	role := canary.RoleShadow
 	if r.Role == canary.RoleCandidate {
-		candidate = r.Session.Version()
-	}
-	role := canary.RoleShadow // the candidate scores a copy
-	if r.Role == canary.RoleCandidate {
+		cand, stable = r.Session, other
 		role = "" // stable scores it, only to compare
 	}
+	candidate := cand.Version()
+	sem := s.comparedBy(cand, stable, want)
 	s.shadowWG.Add(1)
 	go func() {
 		defer s.shadowWG.Done()
@@ -168,10 +170,28 @@ func (s *Server) compareLater(r catalog.Routed, prepare prepareFunc, served []wi
 				got = o
 			}
 		}
+		candOut, stableOut := got, want
+		if r.Role == canary.RoleCandidate {
+			candOut, stableOut = want, got
+		}
 		if s.opts.Recorder != nil {
-			s.opts.Recorder.Compare(other.Name(), candidate, canary.InputHash(inputs), canary.Disagree(want, got, s.opts.RegressionTolerance))
+			s.opts.Recorder.Compare(other.Name(), candidate, canary.InputHash(inputs), canary.Disagree(sem, candOut, stableOut))
 		}
 	}()
+}
+
+// comparedBy is what the compared output means: the kind the candidate's
+// manifest stores for it, else stable's, else one inferred from the
+// answer's type and shape (versions pushed before kinds were stored); an
+// inferred regression is then within Options.RegressionTolerance
+// (canary.regression_tolerance) of stable's answer.
+func (s *Server) comparedBy(cand, stable *serving.Session, out wire.Tensor) semantics.Output {
+	spec := wire.TensorSpec{Name: out.Name, DType: out.DType(), Shape: out.Shape}
+	sem, stored := semantics.Resolve(spec, cand.OutputKinds(), stable.OutputKinds())
+	if !stored && sem.Kind == semantics.Regression {
+		sem.Rtol = s.opts.RegressionTolerance
+	}
+	return sem
 }
 
 // shadowTimeout bounds a background comparison run.

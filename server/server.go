@@ -58,8 +58,11 @@ type Options struct {
 	// ShadowConcurrency caps background comparison runs; beyond it they
 	// are skipped (counted). 0 means 2.
 	ShadowConcurrency int
-	// RegressionTolerance is the relative error above which a regressor's
-	// answers disagree. 0 means 0.05.
+	// RegressionTolerance is the rtol of a compared output read as a
+	// regression when neither version's manifest stores its kind (versions
+	// pushed before output kinds): the answers disagree beyond
+	// atol + RegressionTolerance·|stable's answer|. Stored kinds carry
+	// their own tolerances. 0 means 0.05.
 	RegressionTolerance float64
 	// Drift receives the inputs of every answered request, for live input
 	// statistics per version (GET /v2/models/{m}/drift); nil tracks none.

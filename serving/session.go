@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -23,6 +25,7 @@ type Session struct {
 	outIdx map[string]int
 	log    *slog.Logger
 	batch  *batcher // nil: every request runs on its own
+	kinds  map[string]semantics.Output
 
 	mu      sync.Mutex
 	refs    int
@@ -41,6 +44,9 @@ type SessionOptions struct {
 	// unless MaxBatchSize > 1 and the model has a free first dimension on
 	// every input and output.
 	Batching BatchOptions
+	// OutputKinds, from the version's manifest, says what each output
+	// means (see OutputKinds); nil for a version stored without them.
+	OutputKinds map[string]semantics.Output
 }
 
 // NewSession creates a session from a model's bytes on the first configured
@@ -54,7 +60,7 @@ func NewSession(m Model, o SessionOptions) *Session {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Session{info: m.Info(), model: m, log: log, done: make(chan struct{})}
+	s := &Session{info: m.Info(), model: m, log: log, done: make(chan struct{}), kinds: maps.Clone(o.OutputKinds)}
 	s.inIdx = make(map[string]int, len(s.info.Inputs))
 	for i, sp := range s.info.Inputs {
 		s.inIdx[sp.Name] = i
@@ -115,6 +121,11 @@ func (s *Session) Output(name string) (wire.TensorSpec, bool) {
 	}
 	return s.info.Outputs[i], true
 }
+
+// OutputKinds is what the version's manifest says each output means
+// (SessionOptions.OutputKinds), nil when it says nothing; readers fall
+// back to semantics.Resolve's inference. Callers must not change it.
+func (s *Session) OutputKinds() map[string]semantics.Output { return s.kinds }
 
 // Acquire takes a reference; it fails once Close has begun.
 func (s *Session) Acquire() bool {

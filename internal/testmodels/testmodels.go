@@ -1,7 +1,7 @@
 // Package testmodels writes small ONNX models for tests with the project's
 // ONNX writer: identities for every served element type, a model with two
 // inputs and two outputs, a linear classifier shaped like the demo model,
-// and models with defects (NaN outputs, unsupported types).
+// a sigmoid binary classifier, and models with defects (NaN outputs, unsupported types).
 package testmodels
 
 import (
@@ -49,6 +49,21 @@ func Linear(n, k int64, w, b []float32) []byte {
 		Add("Add", []string{"xw", "B"}, []string{"logits"}).
 		Add("Softmax", []string{"logits"}, []string{"probabilities"}, onnx.AttrInt("axis", 1)).
 		Add("ArgMax", []string{"logits"}, []string{"label"}, onnx.AttrInt("axis", 1), onnx.AttrInt("keepdims", 0))
+	return must(&onnx.Model{Graph: g, ProducerName: "modelgate-tests"})
+}
+
+// Sigmoid is a binary classifier with one output: input "features" FP32
+// [-1, n], output "probability" FP32 [-1, 1], the sigmoid of features·w +
+// b (the probability of class 1).
+func Sigmoid(n int64, w []float32, b float32) []byte {
+	g := &onnx.Graph{Name: "sigmoid"}
+	g.Input("features", onnx.Float, -1, n).
+		Output("probability", onnx.Float, -1, 1).
+		Init(onnx.FloatTensor("W", []int64{n, 1}, w)).
+		Init(onnx.FloatTensor("B", []int64{1}, []float32{b})).
+		Add("MatMul", []string{"features", "W"}, []string{"xw"}).
+		Add("Add", []string{"xw", "B"}, []string{"logit"}).
+		Add("Sigmoid", []string{"logit"}, []string{"probability"})
 	return must(&onnx.Model{Graph: g, ProducerName: "modelgate-tests"})
 }
 

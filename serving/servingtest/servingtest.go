@@ -29,7 +29,8 @@ const magic = "modelgate fake model\n"
 type Spec struct {
 	// Kind is "linear" (outputs "label" INT64 [-1] = argmax and
 	// "probabilities" FP32 [-1, K] = softmax of x·W + B for input
-	// "features" FP32 [-1, N]), "identity" (output "y" = input "x"),
+	// "features" FP32 [-1, N]), "sigmoid" (output "probability" FP32
+	// [-1, 1] = sigmoid of x·W + B, K = 1), "identity" (output "y" = input "x"),
 	// "sumprod" (outputs "sum" = a + b and "prod" = a·b of inputs "a" and
 	// "b", FP32 [-1, 3]) or "nan" (output "y" FP32 [-1, 4], NaN everywhere,
 	// of input "x" FP32 [-1, 4]).
@@ -66,6 +67,12 @@ func Linear(n, k int64, w, b []float32) []byte {
 // seed, as testmodels.Scaled: two "versions" give different, valid answers.
 func Scaled(seed float32) []byte {
 	return Linear(4, 2, []float32{1, -1, 0.5, -0.5, seed, -seed, 0.25, 0.75}, []float32{0.1, -0.1})
+}
+
+// Sigmoid is a binary classifier with one output, "probability" FP32
+// [-1, 1] = sigmoid(features·w + b), as testmodels.Sigmoid.
+func Sigmoid(n int64, w []float32, b float32) []byte {
+	return Spec{Kind: "sigmoid", N: n, K: 1, W: w, B: []float32{b}}.Bytes()
 }
 
 // Identity returns y = x for input "x" and output "y" of type d and shape.
@@ -136,6 +143,12 @@ func Load(b []byte, o serving.ModelOptions) (*Model, error) {
 		}
 		info.Inputs = []wire.TensorSpec{fp32("features", -1, s.N)}
 		info.Outputs = []wire.TensorSpec{{Name: "label", DType: wire.INT64, Shape: []int64{-1}}, fp32("probabilities", -1, s.K)}
+	case "sigmoid":
+		if s.N < 1 || s.K != 1 || int64(len(s.W)) != s.N || len(s.B) != 1 {
+			return nil, fmt.Errorf("%w: sigmoid model with N=%d, K=%d, %d weights and %d biases", serving.ErrInvalidModel, s.N, s.K, len(s.W), len(s.B))
+		}
+		info.Inputs = []wire.TensorSpec{fp32("features", -1, s.N)}
+		info.Outputs = []wire.TensorSpec{fp32("probability", -1, 1)}
 	case "identity":
 		if !s.DType.Supported() {
 			return nil, fmt.Errorf("%w: input \"x\" has element type %s", wire.ErrUnsupportedType, s.DType)
@@ -197,6 +210,8 @@ func (m *Model) Run(ctx context.Context, in []wire.Tensor, outputs []string) ([]
 	switch m.spec.Kind {
 	case "linear":
 		all = m.linear(in[0].Data.([]float32), rows)
+	case "sigmoid":
+		all = m.sigmoid(in[0].Data.([]float32), rows)
 	case "identity":
 		all = []wire.Tensor{wire.Clone(in[0])}
 		all[0].Name = "y"
@@ -227,6 +242,20 @@ func (m *Model) Run(ctx context.Context, in []wire.Tensor, outputs []string) ([]
 		}
 	}
 	return out, nil
+}
+
+// sigmoid is 1 / (1 + exp(-(x·W + B))), row by row.
+func (m *Model) sigmoid(x []float32, rows int64) []wire.Tensor {
+	n := m.spec.N
+	p := make([]float32, rows)
+	for r := range rows {
+		v := float64(m.spec.B[0])
+		for i := range n {
+			v += float64(x[r*n+i]) * float64(m.spec.W[i])
+		}
+		p[r] = float32(1 / (1 + math.Exp(-v)))
+	}
+	return []wire.Tensor{{Name: "probability", Shape: []int64{rows, 1}, Data: p}}
 }
 
 // linear is softmax(x·W + B) and its argmax, row by row.

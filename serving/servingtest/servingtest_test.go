@@ -49,6 +49,7 @@ func TestFakesComputeWhatTheRealModelsDo(t *testing.T) {
 	}{
 		{"scaled 1", servingtest.Scaled(1), testmodels.Scaled(1), features},
 		{"scaled -4", servingtest.Scaled(-4), testmodels.Scaled(-4), features},
+		{"sigmoid", servingtest.Sigmoid(4, []float32{2, -1, 0.5, 3}, -0.25), testmodels.Sigmoid(4, []float32{2, -1, 0.5, 3}, -0.25), features},
 		{"identity INT8", servingtest.Identity(wire.INT8, -1, 2), testmodels.Identity(onnx.Int8, -1, 2),
 			[]wire.Tensor{{Name: "x", Shape: []int64{2, 2}, Data: []int8{-128, 0, 1, 127}}}},
 		{"sumprod", servingtest.SumProd(), testmodels.SumProd(), ab},
