@@ -118,11 +118,15 @@ func measure(root string, o options, progress io.Writer) (string, error) {
 	}
 	if o.only == "" || o.only == "canary" {
 		start := time.Now()
-		rows, err := canaryRows(o.runs, o.seed)
+		section, rows, err := canaryEval(o.runs, o.seed)
 		if err != nil {
 			return "", fmt.Errorf("canary: %w", err)
 		}
-		fmt.Fprintf(progress, "eval: canary, %d runs: %s\n", o.runs, time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(progress, "eval: canary, %d runs per scenario: %s\n", o.runs, time.Since(start).Round(100*time.Millisecond))
+		if b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(section)
 		targets = append(targets, rows...)
 	}
 	if b.Len() > 0 {

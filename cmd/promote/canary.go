@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -77,13 +78,15 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&steps, "steps", formatSteps(p.Steps), "candidate weights in percent, increasing, ending at 100")
 	f.DurationVar(&p.Interval, "interval", p.Interval, "the least time a step lasts")
-	f.Int64Var(&p.MinSamples, "min-samples", p.MinSamples, "candidate requests a step needs before it can pass")
+	f.Int64Var(&p.MinSamples, "min-samples", p.MinSamples, "candidate requests a step needs at least before it can pass (a floor: the checks may need more evidence)")
 	f.IntVar(&p.FailureLimit, "failure-limit", p.FailureLimit, "failed checks in a row that roll back")
-	f.Float64Var(&p.MaxErrorRateIncrease, "max-error-rate-increase", p.MaxErrorRateIncrease, "candidate error rate minus stable's, as a fraction (0 disables)")
-	f.Float64Var(&p.MaxP99LatencyRatio, "max-p99-latency-ratio", p.MaxP99LatencyRatio, "candidate p99 latency over stable's (0 disables)")
+	f.Float64Var(&p.Alpha, "alpha", release.DefaultAlpha, "false-rollback rate: the chance that a candidate within every threshold is rolled back, over the whole canary")
+	f.Float64Var(&p.Beta, "beta", release.DefaultBeta, "the chance that a check passes a step although the candidate's true rate is above its threshold")
+	f.Float64Var(&p.MaxErrorRateIncrease, "max-error-rate-increase", p.MaxErrorRateIncrease, "the error-rate increase to catch: candidate's minus stable's, as a fraction (0 disables)")
+	f.Float64Var(&p.MaxP99LatencyRatio, "max-p99-latency-ratio", p.MaxP99LatencyRatio, "the latency to catch: candidate p99 over stable's, tested as the share of candidate requests slower than this (0 disables)")
 	f.DurationVar(&p.P99LatencySlack, "p99-latency-slack", p.P99LatencySlack, "a p99 at most this much above stable's passes whatever the ratio")
 	f.Float64Var(&p.MaxNonFiniteRate, "max-nonfinite-rate", p.MaxNonFiniteRate, "fraction of candidate answers with NaN or Inf")
-	f.Float64Var(&p.MaxDisagreement, "max-disagreement", p.MaxDisagreement, "fraction of compared requests on which the candidate disagrees with stable (0 disables)")
+	f.Float64Var(&p.MaxDisagreement, "max-disagreement", p.MaxDisagreement, "the disagreement to catch: fraction of distinct compared inputs on which the candidate disagrees with stable (0 disables)")
 	f.BoolVar(&force, "force", false, "start a canary of an ungated or failed version (needs --reason; recorded in the history)")
 	f.StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
 	return cmd
@@ -249,21 +252,31 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 				src += " at " + an.Replica
 			}
 			fmt.Fprintf(w, "analysis:  %s ago (%s): %s\n", now.Sub(an.Time).Round(time.Second), src, an.Reason)
-			fmt.Fprintf(w, "samples:   candidate %d (a step needs %d), stable %d, compared %d\n", o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared)
+			fmt.Fprintf(w, "samples:   candidate %d (a step needs at least %d), stable %d, compared %d (%d distinct inputs)\n",
+				o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared, o.Distinct)
+			alpha, beta := cmp.Or(c.Plan.Alpha, release.DefaultAlpha), cmp.Or(c.Plan.Beta, release.DefaultBeta)
+			fmt.Fprintf(w, "bounds:    lower at alpha %g (false rollbacks over the canary), upper at beta %g (a wrong pass)\n", alpha, beta)
 			if len(an.Checks) > 0 {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-				fmt.Fprintln(tw, "  check\tvalue\tthreshold\tverdict")
+				fmt.Fprintln(tw, "  check\testimate\tlower\tupper\tthreshold\tsamples\tdecision")
 				for _, ch := range an.Checks {
-					verdict := "pass"
+					decision := ch.Decision
 					switch {
-					case ch.Held:
-						verdict = "too few samples"
-					case !ch.Passed:
-						verdict = "FAIL"
+					case decision == "" && ch.Held, decision == release.CheckHold:
+						decision = "hold: not yet enough evidence"
+					case decision == "" && !ch.Passed, decision == release.CheckFail:
+						decision = "FAIL"
+					case decision == "":
+						decision = release.CheckPass
 					}
-					fmt.Fprintf(tw, "  %s\t%.4g\t%.4g\t%s\n", ch.Metric, ch.Value, ch.Threshold, verdict)
+					fmt.Fprintf(tw, "  %s\t%.4g\t%.4g\t%.4g\t%.4g\t%d of %d\t%s\n", ch.Metric, ch.Value, ch.Lower, ch.Upper, ch.Threshold, ch.Events, ch.Samples, decision)
 				}
 				tw.Flush()
+				for _, ch := range an.Checks {
+					if ch.Detail != "" {
+						fmt.Fprintf(w, "  %s: %s\n", ch.Metric, ch.Detail)
+					}
+				}
 			}
 		}
 	} else if v.Candidate != "" {

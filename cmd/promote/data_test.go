@@ -140,7 +140,7 @@ func TestProfileAndCheckData(t *testing.T) {
 			t.Fatalf("failed features %v, mean texture %+v", failed, rep.Features[1])
 		}
 		md, err := os.ReadFile(filepath.Join(dir, "report.md"))
-		if err != nil || !strings.Contains(string(md), "**mean texture**: PSI") {
+		if err != nil || !strings.Contains(string(md), "**mean texture**: distribution shifted") {
 			t.Fatalf("report.md: %v\n%s", err, md)
 		}
 		// The same as JSON on stdout.
@@ -148,10 +148,15 @@ func TestProfileAndCheckData(t *testing.T) {
 		if r.code != 1 || !json.Valid([]byte(r.stdout)) || !strings.Contains(r.stdout, `"verdict": "fail"`) {
 			t.Fatalf("--output json: exit %d\n%s", r.code, r.stdout)
 		}
-		// A threshold turned off lets it through.
-		r = promote(t, reg, "check-data", "breast-cancer", "1", "--data", scaled(t, holdoutData, 1, 1.5), "--max-psi", "-1", "--max-out-of-range", "-1")
+		// Sizes of effect the shift does not reach let it through.
+		r = promote(t, reg, "check-data", "breast-cancer", "1", "--data", scaled(t, holdoutData, 1, 1.5), "--max-psi", "10", "--max-out-of-range", "0.5")
 		if r.code != 0 {
-			t.Fatalf("checks off: exit %d\n%s", r.code, r.stdout)
+			t.Fatalf("sizes of effect: exit %d\n%s", r.code, r.stdout)
+		}
+		// A stricter alpha is harder to fail, never easier.
+		r = promote(t, reg, "check-data", "breast-cancer", "1", "--data", scaled(t, holdoutData, 1, 1.5), "--alpha", "1e-30")
+		if r.code != 1 {
+			t.Fatalf("alpha 1e-30 on a 50%% scaled feature: exit %d\n%s", r.code, r.stdout)
 		}
 	})
 
