@@ -6,9 +6,11 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/modelgate/modelgate/internal/report"
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -136,7 +138,7 @@ func evaluate(ctx context.Context, s *serving.Session, h *holdout) (*evaluation,
 	if problem != "" {
 		return nil, problem
 	}
-	return score(outs, h)
+	return score(outs, h, s.OutputKinds())
 }
 
 // rowOutput is one output over every holdout row: width values per row.
@@ -232,10 +234,11 @@ func (o *rowOutput) add(t wire.Tensor, size, rows int) {
 	o.vals = append(o.vals, vals[:rows*o.width]...)
 }
 
-// score reads predictions from the outputs by the label rule (see the
-// package documentation) and computes the metrics against the holdout's
-// labels.
-func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
+// score reads predictions from the outputs, by the first output's kind
+// when the version stores kinds (scoreByKind), else by the label rule (see
+// the package documentation), and computes the metrics against the
+// holdout's labels.
+func score(outs []*rowOutput, h *holdout, kinds map[string]semantics.Output) (*evaluation, string) {
 	first := outs[0]
 	if first.bad != "" {
 		return nil, first.bad
@@ -250,6 +253,9 @@ func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
 				return nil, fmt.Sprintf("output %q is %v on holdout line %d", o.spec.Name, v, h.lines[i/o.width])
 			}
 		}
+	}
+	if sem, ok := kinds[first.spec.Name]; ok {
+		return scoreByKind(outs, h, kinds, sem)
 	}
 	perRow := first.width == 1 && (first.rank == 1 || first.rank == 2)
 	switch {
@@ -295,6 +301,81 @@ func score(outs []*rowOutput, h *holdout) (*evaluation, string) {
 	}
 	return nil, fmt.Sprintf("cannot read predictions from the first output %q (%s %v): the accuracy gate reads an integer label [N], class scores [N, k] with k >= 2, or one number per row [N] or [N, 1]",
 		first.spec.Name, first.spec.DType, first.spec.Shape)
+}
+
+// scoreByKind reads predictions from the first output as its stored kind
+// says: a label is the class; probabilities give the class by top-1 and
+// are the scores; a probability is class 1 at or above its threshold, and
+// the score of class 1; a regression is the prediction (one number per
+// row). A label's scores come from the first other output stored as
+// probabilities or probability.
+func scoreByKind(outs []*rowOutput, h *holdout, kinds map[string]semantics.Output, sem semantics.Output) (*evaluation, string) {
+	first := outs[0]
+	sem = sem.For(first.spec.DType)
+	stored := fmt.Sprintf("output %q, stored as %s", first.spec.Name, sem)
+	n := h.rows()
+	if n == 0 || len(first.vals) != n*first.width {
+		return nil, fmt.Sprintf("%s, has %d values for %d holdout rows", stored, len(first.vals), n)
+	}
+	if !sem.Kind.Classifies() {
+		if first.width != 1 {
+			return nil, fmt.Sprintf("%s with %d values per row: the accuracy gate scores one prediction per row", stored, first.width)
+		}
+		return &evaluation{
+			kind:    kindRegressor,
+			note:    fmt.Sprintf("regressor: %s, is the prediction", stored),
+			metrics: regressorMetrics(h.labels, first.vals),
+		}, ""
+	}
+	if sem.Kind == semantics.Probability && !binaryLabels(h.labels) {
+		return nil, fmt.Sprintf("%s, the probability of class 1 of a binary classifier, but the holdout's labels %s are not all 0 or 1", stored, h.labelName())
+	}
+	pred := make([]int64, n)
+	var scores [][]float64
+	if sem.Scores(first.vals[:first.width]) != nil {
+		scores = make([][]float64, n)
+	}
+	for i := range n {
+		row := first.vals[i*first.width : (i+1)*first.width]
+		c, ok := sem.Class(row)
+		if !ok {
+			return nil, fmt.Sprintf("%s, but holds %v on holdout line %d: not one class per row", stored, row, h.lines[i])
+		}
+		pred[i] = c
+		if scores != nil {
+			scores[i] = sem.Scores(row)
+		}
+	}
+	var note string
+	probs := false
+	switch sem.Kind {
+	case semantics.Label:
+		note = fmt.Sprintf("classifier: labels from %s", stored)
+		for _, o := range outs[1:] {
+			k, ok := kinds[o.spec.Name]
+			if !ok || o.bad != "" || (k.Kind != semantics.Probabilities && k.Kind != semantics.Probability) || len(o.vals) != n*o.width {
+				continue
+			}
+			scores = make([][]float64, n)
+			for i := range n {
+				scores[i] = k.Scores(o.vals[i*o.width : (i+1)*o.width])
+			}
+			if scores[0] == nil {
+				scores = nil
+				continue
+			}
+			probs = areProbabilities(scores)
+			note += fmt.Sprintf(", scores from %q (%s)", o.spec.Name, k.Kind)
+			break
+		}
+	case semantics.Probabilities:
+		probs = areProbabilities(scores)
+		note = fmt.Sprintf("classifier: labels are the top-1 of %s", stored)
+	case semantics.Probability:
+		probs = inUnitInterval(first.vals)
+		note = fmt.Sprintf("binary classifier: %s: class 1 when >= %s", stored, strconv.FormatFloat(sem.Threshold, 'g', 6, 64))
+	}
+	return classify(h, pred, scores, probs, note)
 }
 
 // classify scores class predictions; the holdout's labels must be whole

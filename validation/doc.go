@@ -70,10 +70,27 @@
 // Accuracy and latency run only when sanity passed; otherwise they are
 // reported as not run ("sanity failed") and fail the verdict.
 //
+// # Output kinds
+//
+// A version pushed with output kinds (registry.Manifest.OutputKinds, see
+// package semantics) is read by the kind of its first output (the one
+// /predict answers with as "prediction"): a label is the predicted class,
+// with class scores from the first other output stored as probabilities or
+// probability; probabilities give the class by top-1 and are the scores; a
+// probability makes a binary classifier whose class is 1 when the value is
+// at or above the stored threshold (the holdout's labels must be 0 or 1);
+// a regression, of one number per row, makes a regressor. The gate's
+// message names the output and its stored kind, and the report lists the
+// candidate's kinds. The baseline is read by its own stored kinds. A
+// version stored without kinds (pushed before they were recorded), or
+// whose first output has none, is read by the label rule below.
+// InferKinds is how promote push infers the kinds it stores.
+//
 // # The label rule
 //
-// How predictions are read from the candidate's outputs, by its first
-// output (the one /predict answers with as "prediction"):
+// How predictions are read from the outputs of a version stored without
+// kinds, by its first output (the one /predict answers with as
+// "prediction"):
 //
 //  1. An integer output of shape [N] or [N, 1]: a classifier, and the output
 //     is the predicted class. Class scores, for roc_auc and log_loss, come
@@ -122,8 +139,12 @@
 //	{"name": "accuracy", "passed": false, "message": "...", "accuracy": 0.91, ...,
 //	 "thresholds": {"accuracy": ">= 0.95"}, "baseline": {"accuracy": 0.96, ...}}
 //
+// Before the gates, "output_kinds" lists the candidate's stored kinds in
+// signature order ([{"output": "probability", "semantics": {"kind":
+// "probability", "threshold": 0.5}}]; left out for a version without).
+//
 // Report.Markdown reads as a pull-request comment: a header with the
-// verdict (✅ or ❌), one table (gate, result, metric, candidate, baseline,
-// threshold), the failures and the notes. Report.Text is the same for a
-// terminal, in aligned columns.
+// verdict (✅ or ❌), a line of the output kinds, one table (gate, result,
+// metric, candidate, baseline, threshold), the failures and the notes.
+// Report.Text is the same for a terminal, in aligned columns.
 package validation

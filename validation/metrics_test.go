@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -164,10 +165,14 @@ func TestLabelRule(t *testing.T) {
 	binary := &holdout{labels: []float64{0, 1, 1}, lines: []int{2, 3, 4}, header: []string{"x", "label"}, label: 1}
 	multi := &holdout{labels: []float64{0, 2, 1}, lines: []int{2, 3, 4}}
 	real := &holdout{labels: []float64{0.5, 2, 1}, lines: []int{2, 3, 4}, header: []string{"x", "label"}, label: 1}
+	prob := func(threshold float64) map[string]semantics.Output {
+		return map[string]semantics.Output{"p": {Kind: semantics.Probability, Threshold: threshold}}
+	}
 	cases := []struct {
 		name    string
 		h       *holdout
 		outs    []*rowOutput
+		kinds   map[string]semantics.Output // stored with the version
 		kind    string
 		note    string
 		metrics map[string]float64 // a subset
@@ -251,6 +256,72 @@ func TestLabelRule(t *testing.T) {
 			outs:    []*rowOutput{{spec: wire.TensorSpec{Name: "mask", DType: wire.FP32, Shape: []int64{-1, 4, 4}}, rank: 3, width: 16, vals: make([]float64, 48)}},
 			problem: `cannot read predictions from the first output "mask" (FP32 [-1 4 4])`,
 		},
+
+		// With stored kinds, the first output's kind decides.
+		{
+			name: "stored probability, at its threshold",
+			h:    binary, kinds: prob(0.5),
+			outs: []*rowOutput{out("p", wire.FP32, 2, 1, .2, .6, .4)},
+			kind: kindClassifier, note: `binary classifier: output "p", stored as probability (threshold 0.5): class 1 when >= 0.5`,
+			metrics: map[string]float64{"accuracy": 2.0 / 3, "roc_auc": 1},
+		},
+		{
+			name: "stored probability at another threshold",
+			h:    binary, kinds: prob(0.3),
+			outs: []*rowOutput{out("p", wire.FP32, 2, 1, .2, .6, .4)},
+			kind: kindClassifier, note: `class 1 when >= 0.3`,
+			metrics: map[string]float64{"accuracy": 1, "log_loss": -(math.Log(.8) + math.Log(.6) + math.Log(.4)) / 3},
+		},
+		{
+			name: "a float32 probability equal to its threshold is class 1",
+			h:    binary, kinds: prob(0.4),
+			outs: []*rowOutput{out("p", wire.FP32, 2, 1, .2, .6, float64(float32(.4)))},
+			kind: kindClassifier, metrics: map[string]float64{"accuracy": 1},
+		},
+		{
+			name:  "stored regression, though the values are in [0, 1] and the labels 0 or 1",
+			h:     binary,
+			kinds: map[string]semantics.Output{"p": semantics.Of(semantics.Regression)},
+			outs:  []*rowOutput{out("p", wire.FP32, 2, 1, .2, .6, .4)},
+			kind:  kindRegressor, note: `regressor: output "p", stored as regression (atol 1e-06, rtol 0.01), is the prediction`,
+			absent: []string{"accuracy"},
+		},
+		{
+			name:  "stored label, scores from the output stored as a probability",
+			h:     binary,
+			kinds: map[string]semantics.Output{"y": semantics.Of(semantics.Label), "raw": semantics.Of(semantics.Regression), "p1": semantics.Of(semantics.Probability)},
+			outs:  []*rowOutput{out("y", wire.INT64, 1, 1, 0, 1, 0), out("raw", wire.FP32, 2, 2, 5, -5, -5, 5, 5, -5), out("p1", wire.FP32, 2, 1, .1, .8, .3)},
+			kind:  kindClassifier, note: `classifier: labels from output "y", stored as label, scores from "p1" (probability)`,
+			metrics: map[string]float64{"accuracy": 2.0 / 3, "roc_auc": 1, "log_loss": -(math.Log(.9) + math.Log(.8) + math.Log(.3)) / 3},
+		},
+		{
+			name:  "stored probabilities: top-1",
+			h:     multi,
+			kinds: map[string]semantics.Output{"s": semantics.Of(semantics.Probabilities)},
+			outs:  []*rowOutput{out("s", wire.FP32, 2, 3, 4, 1, 1, 1, 2, 7, 3, 6, 1)},
+			kind:  kindClassifier, note: `classifier: labels are the top-1 of output "s", stored as probabilities (top-1) (not probabilities: no log_loss)`,
+			metrics: map[string]float64{"accuracy": 1}, absent: []string{"log_loss"},
+		},
+		{
+			name: "a stored probability needs labels 0 and 1",
+			h:    multi, kinds: prob(0.5),
+			outs:    []*rowOutput{out("p", wire.FP32, 2, 1, .2, .6, .4)},
+			problem: `output "p", stored as probability (threshold 0.5), the probability of class 1 of a binary classifier, but the holdout's labels column 0 are not all 0 or 1`,
+		},
+		{
+			name:    "a stored regression of two values per row",
+			h:       real,
+			kinds:   map[string]semantics.Output{"y": semantics.Of(semantics.Regression)},
+			outs:    []*rowOutput{out("y", wire.FP32, 2, 2, 1, 2, 3, 4, 5, 6)},
+			problem: `with 2 values per row: the accuracy gate scores one prediction per row`,
+		},
+		{
+			name:  "kinds stored for other outputs only: the label rule",
+			h:     binary,
+			kinds: map[string]semantics.Output{"other": semantics.Of(semantics.Label)},
+			outs:  []*rowOutput{out("p", wire.FP32, 1, 1, .2, .5, .4)},
+			kind:  kindClassifier, note: `binary classifier: output "p" is the probability of class 1, label 1 when >= 0.5`,
+		},
 		{
 			name:    "NaN on a holdout row",
 			h:       binary,
@@ -260,7 +331,7 @@ func TestLabelRule(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			ev, problem := score(c.outs, c.h)
+			ev, problem := score(c.outs, c.h, c.kinds)
 			if c.problem != "" {
 				if !strings.Contains(problem, c.problem) {
 					t.Fatalf("problem %q, want %q", problem, c.problem)

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/modelgate/modelgate/internal/report"
+	"github.com/modelgate/modelgate/registry"
+	"github.com/modelgate/modelgate/semantics"
 )
 
 // Report is the outcome of Run: the verdict and every gate's result. It
@@ -28,10 +30,61 @@ type Report struct {
 	Baseline string `json:"baseline,omitempty"`
 	// Provider is the execution provider the candidate ran on ("cpu",
 	// "cuda"); empty when it did not load.
-	Provider string       `json:"provider"`
-	Created  time.Time    `json:"created"`
-	Gates    []GateResult `json:"gates"`
+	Provider string `json:"provider"`
+	// OutputKinds is what each of the candidate's outputs means, as its
+	// manifest stores it (how the accuracy gate reads predictions and the
+	// canary compares answers), in signature order; empty for a version
+	// stored without kinds.
+	OutputKinds []OutputKind `json:"output_kinds,omitempty"`
+	Created     time.Time    `json:"created"`
+	Gates       []GateResult `json:"gates"`
 }
+
+// OutputKind is one output's stored kind.
+type OutputKind struct {
+	Output    string           `json:"output"`
+	Semantics semantics.Output `json:"semantics"`
+}
+
+// outputKinds lists the kinds m stores, in signature order (then any
+// other name, sorted).
+func outputKinds(m registry.Manifest) []OutputKind {
+	if len(m.OutputKinds) == 0 {
+		return nil
+	}
+	var out []OutputKind
+	seen := map[string]bool{}
+	for _, spec := range m.Outputs {
+		if k, ok := m.OutputKinds[spec.Name]; ok {
+			out = append(out, OutputKind{spec.Name, k})
+			seen[spec.Name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(m.OutputKinds)) {
+		if !seen[name] {
+			out = append(out, OutputKind{name, m.OutputKinds[name]})
+		}
+	}
+	return out
+}
+
+// kindsLine describes the output kinds for people, each name formatted by
+// quote and the rest by text.
+func (r *Report) kindsLine(quote, text func(string) string) string {
+	if len(r.OutputKinds) == 0 {
+		return text("output kinds: not stored with the version (the accuracy gate reads the outputs by the label rule)")
+	}
+	parts := make([]string, len(r.OutputKinds))
+	for i, k := range r.OutputKinds {
+		parts[i] = quote(k.Output) + " " + text(k.Semantics.String())
+	}
+	return text("output kinds: ") + strings.Join(parts, ", ")
+}
+
+// mdCode is s as Markdown inline code.
+func mdCode(s string) string { return "`" + strings.ReplaceAll(s, "`", "'") + "`" }
+
+func plain(s string) string { return s }
 
 // GateResult is one gate's outcome.
 //
@@ -219,6 +272,7 @@ func (r *Report) Markdown() string {
 	}
 	fmt.Fprintf(&b, "## %s %s version %s: gates %s\n\n", icon, r.Model, r.Version, verdict)
 	fmt.Fprintf(&b, "%s\n\n", r.context(" · "))
+	fmt.Fprintf(&b, "%s\n\n", r.kindsLine(mdCode, report.MDText))
 	b.WriteString("| gate | result | metric | candidate | baseline | threshold |\n")
 	b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 	for _, g := range r.Gates {
@@ -260,7 +314,7 @@ func (r *Report) Text() string {
 	if r.Passed() {
 		verdict = "PASS"
 	}
-	fmt.Fprintf(&b, "%s %s version %s (%s)\n\n", verdict, r.Model, r.Version, r.context(", "))
+	fmt.Fprintf(&b, "%s %s version %s (%s)\n%s\n\n", verdict, r.Model, r.Version, r.context(", "), r.kindsLine(strconv.Quote, plain))
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GATE\tRESULT\tMETRIC\tCANDIDATE\tBASELINE\tTHRESHOLD")
 	for _, g := range r.Gates {

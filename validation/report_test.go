@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelgate/modelgate/semantics"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -24,7 +26,12 @@ func goldenReport() *Report {
 		Version:  "2",
 		Baseline: "1",
 		Provider: "cpu",
-		Created:  time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
+		OutputKinds: []OutputKind{
+			{"label", semantics.Of(semantics.Label)},
+			{"probabilities", semantics.Of(semantics.Probabilities)},
+			{"logits", semantics.Of(semantics.Probabilities)},
+		},
+		Created: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		Gates: []GateResult{
 			{Name: GateSanity, Passed: true, Metrics: map[string]float64{"load_ms": 3.25}},
 			{
@@ -35,7 +42,7 @@ func goldenReport() *Report {
 			{
 				Name: GateAccuracy,
 				Message: `accuracy is worse than baseline 1's by 0.0708 (0.9646 -> 0.8938), more than the allowed 0.01; ` +
-					`classifier: labels from output "label", scores from "probabilities"`,
+					`classifier: labels from output "label", stored as label, scores from "probabilities" (probabilities)`,
 				Metrics: map[string]float64{
 					"accuracy": 0.8938053097345132, "f1_macro": 0.8863, "roc_auc": 0.9544, "log_loss": 0.2665,
 					"precision_0": 0.8571, "recall_0": 0.8571, "f1_0": 0.8571,

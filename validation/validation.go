@@ -82,13 +82,14 @@ type Loader interface {
 	Load(model []byte, o serving.ModelOptions) (serving.Model, error)
 }
 
-// load loads m and puts it in service (no batching) for the gates.
+// load loads m and puts it in service (no batching) for the gates, with
+// the output kinds its manifest stores.
 func load(l Loader, m Model) (*serving.Session, error) {
 	model, err := l.Load(m.Bytes, serving.ModelOptions{Name: m.Name, Version: m.Version})
 	if err != nil {
 		return nil, err
 	}
-	return serving.NewSession(model, serving.SessionOptions{}), nil
+	return serving.NewSession(model, serving.SessionOptions{OutputKinds: m.Manifest.OutputKinds}), nil
 }
 
 // Options configure Run. Only Runtime is required: the zero value of every
@@ -210,7 +211,7 @@ func Run(ctx context.Context, cand Model, baseline *Model, opts Options) (*Repor
 			return nil, err
 		}
 	}
-	rep := &Report{Model: cand.Name, Version: cand.Version, Created: o.Now().UTC()}
+	rep := &Report{Model: cand.Name, Version: cand.Version, OutputKinds: outputKinds(cand.Manifest), Created: o.Now().UTC()}
 
 	var base *serving.Session
 	if baseline != nil {

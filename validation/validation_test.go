@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
+	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
 )
 
@@ -335,6 +336,50 @@ func TestGates(t *testing.T) {
 			},
 		},
 		{
+			name:     "a stored probability kind: a binary classifier at its threshold",
+			cand:     withKinds(built(func(t testing.TB) classifier { return classifier{lr: retrain(t), probOnly: true} }), map[string]semantics.Output{"probability": {Kind: semantics.Probability, Threshold: 0.5}}),
+			baseline: true,
+			fail:     map[string]string{GateContract: `output "label" removed`},
+			check: func(t *testing.T, r *Report) {
+				g := gate(t, r, GateAccuracy)
+				if !strings.Contains(g.Message, `binary classifier: output "probability", stored as probability (threshold 0.5): class 1 when >= 0.5`) || g.Metrics[MetricAccuracy] < 0.95 {
+					t.Errorf("accuracy %+v", g)
+				}
+				if len(r.OutputKinds) != 1 || r.OutputKinds[0].Output != "probability" || r.OutputKinds[0].Semantics.Kind != semantics.Probability {
+					t.Errorf("report's output kinds %+v", r.OutputKinds)
+				}
+				if md := r.Markdown(); !strings.Contains(md, "output kinds: `probability` probability (threshold 0.5)") {
+					t.Errorf("Markdown lacks the output kinds:\n%s", md)
+				}
+				if txt := r.Text(); !strings.Contains(txt, `output kinds: "probability" probability (threshold 0.5)`) {
+					t.Errorf("Text lacks the output kinds:\n%s", txt)
+				}
+			},
+		},
+		{
+			name: "a stored regression kind makes a regressor of the same output",
+			cand: withKinds(built(func(t testing.TB) classifier { return classifier{lr: retrain(t), probOnly: true} }), map[string]semantics.Output{"probability": semantics.Of(semantics.Regression)}),
+			fail: map[string]string{GateAccuracy: "a minimum accuracy of 0.9 is set, but the model is a regressor"},
+			check: func(t *testing.T, r *Report) {
+				g := gate(t, r, GateAccuracy)
+				if !strings.Contains(g.Message, `regressor: output "probability", stored as regression (atol 1e-06, rtol 0.01), is the prediction`) {
+					t.Errorf("accuracy %+v", g)
+				}
+				if _, ok := g.Metrics[MetricR2]; !ok {
+					t.Errorf("no r2: %v", g.Metrics)
+				}
+			},
+		},
+		{
+			name: "a version without stored kinds says so",
+			cand: demo,
+			check: func(t *testing.T, r *Report) {
+				if r.OutputKinds != nil || !strings.Contains(r.Markdown(), "output kinds: not stored with the version") {
+					t.Errorf("output kinds %+v in\n%s", r.OutputKinds, r.Markdown())
+				}
+			},
+		},
+		{
 			name: "label column by name",
 			cand: demo,
 			opts: func(o *Options) {
@@ -371,6 +416,16 @@ func TestGates(t *testing.T) {
 				t.Logf("report:\n%s", r.Text())
 			}
 		})
+	}
+}
+
+// withKinds is m with kinds stored in its manifest, as promote push
+// stores them.
+func withKinds(m func(t *testing.T) Model, kinds map[string]semantics.Output) func(t *testing.T) Model {
+	return func(t *testing.T) Model {
+		c := m(t)
+		c.Manifest.OutputKinds = kinds
+		return c
 	}
 }
 
