@@ -14,10 +14,10 @@ import (
 
 	"github.com/modelgate/modelgate/canary/release"
 	"github.com/modelgate/modelgate/canary/release/store"
-	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/internal/buildinfo"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/validation"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/spf13/cobra"
 )
@@ -106,15 +106,24 @@ func (a *app) readCommand(use, short string, nargs cobra.PositionalArgs, run fun
 	return cmd
 }
 
-// signature loads the model with ONNX Runtime (CPU) to read its inputs and
-// outputs; a file that does not load is refused here.
-func (a *app) signature(model []byte) ([]wire.TensorSpec, []wire.TensorSpec, error) {
+// inspect loads the model with ONNX Runtime (CPU) to read its inputs and
+// outputs, a file that does not load being refused here, and infers what
+// each output means from the signature and, when holdout is not nil, from
+// the model's outputs on the holdout's rows (validation.InferKinds; the
+// string says why the holdout could not be used).
+func (a *app) inspect(ctx context.Context, model, holdout []byte, labelColumn string) ([]wire.TensorSpec, []wire.TensorSpec, []validation.InferredKind, string, error) {
 	rt, err := serving.NewRuntime(serving.Options{LibraryPath: a.ortLib, Providers: []string{serving.ProviderCPU}, IntraOpThreads: 1})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	defer rt.Close()
-	return catalog.Signature(rt, model)
+	sess, err := rt.NewSession(model, serving.SessionOptions{Name: "inspect"})
+	if err != nil {
+		return nil, nil, nil, "", err
+	}
+	defer sess.Close()
+	kinds, problem, err := validation.InferKinds(ctx, sess, holdout, labelColumn)
+	return sess.Inputs(), sess.Outputs(), kinds, problem, err
 }
 
 func (a *app) listCmd() *cobra.Command {
@@ -204,7 +213,16 @@ func (a *app) showCmd() *cobra.Command {
 			}
 			fmt.Fprintln(w, "outputs:")
 			for _, t := range m.Outputs {
-				fmt.Fprintf(w, "  %s %s %v\n", t.Name, t.DType, t.Shape)
+				kind := ""
+				if k, ok := m.OutputKinds[t.Name]; ok {
+					kind = "  " + k.String()
+				} else if len(m.OutputKinds) > 0 {
+					kind = "  kind not stored"
+				}
+				fmt.Fprintf(w, "  %s %s %v%s\n", t.Name, t.DType, t.Shape, kind)
+			}
+			if len(m.OutputKinds) == 0 {
+				fmt.Fprintln(w, "  (stored before output kinds: the canary infers them from the signature, the accuracy gate reads the outputs by its label rule)")
 			}
 			if m.Holdout != nil {
 				fmt.Fprintf(w, "holdout:  %s (%s, sha256 %s)\n", m.Holdout.File, humanBytes(m.Holdout.Size), m.Holdout.SHA256[:12])
