@@ -150,6 +150,8 @@ type statusView struct {
 	Canary    *release.Canary   `json:"canary,omitempty"`
 	Updated   time.Time         `json:"updated"`
 	History   []release.Event   `json:"history"`
+	// Comparison is how the disagreement check compares the answers.
+	Comparison *comparison `json:"comparison,omitempty"`
 }
 
 func newStatusView(rel release.State) statusView {
@@ -199,6 +201,7 @@ and 1 if it was rolled back or aborted.`,
 					return err
 				}
 				v := newStatusView(rel)
+				v.Comparison = comparisonOf(ctx, r, rel)
 				if out == "json" {
 					if err := a.printJSON(v); err != nil {
 						return err
@@ -278,6 +281,9 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 					}
 				}
 			}
+		}
+		if v.Comparison != nil {
+			fmt.Fprintf(w, "compared:  %s\n", v.Comparison)
 		}
 	} else if v.Candidate != "" {
 		fmt.Fprintf(w, "candidate: %s\n", v.Candidate)
