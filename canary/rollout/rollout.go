@@ -166,6 +166,7 @@ type metrics struct {
 	weight    *prometheus.GaugeVec
 	phase     *prometheus.GaugeVec
 	value     *prometheus.GaugeVec
+	bound     *prometheus.GaugeVec
 	threshold *prometheus.GaugeVec
 	decisions *prometheus.CounterVec
 }
@@ -184,8 +185,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"model", "phase"}),
 		value: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "modelgate_canary_check_value",
-			Help: "The last analysis' value of each canary check (error_rate_increase, p99_latency_ratio, nonfinite_rate, disagreement).",
+			Help: "The last analysis' estimate of each canary check (error_rate_increase, p99_latency, nonfinite_rate, disagreement).",
 		}, []string{"model", "metric"}),
+		bound: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "modelgate_canary_check_bound",
+			Help: "The last analysis' confidence bounds on each canary check's true value: lower (at the plan's alpha; the check fails above the threshold) and upper (at its beta; it passes at or below).",
+		}, []string{"model", "metric", "bound"}),
 		threshold: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "modelgate_canary_check_threshold",
 			Help: "The plan's threshold of each canary check.",
@@ -195,7 +200,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Canary ticks recorded by this replica, by decision: hold, fail_check, step, promote, rollback.",
 		}, []string{"model", "decision"}),
 	}
-	reg.MustRegister(m.weight, m.phase, m.value, m.threshold, m.decisions)
+	reg.MustRegister(m.weight, m.phase, m.value, m.bound, m.threshold, m.decisions)
 	return m
 }
 
@@ -220,6 +225,8 @@ func (m *metrics) state(model string, r *release.Canary) {
 func (m *metrics) decided(model string, d release.Decision) {
 	for _, ch := range d.Checks {
 		m.value.WithLabelValues(model, ch.Metric).Set(ch.Value)
+		m.bound.WithLabelValues(model, ch.Metric, "lower").Set(ch.Lower)
+		m.bound.WithLabelValues(model, ch.Metric, "upper").Set(ch.Upper)
 		m.threshold.WithLabelValues(model, ch.Metric).Set(ch.Threshold)
 	}
 	decision := "hold"
