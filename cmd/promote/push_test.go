@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modelgate/modelgate/internal/ortest"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/semantics"
@@ -46,6 +47,7 @@ func storedKinds(t *testing.T, reg, version string) map[string]semantics.Output 
 // promote push infers each output's kind (from the holdout when given)
 // and stores it; --output-kind overrides one; show prints them.
 func TestPushOutputKinds(t *testing.T) {
+	ortest.Runtime(t) // every step pushes
 	reg := t.TempDir()
 	sigmoid := sigmoidModel(t)
 	prob := semantics.Of(semantics.Probability)
