@@ -129,36 +129,28 @@ func bisectBounds(c float64, k, n int64, alpha float64) (lo, hi float64) {
 	level := math.Log(1 / alpha)
 	in := func(p float64) bool { return logM(c, k, n, p) < level }
 	pHat := float64(k) / float64(n)
+	// edge halves the bracket between a point outside the interval and
+	// one inside until it cannot, and returns the outside end.
+	edge := func(out, inside float64) float64 {
+		for range 200 {
+			mid := (out + inside) / 2
+			if mid == out || mid == inside {
+				break
+			}
+			if in(mid) {
+				inside = mid
+			} else {
+				out = mid
+			}
+		}
+		return out
+	}
 	lo, hi = 0, 1
 	if k > 0 {
-		out, inside := 0.0, pHat // logM(out) >= level > logM(inside)
-		for range 200 {
-			mid := (out + inside) / 2
-			if mid == out || mid == inside {
-				break
-			}
-			if in(mid) {
-				inside = mid
-			} else {
-				out = mid
-			}
-		}
-		lo = out
+		lo = edge(0, pHat) // logM(0) >= level > logM(pHat)
 	}
 	if k < n {
-		inside, out := pHat, 1.0
-		for range 200 {
-			mid := (out + inside) / 2
-			if mid == out || mid == inside {
-				break
-			}
-			if in(mid) {
-				inside = mid
-			} else {
-				out = mid
-			}
-		}
-		hi = out
+		hi = edge(1, pHat)
 	}
 	return lo, hi
 }
