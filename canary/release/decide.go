@@ -2,6 +2,7 @@ package release
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -40,21 +41,61 @@ type LatencyBucket struct {
 	Count int64
 }
 
-// slower counts the requests of h that certainly took longer than limit
-// (those in buckets whose lower end is at least limit) and all of h's
-// requests. A bucket that straddles the limit counts as not slower, so
-// the count is low by at most one bucket's width (a quarter of the
-// latency in process, the metric's buckets through Prometheus).
+// slower counts the requests of h slower than limit, and all of h's
+// requests. Within the bucket that straddles the limit, requests are taken
+// as spread evenly on a log scale (latency buckets grow geometrically), so
+// the count is neither low nor high by a bucket's width; the first bucket
+// starts at a tenth of its upper end, the last (unbounded) one counts as
+// slower when its lower end is.
 func slower(h []LatencyBucket, limit time.Duration) (k, n int64) {
 	var lower time.Duration
-	for _, b := range h {
+	var part float64
+	for i, b := range h {
 		n += b.Count
-		if lower >= limit {
+		lo := lower
+		if i == 0 {
+			lo = b.Le / 10
+		}
+		switch {
+		case lo >= limit:
 			k += b.Count
+		case b.Le > limit && b.Le != math.MaxInt64 && lo > 0:
+			part += float64(b.Count) * math.Log(float64(b.Le)/float64(limit)) / math.Log(float64(b.Le)/float64(lo))
 		}
 		lower = b.Le
 	}
-	return k, n
+	return k + int64(math.Round(part)), n
+}
+
+// quantile is the q-quantile of h, interpolated on a log scale within its
+// bucket as slower reads it; 0 for an empty histogram.
+func quantile(h []LatencyBucket, q float64) time.Duration {
+	var n int64
+	for _, b := range h {
+		n += b.Count
+	}
+	if n == 0 {
+		return 0
+	}
+	rank := q * float64(n)
+	var cum float64
+	var lower time.Duration
+	for i, b := range h {
+		lo := lower
+		if i == 0 {
+			lo = b.Le / 10
+		}
+		if b.Count > 0 && cum+float64(b.Count) >= rank {
+			if b.Le == math.MaxInt64 || lo <= 0 {
+				return max(lo, b.Le/10)
+			}
+			f := (rank - cum) / float64(b.Count)
+			return time.Duration(float64(lo) * math.Pow(float64(b.Le)/float64(lo), f))
+		}
+		cum += float64(b.Count)
+		lower = b.Le
+	}
+	return lower
 }
 
 // Observations are what the analysis saw during the current step.
@@ -295,7 +336,11 @@ func latencyCheck(t Thresholds, c, s VersionStats, alpha, beta float64) Check {
 		ch.Detail = fmt.Sprintf("stable p99 from %d requests; %d needed", s.Requests, minLatencySamples)
 		return flags(ch)
 	}
-	limit := max(time.Duration(float64(s.P99)*t.MaxP99LatencyRatio), s.P99+t.P99LatencySlack)
+	p99 := s.P99
+	if len(s.Latency) > 0 {
+		p99 = quantile(s.Latency, 0.99) // within its bucket, not the bucket's upper end
+	}
+	limit := max(time.Duration(float64(p99)*t.MaxP99LatencyRatio), p99+t.P99LatencySlack)
 	k, n := slower(c.Latency, limit)
 	ch.Samples, ch.Events = n, k
 	if n > 0 {
@@ -303,7 +348,7 @@ func latencyCheck(t Thresholds, c, s VersionStats, alpha, beta float64) Check {
 	}
 	ch.Lower, _ = RateBounds(k, n, latencyTail, alpha)
 	_, ch.Upper = RateBounds(k, n, latencyTail, beta)
-	ch.Detail = fmt.Sprintf("candidate p99 %s, stable %s: %d of %d candidate requests slower than %s", c.P99, s.P99, k, n, limit)
+	ch.Detail = fmt.Sprintf("candidate p99 %s, stable %s: %d of %d candidate requests slower than %s", c.P99, p99.Round(time.Microsecond), k, n, limit.Round(time.Microsecond))
 	return decided(ch)
 }
 

@@ -2,6 +2,7 @@ package release
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -261,5 +262,30 @@ func TestAlphaIsSpreadOverChecksAndSteps(t *testing.T) {
 	st := Progress{Phase: Progressing, Candidate: "2", Weight: 5, StepStart: t0}
 	if d := Decide(many, st, o, t0); d.Next.Phase == RolledBack {
 		t.Fatalf("%d errors in 2000 roll back a 16-test plan as they do a single test: %s", k, d.Reason)
+	}
+}
+
+// slower and quantile read a histogram on a log scale within buckets: a
+// limit in the middle of a bucket counts about half of it, the p99 of
+// requests spread evenly over one bucket is near its upper end.
+func TestHistogramReading(t *testing.T) {
+	h := []LatencyBucket{{Le: time.Millisecond, Count: 900}, {Le: 4 * time.Millisecond, Count: 100}, {Le: math.MaxInt64, Count: 10}}
+	if k, n := slower(h, 2*time.Millisecond); n != 1010 || k != 60 {
+		t.Errorf("slower than 2ms: %d of %d, want 60 (half of the 1-4ms bucket on a log scale, and the last) of 1010", k, n)
+	}
+	if k, _ := slower(h, 4*time.Millisecond); k != 10 {
+		t.Errorf("slower than 4ms: %d, want the 10 of the open bucket", k)
+	}
+	if k, _ := slower(h, 0); k != 1010 {
+		t.Errorf("slower than 0: %d, want all", k)
+	}
+	if q := quantile(h, 0.5); q <= 100*time.Microsecond || q > time.Millisecond {
+		t.Errorf("median %s, want within the first bucket", q)
+	}
+	if q := quantile(h[:2], 0.99); q < 3400*time.Microsecond || q > 3600*time.Microsecond { // 1ms·4^0.9
+		t.Errorf("p99 %s, want near the top of the 1-4ms bucket", q)
+	}
+	if q := quantile(nil, 0.99); q != 0 {
+		t.Errorf("p99 of nothing: %s", q)
 	}
 }

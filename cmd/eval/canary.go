@@ -62,7 +62,7 @@ var canaryScenarios = []canaryScenario{
 	{Name: "0.5% more errors (half the threshold)", ExtraErrors: 0.005, Latency: 1, Good: true},
 	{Name: "3% more errors", ExtraErrors: 0.03, Latency: 1, Bad: true},
 	{Name: "1.5x latency (the threshold)", Latency: 1.5},
-	{Name: "1.75x latency", Latency: 1.75},
+	{Name: "1.75x latency", Latency: 1.75, Bad: true},
 	{Name: "2x latency", Latency: 2, Bad: true},
 }
 
