@@ -102,7 +102,8 @@ func (s TensorSpec) String() string { return fmt.Sprintf("%q (%s %v)", s.Name, s
 
 // Tensor is a named tensor in host memory. Data is a flat, row-major slice
 // of the Go type matching the element type: []float32 for FP32, []int64 for
-// INT64, []bool for BOOL, and so on (see MakeData).
+// INT64, []bool for BOOL, []Float16 for FP16, []BFloat16 for BF16, [][]byte
+// for BYTES, and so on (see MakeData).
 type Tensor struct {
 	Name  string
 	Shape []int64
@@ -142,6 +143,12 @@ func MakeData(d DType, n int) (any, error) {
 		return make([]float32, n), nil
 	case FP64:
 		return make([]float64, n), nil
+	case FP16:
+		return make([]Float16, n), nil
+	case BF16:
+		return make([]BFloat16, n), nil
+	case BYTES:
+		return make([][]byte, n), nil
 	}
 	return nil, fmt.Errorf("%w: %s", ErrUnsupportedType, d)
 }
@@ -171,6 +178,12 @@ func dataInfo(data any) (DType, int) {
 		return FP32, len(v)
 	case []float64:
 		return FP64, len(v)
+	case []Float16:
+		return FP16, len(v)
+	case []BFloat16:
+		return BF16, len(v)
+	case [][]byte:
+		return BYTES, len(v)
 	}
 	return "", 0
 }
