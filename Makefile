@@ -34,7 +34,25 @@ DEMO_TRAIN   := examples/breast-cancer/train.csv
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK   := $(TOOLS_BIN)/staticcheck
 
-.PHONY: help build run test test-unit lint staticcheck vet fmt-check ort minio-bin minio actionlint prometheus image-check demo-model train-promote fuzz bench clean tidy-check
+# gRPC: grpcapi/ is generated from proto/ by protoc (Debian's protobuf-compiler) with these two
+# plugins (protoc-gen-go at go.mod's google.golang.org/protobuf); grpcurl is the gRPC client the
+# gateway's tests run.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.1
+GRPCURL_VERSION            := v1.9.3
+PROTOC_GEN_GO      := $(TOOLS_BIN)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS_BIN)/protoc-gen-go-grpc
+GRPCURL            := $(TOOLS_BIN)/grpcurl
+export MODELGATE_GRPCURL ?= $(GRPCURL)
+PROTO_FILES := grpc_service.proto model_config.proto
+PROTO_MAP   := $(foreach f,$(PROTO_FILES),M$(f)=github.com/modelgate/modelgate/grpcapi)
+# protoc_gen writes the Go code of proto/ into the folder $(1).
+protoc_gen = protoc -I proto \
+  --plugin=protoc-gen-go=$(PROTOC_GEN_GO) --go_out=$(1) --go_opt=paths=source_relative $(addprefix --go_opt=,$(PROTO_MAP)) \
+  --plugin=protoc-gen-go-grpc=$(PROTOC_GEN_GO_GRPC) --go-grpc_out=$(1) --go-grpc_opt=paths=source_relative $(addprefix --go-grpc_opt=,$(PROTO_MAP)) \
+  $(PROTO_FILES)
+
+.PHONY: help build run test test-unit lint staticcheck vet fmt-check ort minio-bin minio actionlint prometheus image-check demo-model train-promote fuzz bench clean tidy-check proto proto-check protoc proto-plugins grpcurl
 
 ## help: list the targets.
 help:
@@ -117,6 +135,38 @@ lint: fmt-check vet staticcheck
 staticcheck: $(STATICCHECK).$(STATICCHECK_VERSION)
 $(STATICCHECK).$(STATICCHECK_VERSION):
 	GOBIN=$(TOOLS_BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@touch $@
+
+## protoc: the protobuf compiler (Debian's protobuf-compiler) for `make proto`.
+protoc:
+	@command -v protoc >/dev/null || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -q protobuf-compiler >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q protobuf-compiler >/dev/null)); } \
+	  || { echo "make proto needs protoc: apt-get install protobuf-compiler"; exit 1; }
+
+## proto-plugins: install protoc-gen-go and protoc-gen-go-grpc (rebuilt when their versions change).
+proto-plugins: $(PROTOC_GEN_GO).$(PROTOC_GEN_GO_VERSION) $(PROTOC_GEN_GO_GRPC).$(PROTOC_GEN_GO_GRPC_VERSION)
+$(PROTOC_GEN_GO).$(PROTOC_GEN_GO_VERSION):
+	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	@touch $@
+$(PROTOC_GEN_GO_GRPC).$(PROTOC_GEN_GO_GRPC_VERSION):
+	GOBIN=$(TOOLS_BIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@touch $@
+
+## proto: regenerate grpcapi/ (the gRPC service's Go code) from proto/.
+proto: protoc proto-plugins
+	$(call protoc_gen,grpcapi)
+
+## proto-check: fail when the committed grpcapi/ is not what `make proto` generates (protoc's own version aside).
+proto-check: protoc proto-plugins
+	@set -euo pipefail; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; mkdir "$$tmp/committed" "$$tmp/generated"; \
+	cp grpcapi/*.pb.go "$$tmp/committed"; $(call protoc_gen,$$tmp/generated); \
+	diff -ru -I '^//.*protoc  *v[0-9.]*$$' "$$tmp/committed" "$$tmp/generated" \
+	  || { echo "grpcapi/ is stale: run make proto and commit it"; exit 1; }
+
+## grpcurl: the gRPC command-line client the gateway's tests call (rebuilt when GRPCURL_VERSION changes).
+grpcurl: $(GRPCURL).$(GRPCURL_VERSION)
+$(GRPCURL).$(GRPCURL_VERSION):
+	GOBIN=$(TOOLS_BIN) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 	@touch $@
 
 ## vet: go vet.
