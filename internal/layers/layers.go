@@ -6,8 +6,9 @@ package layers
 // Layers lists each layer's packages (import paths below the module),
 // lowest first. A prefix ending in "/" stands for the packages below it.
 var Layers = [][]string{
-	// The tensor, its codecs, and helpers that import nothing of ours.
-	{"wire", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
+	// The tensor, its codecs, and helpers that import nothing of ours; the
+	// generated gRPC API.
+	{"wire", "grpcapi", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
 	// Data statistics: profiles, checks, drift verdicts. What a model's
 	// outputs mean (over wire's tensors).
 	{"stats", "semantics"},
