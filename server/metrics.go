@@ -15,7 +15,7 @@ type metrics struct {
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
 	inference *prometheus.HistogramVec
-	inFlight  prometheus.Gauge
+	inFlight  *prometheus.GaugeVec
 	rows      *prometheus.CounterVec
 	nonFinite *prometheus.CounterVec
 	panics    prometheus.Counter
@@ -23,9 +23,10 @@ type metrics struct {
 	shadowSkipped *prometheus.CounterVec
 
 	// The series the request path updates, by label values.
-	bySeries    *series.Cache[[5]string, requestSeries] // model, version, provider, route, code
-	byInference *series.Cache[[3]string, prometheus.Observer]
-	byRows      *series.Cache[[2]string, prometheus.Counter]
+	bySeries                   *series.Cache[[6]string, requestSeries] // model, version, provider, route, code, protocol
+	httpInFlight, grpcInFlight prometheus.Gauge
+	byInference                *series.Cache[[3]string, prometheus.Observer]
+	byRows                     *series.Cache[[2]string, prometheus.Counter]
 }
 
 // requestSeries are one request series' count and latency.
@@ -34,22 +35,26 @@ type requestSeries struct {
 	latency prometheus.Observer
 }
 
-// requestLabels are saved on the echo context by handlers for the
-// middleware: the model version that answered.
+// requestLabels are saved by handlers for the middleware (on the echo
+// context; for gRPC, in the request's context): the model version that
+// answered.
 type requestLabels struct{ model, version, provider string }
 
 const ctxLabels = "modelgate.labels"
 
 func newMetrics(reg prometheus.Registerer) *metrics {
-	labels := []string{"model", "version", "provider", "route", "code"}
+	// protocol is "http" or "grpc": both front ends count their requests in
+	// the same series, as their statuses' classes (a gRPC code by its HTTP
+	// equivalent), so that a sum over protocol is every request.
+	labels := []string{"model", "version", "provider", "route", "code", "protocol"}
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_http_requests_total",
-			Help: "HTTP requests by model, version, execution provider, route and status class (2xx, 4xx, 5xx).",
+			Help: "Requests by model, version, execution provider, route (an HTTP route's pattern or a gRPC method), status class (2xx, 4xx, 5xx; a gRPC code by its HTTP equivalent) and protocol (http, grpc).",
 		}, labels),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "modelgate_http_request_duration_seconds",
-			Help:    "HTTP request latency from the first byte read to the response written.",
+			Help:    "Request latency from the first byte read to the response written (gRPC: the unary call's handling), by the labels of modelgate_http_requests_total.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, labels),
 		inference: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -57,10 +62,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time spent in ONNX Runtime per request.",
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"model", "version", "provider"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "modelgate_http_requests_in_flight",
-			Help: "HTTP requests being served.",
-		}),
+			Help: "Requests being served, by protocol (http, grpc: unary calls).",
+		}, []string{"protocol"}),
 		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_inference_rows_total",
 			Help: "Rows (batch entries) inferred.",
@@ -75,10 +80,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"model"}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "modelgate_http_panics_total",
-			Help: "Handler panics recovered into a 500.",
+			Help: "Handler panics recovered into a 500 (gRPC: Internal).",
 		}),
 	}
-	m.bySeries = series.New(func(k [5]string) requestSeries {
+	m.httpInFlight, m.grpcInFlight = m.inFlight.WithLabelValues("http"), m.inFlight.WithLabelValues("grpc")
+	m.bySeries = series.New(func(k [6]string) requestSeries {
 		return requestSeries{m.requests.WithLabelValues(k[:]...), m.latency.WithLabelValues(k[:]...)}
 	})
 	m.byInference = series.New(func(k [3]string) prometheus.Observer { return m.inference.WithLabelValues(k[:]...) })
@@ -101,12 +107,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
-		s.metrics.inFlight.Inc()
+		s.metrics.httpInFlight.Inc()
 		err := next(c)
 		if err != nil {
 			s.handleError(err, c)
 		}
-		s.metrics.inFlight.Dec()
+		s.metrics.httpInFlight.Dec()
 		status := c.Response().Status
 		route := c.Path()
 		if route == "" {
@@ -116,7 +122,7 @@ func (s *Server) instrument(next echo.HandlerFunc) echo.HandlerFunc {
 		if p, ok := c.Get(ctxLabels).(*requestLabels); ok {
 			l = *p
 		}
-		rs := s.metrics.bySeries.Get([5]string{l.model, l.version, l.provider, route, statusClass(status)})
+		rs := s.metrics.bySeries.Get([6]string{l.model, l.version, l.provider, route, statusClass(status), "http"})
 		rs.count.Inc()
 		rs.latency.Observe(time.Since(start).Seconds())
 		return nil

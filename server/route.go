@@ -22,8 +22,17 @@ const KeyHeader = "X-Modelgate-Key"
 // sess; each version decodes the request for its own signature.
 type prepareFunc func(sess *serving.Session) ([]wire.Tensor, []string, error)
 
-// answer serves one inference request and returns the session that
-// answered (acquired: the caller releases it) with its outputs.
+// answer serves one HTTP inference request: answerFor with the echo
+// request's context, labelling the session that answers for the metrics
+// middleware.
+func (s *Server) answer(c echo.Context, model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
+	return s.answerFor(c.Request().Context(), func(sess *serving.Session) { s.label(c, sess) }, model, version, key, prepare)
+}
+
+// answerFor serves one inference request, of either protocol, and returns
+// the session that answered (acquired: the caller releases it) with its
+// outputs. label is told each session that runs the request (the last one
+// answered), for the request's metrics.
 //
 // A pinned version (non-empty version) is served as asked. Otherwise the
 // catalog routes the request: to the canary candidate with its weight's
@@ -32,13 +41,13 @@ type prepareFunc func(sess *serving.Session) ([]wire.Tensor, []string, error)
 // client instead. When the catalog asks for a comparison, the other
 // version scores the request in the background and never delays or fails
 // the client.
-func (s *Server) answer(c echo.Context, model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
-	ctx := c.Request().Context()
+func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
 	if version != "" {
-		sess, err := s.acquire(c, model, version)
+		sess, err := s.opts.Catalog.Acquire(ctx, model, version)
 		if err != nil {
 			return nil, nil, err
 		}
+		label(sess)
 		outs, err := s.prepareAndRun(ctx, sess, prepare)
 		if err != nil {
 			sess.Release()
@@ -50,7 +59,7 @@ func (s *Server) answer(c echo.Context, model, version, key string, prepare prep
 	if err != nil {
 		return nil, nil, err
 	}
-	s.label(c, r.Session)
+	label(r.Session)
 	start := time.Now()
 	outs, err := s.prepareAndRun(ctx, r.Session, prepare)
 	outcome := runOutcome(err)
@@ -69,7 +78,7 @@ func (s *Server) answer(c echo.Context, model, version, key string, prepare prep
 		s.log.Debug("canary candidate failed; stable answers", "model", cand.Name(), "candidate", cand.Version(), "err", err)
 		cand.Release()
 		r = catalog.Routed{Session: stable, Role: canary.RoleStable}
-		s.label(c, stable)
+		label(stable)
 		start = time.Now()
 		outs, err = s.prepareAndRun(ctx, stable, prepare)
 		s.observe(stable, canary.RoleStable, runOutcome(err), time.Since(start), true)

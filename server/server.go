@@ -2,7 +2,9 @@
 // Open Inference Protocol under /v2, health and readiness probes, and
 // Prometheus metrics, on labstack/echo. It turns requests into tensors,
 // asks the catalog for a session, and maps every error to one status in
-// one table (errorStatus).
+// one table (errorStatus). The same inference path is served over gRPC
+// (grpc.go: Triton's inference.GRPCInferenceService, grpc.health.v1 and
+// reflection), its errors mapped to codes from the same table.
 package server
 
 import (

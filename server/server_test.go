@@ -323,7 +323,7 @@ func TestPanicBecomes500(t *testing.T) {
 	if v := testutil.ToFloat64(g.srv.metrics.panics); v != 3 {
 		t.Fatalf("panics = %v", v)
 	}
-	if v := testutil.ToFloat64(g.srv.metrics.inFlight); v != 0 {
+	if v := testutil.ToFloat64(g.srv.metrics.httpInFlight); v != 0 {
 		t.Fatalf("in-flight gauge = %v after panics", v)
 	}
 }
@@ -396,13 +396,14 @@ func TestMetrics(t *testing.T) {
 	}
 	text := string(raw)
 	for _, want := range []string{
-		`modelgate_http_requests_total{code="2xx",model="lin",provider="cpu",route="/predict",version="1"} 1`,
-		`modelgate_http_requests_total{code="4xx",model="lin",provider="cpu",route="/predict",version="1"} 1`,
-		`modelgate_http_requests_total{code="4xx",model="",provider="",route="/predict",version=""} 1`,
+		`modelgate_http_requests_total{code="2xx",model="lin",protocol="http",provider="cpu",route="/predict",version="1"} 1`,
+		`modelgate_http_requests_total{code="4xx",model="lin",protocol="http",provider="cpu",route="/predict",version="1"} 1`,
+		`modelgate_http_requests_total{code="4xx",model="",protocol="http",provider="",route="/predict",version=""} 1`,
 		`modelgate_inference_duration_seconds_count{model="lin",provider="cpu",version="1"} 1`,
 		`modelgate_model_loads_total{model="lin",result="ok",version="1"} 1`,
 		`modelgate_model_loaded{model="lin",provider="cpu",role="stable",version="1"} 1`,
-		`modelgate_http_requests_in_flight 1`, // this very request
+		`modelgate_http_requests_in_flight{protocol="http"} 1`, // this very request
+		`modelgate_http_requests_in_flight{protocol="grpc"} 0`,
 		`modelgate_ready 1`,
 		`modelgate_build_info{goversion=`,
 	} {
