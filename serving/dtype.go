@@ -1,7 +1,9 @@
 package serving
 
 import (
+	"bytes"
 	"fmt"
+	"unsafe"
 
 	"github.com/modelgate/modelgate/wire"
 	ort "github.com/yalue/onnxruntime_go"
@@ -37,11 +39,20 @@ func dtypeFromORT(t ort.TensorElementDataType) wire.DType {
 		return wire.FP64
 	case ort.TensorElementDataTypeString:
 		return wire.BYTES
+	case ort.TensorElementDataTypeBFloat16:
+		return wire.BF16
 	}
 	return wire.DType(t.String())
 }
 
-// newORTTensor wraps data (not copied) in an ONNX Runtime tensor.
+// newORTTensor wraps data (not copied, but for BYTES) in an ONNX Runtime
+// tensor.
+//
+// FP16 and BF16 go as onnxruntime_go's CustomDataTensor over the slice's
+// memory (their bits, in host order, which is what ONNX Runtime reads).
+// BYTES go as a StringTensor, which onnxruntime_go v1.35.0 fills through C
+// strings: an element with a NUL byte would be cut short there, so such an
+// element is refused.
 func newORTTensor(shape []int64, data any) (ort.Value, error) {
 	s := ort.NewShape(shape...)
 	switch v := data.(type) {
@@ -67,8 +78,50 @@ func newORTTensor(shape []int64, data any) (ort.Value, error) {
 		return ort.NewTensor(s, v)
 	case []float64:
 		return ort.NewTensor(s, v)
+	case []wire.Float16:
+		return ort.NewCustomDataTensor(s, halfBytes(v), ort.TensorElementDataTypeFloat16)
+	case []wire.BFloat16:
+		return ort.NewCustomDataTensor(s, halfBytes(v), ort.TensorElementDataTypeBFloat16)
+	case [][]byte:
+		strs := make([]string, len(v))
+		for i, e := range v {
+			if bytes.IndexByte(e, 0) >= 0 {
+				return nil, fmt.Errorf("%w: BYTES element %d holds a NUL byte, which ONNX Runtime cannot be handed here (onnxruntime_go v1.35.0 passes strings as C strings, which end at a NUL)", wire.ErrBadInput, i)
+			}
+			strs[i] = string(e)
+		}
+		t, err := ort.NewStringTensor(s)
+		if err != nil {
+			return nil, err
+		}
+		if err := t.SetContents(strs); err != nil {
+			t.Destroy()
+			return nil, err
+		}
+		return t, nil
 	}
 	return nil, fmt.Errorf("%w: Go type %T", wire.ErrUnsupportedType, data)
+}
+
+// halfBytes is the memory of 16-bit float data as bytes (no copy).
+func halfBytes[T wire.Float16 | wire.BFloat16](v []T) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 2*len(v))
+}
+
+// halfData copies the bytes of a 16-bit float tensor of n elements into a
+// new slice; false when the bytes are not 2n (onnxruntime_go v1.35.0 copies
+// only n bytes of a 16-bit float output that ONNX Runtime allocated: see
+// ortModel.Run).
+func halfData[T wire.Float16 | wire.BFloat16](b []byte, n int64) ([]T, bool) {
+	if int64(len(b)) != 2*n {
+		return nil, false
+	}
+	out := make([]T, n)
+	copy(halfBytes(out), b)
+	return out, true
 }
 
 // fromORTValue copies an ONNX Runtime output into a Tensor. The onnxruntime_go
@@ -98,6 +151,30 @@ func fromORTValue(name string, v ort.Value) (wire.Tensor, error) {
 		t.Data = x.GetData()
 	case *ort.Tensor[float64]:
 		t.Data = x.GetData()
+	case *ort.CustomDataTensor:
+		n, _ := wire.ShapeSize(t.Shape)
+		var ok bool
+		switch d := ort.TensorElementDataType(x.DataType()); d {
+		case ort.TensorElementDataTypeFloat16:
+			t.Data, ok = halfData[wire.Float16](x.GetData(), n)
+		case ort.TensorElementDataTypeBFloat16:
+			t.Data, ok = halfData[wire.BFloat16](x.GetData(), n)
+		default:
+			return wire.Tensor{}, fmt.Errorf("%w: output %q has element type %s", wire.ErrUnsupportedType, name, dtypeFromORT(d))
+		}
+		if !ok {
+			return wire.Tensor{}, errTruncatedHalf
+		}
+	case *ort.StringTensor:
+		strs, err := x.GetContents()
+		if err != nil {
+			return wire.Tensor{}, fmt.Errorf("reading BYTES output %q: %w", name, err)
+		}
+		elems := make([][]byte, len(strs))
+		for i, e := range strs {
+			elems[i] = []byte(e)
+		}
+		t.Data = elems
 	default:
 		return wire.Tensor{}, fmt.Errorf("%w: output %q is a %s of %s", wire.ErrUnsupportedType, name, v.GetONNXType(), dtypeFromORT(ort.TensorElementDataType(v.DataType())))
 	}

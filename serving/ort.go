@@ -24,14 +24,25 @@ type ortModel struct {
 	outName []string
 	log     *slog.Logger
 
-	// rowOutputs: every output is [-1, fixed...], so that its shape follows
-	// from the rows of the inputs and Run can hand ONNX Runtime output
-	// tensors in Go memory (no copy out of ONNX Runtime's). unsized is set
-	// once a model turns out not to fit that (a Run with sized outputs
-	// failed and one without succeeded).
-	rowOutputs bool
-	unsized    atomic.Bool
+	// sizable: for each output, whether it is [-1, fixed...] or fixed (and
+	// not BYTES), so that its shape follows from the rows of the inputs and
+	// Run can hand ONNX Runtime an output tensor in Go memory (no copy out
+	// of ONNX Runtime's). unsized is set once a model turns out not to fit
+	// that (a Run with sized outputs failed and one without succeeded).
+	sizable []bool
+	unsized atomic.Bool
+	// halfOutputs: some output is FP16 or BF16, which must never be left
+	// to ONNX Runtime to allocate (errTruncatedHalf).
+	halfOutputs bool
 }
+
+// errTruncatedHalf: onnxruntime_go v1.35.0 cannot hand back an FP16 or
+// BF16 output that ONNX Runtime allocated: createTensorFromOrtValue copies
+// Shape.FlattenedSize() bytes (one per element, not two) for element types
+// it has no Go type for, and making its CustomDataTensor over them fails.
+// modelgate therefore allocates such outputs itself, which needs their
+// shape beforehand: fixed, or [-1, fixed...] with the inputs' row count.
+var errTruncatedHalf = errors.New("an FP16 or BF16 output allocated by ONNX Runtime cannot be read back through onnxruntime_go v1.35.0")
 
 // Load creates a Model from a model's bytes on the first configured
 // provider that accepts it, reads its signature, and checks that every
@@ -97,10 +108,16 @@ func (rt *Runtime) Load(model []byte, o ModelOptions) (Model, error) {
 	if len(reasons) > 0 {
 		attrs = append(attrs, "fallback_from", strings.Join(reasons, "; "))
 	}
-	s.rowOutputs = true
-	for _, sp := range s.info.Outputs {
-		if len(sp.Shape) == 0 || sp.Shape[0] != -1 || slices.Contains(sp.Shape[1:], -1) {
-			s.rowOutputs = false
+	s.sizable = make([]bool, len(s.info.Outputs))
+	for i, sp := range s.info.Outputs {
+		rowShaped := len(sp.Shape) > 0 && sp.Shape[0] == -1 && !slices.Contains(sp.Shape[1:], -1)
+		s.sizable[i] = sp.DType != wire.BYTES && (rowShaped || !slices.Contains(sp.Shape, -1))
+		if sp.DType == wire.FP16 || sp.DType == wire.BF16 {
+			s.halfOutputs = true
+			if !s.sizable[i] {
+				s.sess.Destroy()
+				return nil, fmt.Errorf("%w: output %q is %s of shape %v: modelgate serves FP16 and BF16 outputs only of a fixed shape or [-1, fixed...], since onnxruntime_go v1.35.0 cannot return one whose shape ONNX Runtime chooses", wire.ErrUnsupportedType, sp.Name, sp.DType, sp.Shape)
+			}
 		}
 	}
 	rt.log.Info("model loaded", attrs...)
@@ -148,13 +165,10 @@ func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []strin
 		return nil, err
 	}
 	err = s.sess.Run(in, out)
-	if err != nil && sized != nil {
+	if err != nil && sized != nil && !s.halfOutputs {
 		// The outputs were not one row per input row after all: let ONNX
 		// Runtime size them, and stop guessing if that works.
-		for i, v := range out {
-			v.Destroy()
-			out[i] = nil
-		}
+		destroyAll(out)
 		sized = nil
 		if err = s.sess.Run(in, out); err == nil {
 			s.unsized.Store(true)
@@ -170,7 +184,7 @@ func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []strin
 	res := make([]wire.Tensor, 0, len(outputs))
 	for _, name := range outputs {
 		i := s.outIdx[name]
-		if sized != nil {
+		if sized != nil && sized[i].Data != nil {
 			res = append(res, sized[i])
 			continue
 		}
@@ -183,29 +197,42 @@ func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []strin
 	return res, nil
 }
 
-// sizeOutputs allocates the outputs in Go memory when their shapes follow
-// from the inputs' rows, sets out to ONNX Runtime tensors over them and
-// returns them; nil when ONNX Runtime must size the outputs itself.
+// sizeOutputs allocates in Go memory the outputs whose shapes are fixed or
+// follow from the inputs' rows, sets out to ONNX Runtime tensors over them
+// and returns them (the others, BYTES among them, are left to ONNX Runtime:
+// nil in out, zero in the result); nil when ONNX Runtime must size every
+// output itself.
 func (s *ortModel) sizeOutputs(ordered []wire.Tensor, out []ort.Value) ([]wire.Tensor, error) {
-	if !s.rowOutputs || s.unsized.Load() {
+	if s.unsized.Load() && !s.halfOutputs {
 		return nil, nil
 	}
 	rows := int64(-1)
 	for _, t := range ordered {
 		if len(t.Shape) == 0 || (rows >= 0 && t.Shape[0] != rows) {
-			return nil, nil
+			rows = 0 // no one row count: only fixed outputs can be sized
+			break
 		}
 		rows = t.Shape[0]
 	}
-	if rows < 1 {
-		return nil, nil
-	}
-	sized := make([]wire.Tensor, len(out))
+	var sized []wire.Tensor
 	for i, spec := range s.info.Outputs {
-		shape := make([]int64, len(spec.Shape))
-		copy(shape, spec.Shape)
-		shape[0] = rows
-		n, _ := wire.ShapeSize(shape) // bounded: fixed dimensions of a loaded model, rows of a checked input
+		if !s.sizable[i] {
+			continue
+		}
+		shape := slices.Clone(spec.Shape)
+		if len(shape) > 0 && shape[0] == -1 {
+			shape[0] = rows
+		}
+		n, ok := wire.ShapeSize(shape) // bounded: fixed dimensions of a loaded model, rows of a checked input
+		if !ok || n == 0 {
+			// No row count, or an empty tensor, which ONNX Runtime takes
+			// from no Go memory: ONNX Runtime's to size, but for FP16 and
+			// BF16, which it cannot hand back.
+			if spec.DType == wire.FP16 || spec.DType == wire.BF16 {
+				return nil, fmt.Errorf("%w: output %q is %s of shape %v, and inputs of shapes %s fix no size for it (onnxruntime_go v1.35.0 cannot return an FP16 or BF16 output that ONNX Runtime sizes)", wire.ErrBadInput, spec.Name, spec.DType, spec.Shape, inputShapes(ordered))
+			}
+			continue
+		}
 		data, err := wire.MakeData(spec.DType, int(n))
 		if err != nil {
 			return nil, err
@@ -214,10 +241,32 @@ func (s *ortModel) sizeOutputs(ordered []wire.Tensor, out []ort.Value) ([]wire.T
 		if err != nil {
 			return nil, err
 		}
+		if sized == nil {
+			sized = make([]wire.Tensor, len(out))
+		}
 		out[i] = v
 		sized[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
 	return sized, nil
+}
+
+// inputShapes lists the inputs' shapes for a message.
+func inputShapes(ts []wire.Tensor) string {
+	shapes := make([]string, len(ts))
+	for i, t := range ts {
+		shapes[i] = fmt.Sprint(t.Shape)
+	}
+	return strings.Join(shapes, ", ")
+}
+
+// destroyAll destroys the values of vs that are set and clears them.
+func destroyAll(vs []ort.Value) {
+	for i, v := range vs {
+		if v != nil {
+			v.Destroy()
+			vs[i] = nil
+		}
+	}
 }
 
 func specFromInfo(kind string, io ort.InputOutputInfo) (wire.TensorSpec, error) {
@@ -226,7 +275,7 @@ func specFromInfo(kind string, io ort.InputOutputInfo) (wire.TensorSpec, error) 
 	}
 	d := dtypeFromORT(io.DataType)
 	if !d.Supported() {
-		return wire.TensorSpec{}, fmt.Errorf("%w: %s %q has element type %s; modelgate serves BOOL, INT8-64, UINT8-64, FP32 and FP64", wire.ErrUnsupportedType, kind, io.Name, d)
+		return wire.TensorSpec{}, fmt.Errorf("%w: %s %q has element type %s; modelgate serves BOOL, INT8-64, UINT8-64, FP16, BF16, FP32, FP64 and BYTES (string)", wire.ErrUnsupportedType, kind, io.Name, d)
 	}
 	shape := make([]int64, len(io.Dimensions))
 	for i, dim := range io.Dimensions {

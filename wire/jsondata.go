@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -31,7 +32,7 @@ type sink interface {
 	len() int
 }
 
-type numSink[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32 | float64 | bool] struct {
+type numSink[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | Float16 | BFloat16 | float32 | float64 | bool] struct {
 	vals  []T
 	dtype DType
 	conv  func(tok []byte) (T, error)
@@ -89,8 +90,53 @@ func newSink(d DType, capacity int) (sink, error) {
 		return uintSink[uint32](d, capacity, 32), nil
 	case UINT64:
 		return uintSink[uint64](d, capacity, 64), nil
+	case FP16:
+		return &numSink[Float16]{vals: make([]Float16, 0, capacity), dtype: d, conv: func(t []byte) (Float16, error) {
+			v, err := parseFloat(t, 64, d)
+			if err != nil {
+				return 0, err
+			}
+			h, ok := ToFloat16(v)
+			if !ok {
+				return 0, dataError("value %s is out of range for %s", clip(t), d)
+			}
+			return h, nil
+		}}, nil
+	case BF16:
+		return &numSink[BFloat16]{vals: make([]BFloat16, 0, capacity), dtype: d, conv: func(t []byte) (BFloat16, error) {
+			v, err := parseFloat(t, 64, d)
+			if err != nil {
+				return 0, err
+			}
+			h, ok := ToBFloat16(v)
+			if !ok {
+				return 0, dataError("value %s is out of range for %s", clip(t), d)
+			}
+			return h, nil
+		}}, nil
+	case BYTES:
+		return &bytesSink{vals: make([][]byte, 0, capacity)}, nil
 	}
-	return nil, fmt.Errorf("%w: datatype %s is not supported (modelgate serves BOOL, INT8-64, UINT8-64, FP32, FP64)", ErrData, d)
+	return nil, fmt.Errorf("%w: datatype %s is not supported (modelgate serves BOOL, INT8-64, UINT8-64, FP16, BF16, FP32, FP64 and BYTES)", ErrData, d)
+}
+
+// bytesSink takes BYTES data: JSON strings, each element's bytes. (In JSON
+// a BYTES element can only be text; binary data carries any bytes.)
+type bytesSink struct{ vals [][]byte }
+
+func (s *bytesSink) data() any { return s.vals }
+func (s *bytesSink) len() int  { return len(s.vals) }
+
+func (s *bytesSink) add(tok []byte, isBool, _ bool) error {
+	if isBool || len(tok) == 0 || tok[0] != '"' {
+		return dataError("BYTES data must be strings, got %s", clip(tok))
+	}
+	var v string
+	if err := json.Unmarshal(tok, &v); err != nil {
+		return dataError("BYTES element %s is not a valid JSON string", clip(tok))
+	}
+	s.vals = append(s.vals, []byte(v))
+	return nil
 }
 
 func intSink[T int8 | int16 | int32 | int64](d DType, capacity, bits int) sink {

@@ -52,7 +52,16 @@ func TestDecodeData(t *testing.T) {
 		{"trailing data", `[1,2] x`, FP32, nil, nil, "after the data array"},
 		{"missing comma", `[1 2]`, FP32, nil, nil, "expected , or ]"},
 		{"too deep", strings.Repeat("[", 40) + "1" + strings.Repeat("]", 40), FP32, nil, nil, "nested deeper than 32"},
-		{"fp16", `[1]`, FP16, nil, nil, "FP16 is not supported"},
+		{"fp16", `[1, -2.5, 65504, 6e-8, 0.1]`, FP16, []Float16{0x3c00, 0xc100, 0x7bff, 0x0001, 0x2e66}, []int64{5}, ""},
+		{"fp16 overflow", `[65520]`, FP16, nil, nil, "out of range for FP16"},
+		{"fp16 string", `["1"]`, FP16, nil, nil, `got the string "1"`},
+		{"bf16", `[1, -2.5, 3.0e38]`, BF16, []BFloat16{0x3f80, 0xc020, 0x7f62}, []int64{3}, ""},
+		{"bf16 overflow", `[3.4e38]`, BF16, nil, nil, "out of range for BF16"},
+		{"bytes", `["hi", "", "\u00e9\n"]`, BYTES, [][]byte{[]byte("hi"), {}, []byte("é\n")}, []int64{3}, ""},
+		{"bytes nested", `[["a"],["b"]]`, BYTES, [][]byte{[]byte("a"), []byte("b")}, []int64{2, 1}, ""},
+		{"bytes number", `[1]`, BYTES, nil, nil, "BYTES data must be strings, got 1"},
+		{"bytes bad escape", `["\x"]`, BYTES, nil, nil, "not a valid JSON string"},
+		{"unknown type", `[1]`, "FP8", nil, nil, "FP8 is not supported"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -68,6 +68,27 @@ func appendValue(b []byte, data any, i int) []byte {
 		return strconv.AppendUint(b, uint64(v[i]), 10)
 	case []bool:
 		return strconv.AppendBool(b, v[i])
+	case []Float16:
+		return appendShortest(b, float64(v[i].Float32()), func(x float64) bool { h, ok := ToFloat16(x); return ok && h == v[i] })
+	case []BFloat16:
+		return appendShortest(b, float64(v[i].Float32()), func(x float64) bool { h, ok := ToBFloat16(x); return ok && h == v[i] })
+	case [][]byte:
+		return AppendJSONString(b, string(v[i]))
 	}
 	return append(b, "null"...)
+}
+
+// appendShortest writes the 16-bit float value x (finite, widened exactly)
+// with the fewest significant digits that read back as the same value
+// (same reads it back), as strconv does for float32 and float64 and numpy
+// prints float16: 65504 as 65500, 2^-24 as 6e-08.
+func appendShortest(b []byte, x float64, same func(float64) bool) []byte {
+	var tmp [32]byte
+	for digits := 1; digits < 17; digits++ {
+		d, err := strconv.ParseFloat(string(strconv.AppendFloat(tmp[:0], x, 'e', digits-1, 64)), 64)
+		if err == nil && same(d) {
+			return strconv.AppendFloat(b, d, 'g', -1, 64)
+		}
+	}
+	return strconv.AppendFloat(b, x, 'g', -1, 64)
 }

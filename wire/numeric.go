@@ -33,8 +33,31 @@ func Floats(data any) ([]float64, bool) {
 		return widen(v), true
 	case []uint64:
 		return widen(v), true
+	case []Float16:
+		return widenHalf(v), true
+	case []BFloat16:
+		return widenHalf(v), true
 	}
 	return nil, false
+}
+
+func widenHalf[T Float16 | BFloat16](d []T) []float64 {
+	out := make([]float64, len(d))
+	for i, v := range d {
+		out[i] = float64(half32(v))
+	}
+	return out
+}
+
+// half32 widens a 16-bit float of either format to a float32.
+func half32[T Float16 | BFloat16](v T) float32 {
+	switch x := any(v).(type) {
+	case Float16:
+		return x.Float32()
+	case BFloat16:
+		return x.Float32()
+	}
+	return 0
 }
 
 func widen[T int8 | int16 | int32 | int64 | uint8 | uint16 | uint32 | uint64 | float32](d []T) []float64 {
@@ -70,6 +93,14 @@ func Each(data any, f func(x float64)) bool {
 		each(v, f)
 	case []uint64:
 		each(v, f)
+	case []Float16:
+		for _, x := range v {
+			f(float64(x.Float32()))
+		}
+	case []BFloat16:
+		for _, x := range v {
+			f(float64(x.Float32()))
+		}
 	default:
 		return false
 	}
@@ -109,6 +140,18 @@ func FirstNonFinite(data any) int {
 				return i
 			}
 		}
+	case []Float16:
+		for i, x := range v {
+			if !x.IsFinite() {
+				return i
+			}
+		}
+	case []BFloat16:
+		for i, x := range v {
+			if !x.IsFinite() {
+				return i
+			}
+		}
 	}
 	return -1
 }
@@ -131,6 +174,14 @@ func CountNonFinite(data any) (nan, inf int) {
 	case []float64:
 		for _, x := range v {
 			count(x)
+		}
+	case []Float16:
+		for _, x := range v {
+			count(float64(x.Float32()))
+		}
+	case []BFloat16:
+		for _, x := range v {
+			count(float64(x.Float32()))
 		}
 	}
 	return nan, inf
@@ -165,6 +216,19 @@ func cloneData(data any) any {
 		return append([]float32(nil), v...)
 	case []float64:
 		return append([]float64(nil), v...)
+	case []Float16:
+		return append([]Float16(nil), v...)
+	case []BFloat16:
+		return append([]BFloat16(nil), v...)
+	case [][]byte:
+		if v == nil {
+			return nil
+		}
+		out := make([][]byte, len(v))
+		for i, e := range v {
+			out[i] = append([]byte{}, e...)
+		}
+		return out
 	}
 	return nil
 }
@@ -205,6 +269,12 @@ func sliceData(data any, lo, hi int) any {
 		return v[lo:hi:hi]
 	case []float64:
 		return v[lo:hi:hi]
+	case []Float16:
+		return v[lo:hi:hi]
+	case []BFloat16:
+		return v[lo:hi:hi]
+	case [][]byte:
+		return v[lo:hi:hi]
 	}
 	return nil
 }
@@ -239,6 +309,12 @@ func Concat(buf any, parts []any) any {
 		return concat[float32](buf, parts)
 	case []float64:
 		return concat[float64](buf, parts)
+	case []Float16:
+		return concat[Float16](buf, parts)
+	case []BFloat16:
+		return concat[BFloat16](buf, parts)
+	case [][]byte:
+		return concat[[]byte](buf, parts)
 	}
 	return nil
 }
@@ -305,6 +381,21 @@ func FirstUnequal(a, b any) (int, any, any) {
 		return firstUnequal(x, b)
 	case []uint64:
 		return firstUnequal(x, b)
+	case []Float16: // bit for bit, as the wider floats
+		return firstUnequal(x, b)
+	case []BFloat16:
+		return firstUnequal(x, b)
+	case [][]byte:
+		y, ok := b.([][]byte)
+		if !ok {
+			break
+		}
+		for i := range x {
+			if string(x[i]) != string(y[i]) {
+				return i, x[i], y[i]
+			}
+		}
+		return -1, nil, nil
 	}
 	return 0, a, b
 }

@@ -99,9 +99,6 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 		if !d.Known() {
 			return nil, requestErr("input %q: unknown datatype %q (want one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES)", in.Name, in.Datatype)
 		}
-		if !d.Supported() {
-			return nil, requestErr("input %q: datatype %s is not supported by modelgate (the model takes %s)", in.Name, d, spec.DType)
-		}
 		if d != spec.DType {
 			return nil, fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", ErrBadInput, in.Name, d, spec.DType)
 		}

@@ -43,9 +43,8 @@ func requestErr(format string, args ...any) error {
 // DType names a tensor element type the way the KServe v2 protocol does.
 type DType string
 
-// The element types of the KServe v2 protocol. All but FP16, BF16 and
-// BYTES can be served; those are named so that errors can say what was
-// asked for.
+// The element types of the KServe v2 protocol, every one of which can be
+// served (FP16 and BF16 held as their bits, BYTES as [][]byte).
 const (
 	BOOL   DType = "BOOL"
 	UINT8  DType = "UINT8"
@@ -64,19 +63,20 @@ const (
 )
 
 // Supported reports whether tensors of this type can be served: every type
-// a JSON number or boolean can carry.
+// the protocol names.
 func (d DType) Supported() bool {
 	switch d {
-	case BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP32, FP64:
+	case BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, BF16, FP32, FP64, BYTES:
 		return true
 	}
 	return false
 }
 
 // Known reports whether d is one of the protocol's type names.
-func (d DType) Known() bool { return d.Supported() || d == FP16 || d == BF16 || d == BYTES }
+func (d DType) Known() bool { return d.Supported() }
 
-// IsFloat reports whether d is a floating-point type that modelgate serves.
+// IsFloat reports whether d is FP32 or FP64, the floating-point types the
+// gates and output kinds read (FP16 and BF16 are served, not judged).
 func (d DType) IsFloat() bool { return d == FP32 || d == FP64 }
 
 // IsInteger reports whether d is a signed or unsigned integer type.

@@ -35,6 +35,8 @@ const (
 	Double  DataType = 11
 	Uint32  DataType = 12
 	Uint64  DataType = 13
+	// BFloat16 is bfloat16 (onnx.proto's BFLOAT16).
+	BFloat16 DataType = 16
 )
 
 // Default versions written when a Model leaves them zero.

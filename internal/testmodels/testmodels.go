@@ -1,7 +1,8 @@
 // Package testmodels writes small ONNX models for tests with the project's
 // ONNX writer: identities for every served element type, a model with two
 // inputs and two outputs, a linear classifier shaped like the demo model,
-// a sigmoid binary classifier, and models with defects (NaN outputs, unsupported types).
+// a sigmoid binary classifier, an image model, and models with defects
+// (NaN outputs, unsupported types).
 package testmodels
 
 import (
@@ -87,5 +88,24 @@ func NaN() []byte {
 	return must(&onnx.Model{Graph: g, ProducerName: "modelgate-tests"})
 }
 
-// Float16 has an FP16 input, which modelgate refuses to serve.
+// Float16 is the identity on FP16 [-1, 2].
 func Float16() []byte { return Identity(onnx.Float16, -1, 2) }
+
+// Float8 has a FLOAT8E4M3FN input, which modelgate refuses to serve (the
+// protocol has no name for it).
+func Float8() []byte {
+	g := &onnx.Graph{Name: "float8"}
+	g.Input("x", onnx.DataType(17), -1, 2).Output("y", onnx.DataType(17), -1, 2).Add("Identity", []string{"x"}, []string{"y"})
+	return must(&onnx.Model{Graph: g, IRVersion: 9, Opset: 21, ProducerName: "modelgate-tests"})
+}
+
+// Image takes "image" FP32 [-1, 3, h, w] and returns "scaled" = image / 255,
+// elementwise: an image model as cheap as can be, for measuring what it
+// costs to carry its tensors.
+func Image(h, w int64) []byte {
+	g := &onnx.Graph{Name: "image"}
+	g.Input("image", onnx.Float, -1, 3, h, w).Output("scaled", onnx.Float, -1, 3, h, w).
+		Init(onnx.FloatTensor("scale", []int64{}, []float32{1.0 / 255})).
+		Add("Mul", []string{"image", "scale"}, []string{"scaled"})
+	return must(&onnx.Model{Graph: g, ProducerName: "modelgate-tests"})
+}
