@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -109,12 +111,21 @@ func (s *Server) modelReady(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"name": sess.Name(), "version": sess.Version(), "ready": true})
 }
 
+// infer answers POST /v2/models/{m}[/versions/{v}]/infer, in JSON or with
+// the binary tensor data extension (wire/binary.go): a body of a JSON part
+// of Inference-Header-Content-Length bytes and then the inputs' binary
+// data; outputs asked for as binary data are answered after the JSON
+// response, with Inference-Header-Content-Length giving its length.
 func (s *Server) infer(c echo.Context) error {
 	body, err := readBody(c)
 	if err != nil {
 		return err
 	}
-	req, err := wire.DecodeInferRequest(body)
+	req, err := wire.DecodeInferBody(body, c.Request().Header.Get(wire.InferHeaderContentLength))
+	if err != nil {
+		return err
+	}
+	binary, err := wire.BinaryOutputs(req)
 	if err != nil {
 		return err
 	}
@@ -140,6 +151,15 @@ func (s *Server) infer(c echo.Context) error {
 	}
 	defer sess.Release()
 	bp := respBufs.Get().(*[]byte)
+	if slices.ContainsFunc(outs, func(o wire.Tensor) bool { return binary(o.Name) }) {
+		need := 256
+		for _, o := range outs {
+			need += 128 + len(o.Name) + wire.RawLen(o)
+		}
+		b, n := wire.AppendInferResponseBinary(slices.Grow(*bp, need), sess.Name(), sess.Version(), req.ID, outs, binary)
+		c.Response().Header().Set(wire.InferHeaderContentLength, strconv.Itoa(n))
+		return writeBlob(c, bp, echo.MIMEOctetStream, b)
+	}
 	return writeJSON(c, bp, wire.AppendInferResponse(*bp, sess.Name(), sess.Version(), req.ID, outs))
 }
 
@@ -179,7 +199,13 @@ var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 
 // writeJSON sends b as the 200 answer and gives the buffer back.
 func writeJSON(c echo.Context, bp *[]byte, b []byte) error {
-	err := c.JSONBlob(http.StatusOK, b)
+	return writeBlob(c, bp, echo.MIMEApplicationJSON, b)
+}
+
+// writeBlob sends b as the 200 answer of the given content type and gives
+// the buffer back.
+func writeBlob(c echo.Context, bp *[]byte, contentType string, b []byte) error {
+	err := c.Blob(http.StatusOK, contentType, b)
 	if cap(b) <= 1<<20 { // keep no giant buffers
 		*bp = b[:0]
 		respBufs.Put(bp)

@@ -18,6 +18,9 @@ type InferInput struct {
 	Datatype   string          `json:"datatype"`
 	Parameters map[string]any  `json:"parameters,omitempty"`
 	Data       json.RawMessage `json:"data"`
+	// Raw is the input's data in raw form (see FromRaw) when it came as
+	// binary data after the JSON header; nil when it came as JSON "data".
+	Raw []byte `json:"-"`
 }
 
 // InferOutputRequest is one entry of an infer request's "outputs".
@@ -54,6 +57,18 @@ type InferResponse struct {
 // DecodeInferRequest parses an infer request body and checks its framing.
 // Errors wrap ErrRequest.
 func DecodeInferRequest(body []byte) (*InferRequest, error) {
+	req, err := decodeInferJSON(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkInputs(req, false); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// decodeInferJSON parses an infer request's JSON.
+func decodeInferJSON(body []byte) (*InferRequest, error) {
 	req, ok := scanInferFraming(body)
 	if !ok {
 		req = &InferRequest{}
@@ -65,24 +80,35 @@ func DecodeInferRequest(body []byte) (*InferRequest, error) {
 			return nil, requestErr("malformed JSON: unexpected data after the request object")
 		}
 	}
+	return req, nil
+}
+
+// checkInputs checks every input's framing; binary: the input's data may
+// come as binary data instead of "data" (Raw is set).
+func checkInputs(req *InferRequest, binary bool) error {
 	if len(req.Inputs) == 0 {
-		return nil, requestErr(`"inputs" is missing or empty`)
+		return requestErr(`"inputs" is missing or empty`)
 	}
 	for i, in := range req.Inputs {
 		if in.Name == "" {
-			return nil, requestErr("inputs[%d]: \"name\" is missing", i)
+			return requestErr("inputs[%d]: \"name\" is missing", i)
 		}
 		if in.Datatype == "" {
-			return nil, requestErr("input %q: \"datatype\" is missing", in.Name)
+			return requestErr("input %q: \"datatype\" is missing", in.Name)
 		}
 		if in.Shape == nil {
-			return nil, requestErr("input %q: \"shape\" is missing", in.Name)
+			return requestErr("input %q: \"shape\" is missing", in.Name)
 		}
-		if len(in.Data) == 0 || string(in.Data) == "null" {
-			return nil, requestErr("input %q: \"data\" is missing", in.Name)
+		hasData := len(in.Data) != 0 && string(in.Data) != "null"
+		switch {
+		case binary && in.Raw != nil && hasData:
+			return requestErr("input %q: has both \"data\" and binary data (parameters.binary_data_size); send one", in.Name)
+		case binary && in.Raw != nil:
+		case !hasData:
+			return requestErr("input %q: \"data\" is missing", in.Name)
 		}
 	}
-	return req, nil
+	return nil
 }
 
 // InferTensors turns the request's inputs into tensors for a model that
@@ -105,6 +131,17 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 		size, ok := ShapeSize(in.Shape)
 		if !ok {
 			return nil, requestErr("input %q: shape %v has a negative or too large dimension", in.Name, in.Shape)
+		}
+		if in.Raw != nil {
+			t, err := FromRaw(in.Name, d, in.Shape, in.Raw)
+			if err != nil {
+				return nil, err
+			}
+			if size == 0 {
+				return nil, requestErr("input %q: shape %v holds no values", in.Name, in.Shape)
+			}
+			tensors = append(tensors, t)
+			continue
 		}
 		data, nest, err := DecodeData(in.Data, d, size)
 		if err != nil {

@@ -56,6 +56,13 @@ func AppendPredictResponse(b []byte, model, version string, outs []Tensor) []byt
 
 // AppendInferResponse appends the answer of /v2 infer.
 func AppendInferResponse(b []byte, model, version, id string, outs []Tensor) []byte {
+	return append(appendInferJSON(b, model, version, id, outs, nil), '\n')
+}
+
+// appendInferJSON appends the JSON object of an infer response; the
+// outputs for which binary (when not nil) holds carry their binary data's
+// size instead of their data (see AppendInferResponseBinary).
+func appendInferJSON(b []byte, model, version, id string, outs []Tensor, binary func(string) bool) []byte {
 	b = append(b, `{"model_name":`...)
 	b = AppendJSONString(b, model)
 	b = append(b, `,"model_version":`...)
@@ -86,11 +93,17 @@ func AppendInferResponse(b []byte, model, version, id string, outs []Tensor) []b
 		}
 		b = append(b, `,"datatype":`...)
 		b = AppendJSONString(b, string(o.DType()))
+		if binary != nil && binary(o.Name) {
+			b = append(b, `,"parameters":{"binary_data_size":`...)
+			b = strconv.AppendInt(b, int64(RawLen(o)), 10)
+			b = append(b, "}}"...)
+			continue
+		}
 		b = append(b, `,"data":`...)
 		b = AppendData(b, o, false)
 		b = append(b, '}')
 	}
-	return append(b, "]}\n"...)
+	return append(b, "]}"...)
 }
 
 const hexDigits = "0123456789abcdef"
