@@ -88,5 +88,5 @@ ENV ONNXRUNTIME_LIB=/usr/lib/modelgate/libonnxruntime.so.1 \
 USER 10001:10001
 WORKDIR /var/lib/modelgate
 VOLUME ["/var/cache/modelgate"]
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["/usr/local/bin/gateway"]

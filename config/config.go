@@ -50,6 +50,7 @@ type Config struct {
 	Batching Batching `mapstructure:"batching"`
 
 	HTTP   HTTP   `mapstructure:"http"`
+	GRPC   GRPC   `mapstructure:"grpc"`
 	ORT    ORT    `mapstructure:"ort"`
 	Log    Log    `mapstructure:"log"`
 	Canary Canary `mapstructure:"canary"`
@@ -181,6 +182,20 @@ type HTTP struct {
 	ShutdownTimeout time.Duration `mapstructure:"shutdown_timeout"`
 }
 
+// GRPC settings: the gRPC front end (inference.GRPCInferenceService, the
+// grpc.health.v1 service and server reflection). It shuts down with HTTP:
+// after http.drain_delay it stops gracefully within http.shutdown_timeout.
+type GRPC struct {
+	// Listen is the gRPC listen address, host:port; empty turns gRPC off.
+	Listen string `mapstructure:"listen"`
+	// MaxMessageBytes limits a received message; 0: http.max_body_bytes.
+	MaxMessageBytes int64 `mapstructure:"max_message_bytes"`
+}
+
+// maxGRPCMessage is the largest message limit: protobuf messages are
+// smaller than 2 GiB.
+const maxGRPCMessage = 1<<31 - 1
+
 // ORT settings: ONNX Runtime and execution providers.
 type ORT struct {
 	// LibraryPath of libonnxruntime.so; empty: env ONNXRUNTIME_LIB, else
@@ -230,8 +245,9 @@ func Default() Config {
 			DrainDelay:        0,
 			ShutdownTimeout:   30 * time.Second,
 		},
-		ORT: ORT{Providers: []string{"cuda", "cpu"}},
-		Log: Log{Level: "info", Format: "text"},
+		GRPC: GRPC{Listen: ":8081"},
+		ORT:  ORT{Providers: []string{"cuda", "cpu"}},
+		Log:  Log{Level: "info", Format: "text"},
 		Canary: Canary{
 			Source:              "in-process",
 			ShadowFraction:      0.1,
@@ -248,6 +264,7 @@ func Flags(fs *pflag.FlagSet) {
 	d := Default()
 	fs.String("config", "", "YAML configuration file")
 	fs.String("listen", d.Listen, "HTTP listen address (env MODELGATE_LISTEN)")
+	fs.String("grpc-listen", d.GRPC.Listen, "gRPC listen address; empty turns gRPC off (env MODELGATE_GRPC_LISTEN)")
 	fs.String("registry", d.Registry, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
 	fs.StringSlice("models", nil, "models to serve (default: every model in the registry)")
 	fs.String("default-model", "", "model for /predict without ?model=")
@@ -261,6 +278,7 @@ func Flags(fs *pflag.FlagSet) {
 // flagKeys maps flag names to configuration keys.
 var flagKeys = map[string]string{
 	"listen":        "listen",
+	"grpc-listen":   "grpc.listen",
 	"registry":      "registry",
 	"models":        "models",
 	"default-model": "default_model",
@@ -400,6 +418,16 @@ func (c Config) Validate() error {
 	}
 	if h.DrainDelay < 0 {
 		bad("http.drain_delay", "must not be negative, got %s", h.DrainDelay)
+	}
+	if g := c.GRPC; g.Listen != "" {
+		if host, port, err := net.SplitHostPort(g.Listen); err != nil || port == "" {
+			bad("grpc.listen", "%q is not host:port (e.g. \":8081\"), or empty to turn gRPC off", g.Listen)
+		} else if lhost, lport, err := net.SplitHostPort(c.Listen); err == nil && port == lport && port != "0" && (host == lhost || host == "" || lhost == "") {
+			bad("grpc.listen", "%q takes the port of listen %q: give gRPC a port of its own", g.Listen, c.Listen)
+		}
+	}
+	if m := c.GRPC.MaxMessageBytes; m != 0 && (m < 1024 || m > maxGRPCMessage) {
+		bad("grpc.max_message_bytes", "must be 0 (http.max_body_bytes) or between 1024 and %d, got %d", maxGRPCMessage, m)
 	}
 	if len(c.ORT.Providers) == 0 {
 		bad("ort.providers", "must list at least one of cuda, cpu")

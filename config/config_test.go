@@ -57,8 +57,9 @@ func TestGoodFile(t *testing.T) {
 		PollInterval: 10 * time.Second, MaxPinnedVersions: 2, MaxPinnedBytes: 1 << 30, CacheDir: "/var/cache/modelgate",
 		HTTP: HTTP{MaxBodyBytes: 1 << 20, ReadHeaderTimeout: 2 * time.Second, ReadTimeout: 10 * time.Second,
 			WriteTimeout: 20 * time.Second, IdleTimeout: time.Minute, DrainDelay: 5 * time.Second, ShutdownTimeout: 25 * time.Second},
-		ORT: ORT{Providers: []string{"cpu"}, IntraOpThreads: 2, InterOpThreads: 1},
-		Log: Log{Level: "debug", Format: "json"},
+		GRPC: GRPC{Listen: "127.0.0.1:9091", MaxMessageBytes: 4 << 20},
+		ORT:  ORT{Providers: []string{"cpu"}, IntraOpThreads: 2, InterOpThreads: 1},
+		Log:  Log{Level: "debug", Format: "json"},
 		Canary: Canary{Source: "prometheus", PrometheusURL: "http://prometheus:9090",
 			PrometheusQueries: canary.PromQueries{P99: `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{model="{{.Model}}",version="{{.Version}}"}[{{.Window}}])))`},
 			Tick:              5 * time.Second, ShadowFraction: 0.25, CompareSplit: false, ShadowConcurrency: 4, KeyField: "user_id", RegressionTolerance: 0.1},
@@ -83,6 +84,9 @@ func TestBadFiles(t *testing.T) {
 		"default-not-served.bad.yaml":       `default_model: "wine" is not among models [iris]`,
 		"bad-registry-scheme.bad.yaml":      `registry: scheme "gs" is not supported`,
 		"not-yaml.bad.yaml":                 "reading testdata/not-yaml.bad.yaml",
+		"grpc-listen.bad.yaml":              `grpc.listen: "9091" is not host:port`,
+		"grpc-port-clash.bad.yaml":          `grpc.listen: ":8080" takes the port of listen ":8080"`,
+		"grpc-message.bad.yaml":             "grpc.max_message_bytes: must be 0 (http.max_body_bytes) or between 1024",
 	}
 	checkBadFiles(t, "testdata/*.bad.yaml", want)
 }

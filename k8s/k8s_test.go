@@ -462,7 +462,8 @@ func TestWorkloadShape(t *testing.T) {
 		if !selected(o.pdb.Spec.Selector) || !selected(&o.serviceMonitor.Spec.Selector) {
 			t.Errorf("overlays/%s: PDB or ServiceMonitor selector misses the gateway pods", ov)
 		}
-		// Service port 80 -> the named port http -> 8080; the ServiceMonitor scrapes /metrics there.
+		// Service port 80 -> the named port http -> 8080 (the ServiceMonitor scrapes /metrics
+		// there); Service port 8081 -> the named port grpc -> 8081.
 		var svc *corev1.Service
 		for _, s := range o.services {
 			if s.Name == "modelgate" {
@@ -472,8 +473,9 @@ func TestWorkloadShape(t *testing.T) {
 		if svc == nil {
 			t.Fatalf("overlays/%s: no Service modelgate", ov)
 		}
-		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort != intstr.FromString("http") || svc.Spec.Ports[0].Name != "http" {
-			t.Errorf("overlays/%s: Service ports %+v, want http 80 -> http", ov, svc.Spec.Ports)
+		if len(svc.Spec.Ports) != 2 || svc.Spec.Ports[0].Port != 80 || svc.Spec.Ports[0].TargetPort != intstr.FromString("http") || svc.Spec.Ports[0].Name != "http" ||
+			svc.Spec.Ports[1].Port != 8081 || svc.Spec.Ports[1].TargetPort != intstr.FromString("grpc") || svc.Spec.Ports[1].Name != "grpc" {
+			t.Errorf("overlays/%s: Service ports %+v, want http 80 -> http and grpc 8081 -> grpc", ov, svc.Spec.Ports)
 		}
 		if !labelSet(svc.Spec.Selector).matches(d.Spec.Template.Labels) || !labelSet(o.serviceMonitor.Spec.Selector.MatchLabels).matches(svc.Labels) {
 			t.Errorf("overlays/%s: Service or ServiceMonitor selects the wrong objects", ov)
@@ -532,7 +534,7 @@ type probe struct {
 // they use must be the gateway's default listen port.
 func TestProbesAgainstRealGateway(t *testing.T) {
 	srv := startGateway(t)
-	defPort := listenPort(t, config.Default().Listen)
+	defPort, defGRPCPort := listenPort(t, config.Default().Listen), listenPort(t, config.Default().GRPC.Listen)
 	for _, ov := range overlays {
 		o := build(t, ov)
 		cfg := loadGatewayConfig(t, o)
@@ -543,6 +545,9 @@ func TestProbesAgainstRealGateway(t *testing.T) {
 		}
 		if ports["http"] != int32(defPort) || listenPort(t, cfg.Listen) != defPort {
 			t.Errorf("overlays/%s: containerPort http %d, listen %q; the gateway's default port is %d", ov, ports["http"], cfg.Listen, defPort)
+		}
+		if ports["grpc"] != int32(defGRPCPort) || cfg.GRPC.Listen == "" || listenPort(t, cfg.GRPC.Listen) != defGRPCPort {
+			t.Errorf("overlays/%s: containerPort grpc %d, grpc.listen %q; the gateway's default gRPC port is %d", ov, ports["grpc"], cfg.GRPC.Listen, defGRPCPort)
 		}
 		for _, pr := range []probe{{"readiness", c.ReadinessProbe, "/readyz"}, {"liveness", c.LivenessProbe, "/healthz"}, {"startup", c.StartupProbe, "/readyz"}} {
 			if pr.p == nil || pr.p.HTTPGet == nil {

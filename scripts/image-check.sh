@@ -125,7 +125,7 @@ ports=$("${podman[@]}" image inspect --format '{{range $p, $_ := .Config.Exposed
 mapfile -t envs < <("${podman[@]}" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$image" | sed '/^$/d')
 [ "$user" = "10001:10001" ] || die "image user is '$user', want 10001:10001"
 [ "$entry" = "/usr/local/bin/gateway" ] || die "entrypoint is '$entry'"
-[[ " $ports " == *" 8080/tcp "* ]] || die "exposed ports '$ports' lack 8080/tcp"
+[[ " $ports " == *" 8080/tcp "* && " $ports " == *" 8081/tcp "* ]] || die "exposed ports '$ports' lack 8080/tcp or 8081/tcp"
 for want in ONNXRUNTIME_LIB=/usr/lib/modelgate/libonnxruntime.so.1 MODELGATE_REGISTRY=/var/lib/modelgate/registry MODELGATE_CACHE_DIR=/var/cache/modelgate; do
   printf '%s\n' "${envs[@]}" | grep -qx "$want" || die "image env lacks $want"
 done
@@ -142,8 +142,8 @@ mount -t proc proc "$work/root/proc"          # ONNX Runtime reads /proc/cpuinfo
 
 port=${PORT:-$(( 20000 + RANDOM % 20000 ))}
 base="http://127.0.0.1:$port"
-step "chroot --userspec=10001:10001 $work/root /usr/local/bin/gateway --listen 127.0.0.1:$port (rootfs $size)"
-env -i "${envs[@]}" /usr/sbin/chroot --userspec=10001:10001 "$work/root" /usr/local/bin/gateway --listen "127.0.0.1:$port" \
+step "chroot --userspec=10001:10001 $work/root /usr/local/bin/gateway --listen 127.0.0.1:$port --grpc-listen 127.0.0.1:$((port + 1)) (rootfs $size)"
+env -i "${envs[@]}" /usr/sbin/chroot --userspec=10001:10001 "$work/root" /usr/local/bin/gateway --listen "127.0.0.1:$port" --grpc-listen "127.0.0.1:$((port + 1))" \
   >"$work/gateway.log" 2>&1 &
 gw_pid=$!
 tr=$(date +%s)
@@ -173,7 +173,7 @@ step "PASS in $(( $(date +%s) - t0 ))s (build ${build_s}s, ready ${ready_s}s aft
 cat <<MSG
   - Dockerfile builds with podman (GO_IMAGE=$go_image, RUNTIME_BASE=localhost/localbase:bookworm,
     ORT_SOURCE=$ORT_SOURCE, DEMO_MODEL=1); image user 10001:10001, entrypoint /usr/local/bin/gateway,
-    EXPOSE 8080, ONNXRUNTIME_LIB / MODELGATE_REGISTRY / MODELGATE_CACHE_DIR set; rootfs $size
+    EXPOSE 8080 8081, ONNXRUNTIME_LIB / MODELGATE_REGISTRY / MODELGATE_CACHE_DIR set; rootfs $size
   - the gateway, run as uid 10001 from the exported rootfs with the image's environment, loaded the
     baked demo model from /var/lib/modelgate/registry: /readyz 200
   - POST /predict (holdout.csv row 1): $predict

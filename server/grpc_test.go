@@ -699,3 +699,49 @@ func TestGRPCCodes(t *testing.T) {
 		}
 	}
 }
+
+// A graceful stop lets a call in flight finish with its answer and
+// refuses new ones, as the gateway's SIGTERM drain relies on.
+func TestGRPCGracefulStopFinishesCalls(t *testing.T) {
+	slow := servingtest.Spec{Kind: "linear", N: 4, K: 2, W: make([]float32, 8), B: []float32{0, 0}, Delay: 300 * time.Millisecond}.Bytes()
+	g := newGateway(t, true, []pushSpec{{"m", "1", slow}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs := g.srv.GRPCServer(GRPCOptions{})
+	go func() { _ = gs.Serve(ln) }()
+	defer gs.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := grpcapi.NewGRPCInferenceServiceClient(conn)
+	req := &grpcapi.ModelInferRequest{ModelName: "m", Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{fp32Input("features", []float64{1, 2, 3, 4})}}
+	answered := make(chan error, 1)
+	go func() {
+		_, err := c.ModelInfer(grpcCtx(t), req)
+		answered <- err
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(g.srv.metrics.grpcInFlight) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	g.srv.Drain()
+	stopped := make(chan struct{})
+	go func() { gs.GracefulStop(); close(stopped) }()
+	if err := <-answered; err != nil {
+		t.Fatalf("the call in flight: %v", err)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		t.Fatal("GracefulStop did not return after the last call")
+	}
+	_, err = c.ModelInfer(grpcCtx(t), req)
+	wantCode(t, "a call after the stop", err, codes.Unavailable, "")
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/modelgate/modelgate/server"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 )
 
 // gateway is the assembled parts of a gateway process.
@@ -25,6 +26,8 @@ type gateway struct {
 	ctl  *rollout.Controller
 	srv  *server.Server
 	http *http.Server
+	// grpc serves the same server over gRPC; nil when grpc.listen is empty.
+	grpc *grpc.Server
 	// closers run in reverse order by close.
 	closers []func()
 }
@@ -39,8 +42,8 @@ func (g *gateway) close() {
 
 // assemble builds a gateway from its configuration: ONNX Runtime, the
 // registry, the metrics registry, the canary's analysis source, the
-// catalog, drift tracking, the HTTP server and the rollout controller. It
-// starts nothing.
+// catalog, drift tracking, the HTTP and gRPC servers and the rollout
+// controller. It starts nothing.
 func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gateway, error) {
 	g := &gateway{}
 	var err error
@@ -112,6 +115,9 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 		Write:      cfg.HTTP.WriteTimeout,
 		Idle:       cfg.HTTP.IdleTimeout,
 	})
+	if cfg.GRPC.Listen != "" {
+		g.grpc = g.srv.GRPCServer(server.GRPCOptions{MaxMessageBytes: int(cfg.GRPC.MaxMessageBytes)})
+	}
 	return g, nil
 }
 

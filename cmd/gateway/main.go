@@ -1,7 +1,8 @@
 // Command gateway serves versioned ONNX models over HTTP: /predict, the
 // KServe v2 Open Inference Protocol under /v2, /healthz, /readyz and
-// /metrics. It follows the registry's release state and swaps versions
-// without dropping a request.
+// /metrics; and over gRPC: Triton's inference.GRPCInferenceService (a
+// superset of KServe v2's), grpc.health.v1 and reflection. It follows the
+// registry's release state and swaps versions without dropping a request.
 package main
 
 import (
@@ -74,7 +75,8 @@ func sessionOptions(b config.Batching, m *serving.BatchMetrics) func(model strin
 }
 
 // serve runs the gateway until ctx ends, then drains and shuts down. When
-// ready is not nil it receives the listening address.
+// ready is not nil it receives the HTTP listening address (gRPC listens on
+// cfg.GRPC.Listen, when set, before it is sent).
 func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
 	g, err := assemble(ctx, cfg, log)
 	if err != nil {
@@ -85,7 +87,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	if err != nil {
 		return err
 	}
-	log.Info("modelgate gateway listening", "addr", ln.Addr().String(), "registry", g.reg.Describe(),
+	var grpcLn net.Listener
+	grpcAddr := "off"
+	if g.grpc != nil {
+		if grpcLn, err = net.Listen("tcp", cfg.GRPC.Listen); err != nil {
+			ln.Close()
+			return fmt.Errorf("grpc: %w", err)
+		}
+		grpcAddr = grpcLn.Addr().String()
+	}
+	log.Info("modelgate gateway listening", "addr", ln.Addr().String(), "grpc", grpcAddr, "registry", g.reg.Describe(),
 		"version", buildinfo.Version, "onnxruntime", g.rt.Version())
 
 	watchCtx, stopWatch := context.WithCancel(context.WithoutCancel(ctx))
@@ -95,26 +106,46 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		g.cat.Watch(watchCtx, g.ctl)
 	}()
 	stop := func() { stopWatch(); <-watchDone }
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- g.http.Serve(ln) }()
+	if grpcLn != nil {
+		go func() { serveErr <- g.grpc.Serve(grpcLn) }()
+	}
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 	select {
 	case err := <-serveErr:
+		g.http.Close()
+		if g.grpc != nil {
+			g.grpc.Stop()
+		}
 		stop()
 		return err
 	case <-ctx.Done():
 	}
-	// Graceful shutdown: fail readiness, keep serving through the drain
-	// delay, close the listener and wait for in-flight requests, then
-	// close sessions.
+	// Graceful shutdown: fail readiness (and gRPC health), keep serving
+	// through the drain delay, close the listeners and wait for in-flight
+	// requests and calls, then close sessions.
 	log.Info("shutting down: readiness now fails", "drain_delay", cfg.HTTP.DrainDelay)
 	g.srv.Drain()
 	time.Sleep(cfg.HTTP.DrainDelay)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.HTTP.ShutdownTimeout)
 	defer cancel()
+	grpcDone := make(chan struct{})
+	if g.grpc != nil {
+		go func() { g.grpc.GracefulStop(); close(grpcDone) }()
+	} else {
+		close(grpcDone)
+	}
 	err = g.http.Shutdown(shutdownCtx)
+	select {
+	case <-grpcDone:
+	case <-shutdownCtx.Done():
+		log.Warn("gRPC calls still running at the shutdown timeout: cancelling them", "shutdown_timeout", cfg.HTTP.ShutdownTimeout)
+		g.grpc.Stop()
+		<-grpcDone
+	}
 	stop()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)

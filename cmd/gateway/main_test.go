@@ -39,11 +39,13 @@ func pushDemo(t *testing.T, dir string) {
 }
 
 // testConfig is the default configuration on the CPU provider with one
-// intra-op thread per session, and the download cache in the test's
-// temporary directory, so that no test writes into the source tree.
+// intra-op thread per session, the download cache in the test's
+// temporary directory, so that no test writes into the source tree, and
+// gRPC on a free port (tests that call it set their own).
 func testConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.CacheDir = t.TempDir()
+	cfg.GRPC.Listen = "127.0.0.1:0"
 	cfg.ORT.Providers = []string{"cpu"}
 	cfg.ORT.IntraOpThreads = 1
 	return cfg

@@ -54,7 +54,7 @@ func TestSIGTERMDrainsUnderLoad(t *testing.T) {
 	dir := t.TempDir()
 	pushDemo(t, dir)
 	addr := freePort(t)
-	cmd := exec.Command(os.Args[0], "--listen", addr, "--registry", dir, "--providers", "cpu", "--log-format", "json")
+	cmd := exec.Command(os.Args[0], "--listen", addr, "--grpc-listen", "127.0.0.1:0", "--registry", dir, "--providers", "cpu", "--log-format", "json")
 	cmd.Env = append(os.Environ(), runGatewayEnv+"=1", "MODELGATE_HTTP_DRAIN_DELAY=1500ms", "MODELGATE_CACHE_DIR="+t.TempDir())
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
