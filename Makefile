@@ -117,8 +117,8 @@ run: ort build
 	fi
 	bin/gateway
 
-## test: lint (gofmt, vet, staticcheck) and the whole race-enabled suite: the real ONNX Runtime, MinIO and Prometheus.
-test: ort minio-bin actionlint prometheus lint
+## test: lint (gofmt, vet, staticcheck), the generated gRPC code's check (proto-check) and the whole race-enabled suite: the real ONNX Runtime, MinIO, Prometheus and grpcurl.
+test: ort minio-bin actionlint prometheus grpcurl lint proto-check
 	$(GO) test -race -count=1 ./...
 	@# RSS over 500 model swaps, measured without the race detector's shadow memory.
 	@set -o pipefail; $(GO) test -count=1 -run '^TestSwapMemory$$' -v ./catalog | grep -E 'RSS|^(ok|FAIL|---)'
