@@ -122,6 +122,7 @@ func New(opts Options) *Server {
 	e.Use(s.instrument) // outermost: counts panics recovered below as 500s
 	e.Use(s.recoverPanics)
 	e.Use(s.limitBody)
+	e.Use(s.decompress) // compress.go: gzip and deflate bodies, limited again once decoded
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -285,10 +286,11 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 
 // readBody reads the whole request body.
 func readBody(c echo.Context) ([]byte, error) {
-	b, err := io.ReadAll(c.Request().Body)
+	b, err := readAll(c.Request()) // compress.go
 	if err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		var ae *apiError // from decompress: a 413 or a 400 of its own
+		if errors.As(err, &mbe) || errors.As(err, &ae) {
 			return nil, err
 		}
 		return nil, badRequest("reading request body: %v", err)
