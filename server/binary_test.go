@@ -117,6 +117,9 @@ func binSplit(t *testing.T, resp *http.Response, body []byte) binAnswer {
 	if ct := resp.Header.Get("Content-Type"); ct != "application/octet-stream" {
 		t.Fatalf("content type %q", ct)
 	}
+	if resp.ContentLength != int64(len(body)) {
+		t.Fatalf("Content-Length %d for %d bytes", resp.ContentLength, len(body))
+	}
 	n, err := strconv.Atoi(resp.Header.Get("Inference-Header-Content-Length"))
 	if err != nil || n < 0 || n > len(body) {
 		t.Fatalf("Inference-Header-Content-Length %q for %d bytes", resp.Header.Get("Inference-Header-Content-Length"), len(body))

@@ -157,7 +157,12 @@ func (s *Server) infer(c echo.Context) error {
 			need += 128 + len(o.Name) + wire.RawLen(o)
 		}
 		b, n := wire.AppendInferResponseBinary(slices.Grow(*bp, need), sess.Name(), sess.Version(), req.ID, outs, binary)
-		c.Response().Header().Set(wire.InferHeaderContentLength, strconv.Itoa(n))
+		// The whole length up front, not chunks: readers of the extension
+		// take Content-Length as the body, Inference-Header-Content-Length
+		// as its JSON part.
+		h := c.Response().Header()
+		h.Set(wire.InferHeaderContentLength, strconv.Itoa(n))
+		h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
 		return writeBlob(c, bp, echo.MIMEOctetStream, b)
 	}
 	return writeJSON(c, bp, wire.AppendInferResponse(*bp, sess.Name(), sess.Version(), req.ID, outs))
