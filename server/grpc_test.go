@@ -21,6 +21,7 @@ import (
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/drift"
 	"github.com/modelgate/modelgate/grpcapi"
+	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/serving/servingtest"
 	"github.com/modelgate/modelgate/wire"
@@ -294,6 +295,10 @@ func TestGRPCEveryDatatype(t *testing.T) {
 		{wire.UINT64, &grpcapi.InferTensorContents{Uint64Contents: []uint64{0, 1, 200, math.MaxUint64}}, []uint64{0, 1, 200, math.MaxUint64}},
 		{wire.FP32, &grpcapi.InferTensorContents{Fp32Contents: []float32{-1.5, 0, 1e-30, 3.25}}, []float32{-1.5, 0, 1e-30, 3.25}},
 		{wire.FP64, &grpcapi.InferTensorContents{Fp64Contents: []float64{-1.5, 0, 1e-300, 3.25}}, []float64{-1.5, 0, 1e-300, 3.25}},
+		{wire.BYTES, &grpcapi.InferTensorContents{BytesContents: [][]byte{[]byte("a"), {}, []byte("h\xc3\xa9llo"), []byte("x y")}}, [][]byte{[]byte("a"), {}, []byte("h\xc3\xa9llo"), []byte("x y")}},
+		// No typed contents carry 16-bit floats: raw only, and answered raw.
+		{wire.FP16, nil, []wire.Float16{0x3c00, 0, 0xc000, 0x7bff}},
+		{wire.BF16, nil, []wire.BFloat16{0x3f80, 0, 0xc000, 0x7f7f}},
 	}
 	var models []pushSpec
 	for _, tc := range cases {
@@ -307,11 +312,13 @@ func TestGRPCEveryDatatype(t *testing.T) {
 			model := "id-" + strings.ToLower(string(tc.d))
 			in := &grpcapi.ModelInferRequest_InferInputTensor{Name: "x", Datatype: string(tc.d), Shape: []int64{2, 2}, Contents: tc.contents}
 			typed, err := c.ModelInfer(ctx, &grpcapi.ModelInferRequest{ModelName: model, Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{in}})
-			if err != nil {
+			if tc.contents == nil {
+				in.Contents = &grpcapi.InferTensorContents{}
+				_, err := c.ModelInfer(ctx, &grpcapi.ModelInferRequest{ModelName: model, Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{in}})
+				wantCode(t, "typed contents", err, codes.InvalidArgument, "send it in raw_input_contents")
+			} else if err != nil {
 				t.Fatal(err)
-			}
-			out := typed.Outputs[0]
-			if out.Name != "y" || out.Datatype != string(tc.d) || !reflect.DeepEqual(out.Shape, []int64{2, 2}) || !proto.Equal(out.Contents, tc.contents) {
+			} else if out := typed.Outputs[0]; out.Name != "y" || out.Datatype != string(tc.d) || !reflect.DeepEqual(out.Shape, []int64{2, 2}) || !proto.Equal(out.Contents, tc.contents) {
 				t.Fatalf("typed: got %v, want contents %v", out, tc.contents)
 			}
 			rawIn := wire.AppendRaw(nil, wire.Tensor{Data: tc.data})
@@ -380,7 +387,7 @@ func TestGRPCInferErrors(t *testing.T) {
 		{"raw of the wrong size", &grpcapi.ModelInferRequest{ModelName: "breast-cancer", Inputs: inputs(noData(row)), RawInputContents: [][]byte{raw[:100]}}, codes.InvalidArgument, "120 bytes"},
 		{"raw for fewer inputs", &grpcapi.ModelInferRequest{ModelName: "breast-cancer", Inputs: inputs(noData(row), noData(row)), RawInputContents: [][]byte{raw}}, codes.InvalidArgument, "1 entries for 2 inputs"},
 		{"INT8 out of range", &grpcapi.ModelInferRequest{ModelName: "i8", Inputs: inputs(&grpcapi.ModelInferRequest_InferInputTensor{Name: "x", Datatype: "INT8", Shape: []int64{2}, Contents: &grpcapi.InferTensorContents{IntContents: []int32{1, 300}}})}, codes.InvalidArgument, "element 1 is 300"},
-		{"FP16 as typed contents", &grpcapi.ModelInferRequest{ModelName: "i8", Inputs: inputs(&grpcapi.ModelInferRequest_InferInputTensor{Name: "x", Datatype: "FP16", Shape: []int64{1}, Contents: &grpcapi.InferTensorContents{}})}, codes.InvalidArgument, "FP16"},
+		{"FP16 for INT8", &grpcapi.ModelInferRequest{ModelName: "i8", Inputs: inputs(&grpcapi.ModelInferRequest_InferInputTensor{Name: "x", Datatype: "FP16", Shape: []int64{1}, Contents: &grpcapi.InferTensorContents{}})}, codes.InvalidArgument, "datatype FP16 does not match the model's INT8"},
 		{"NaN output", &grpcapi.ModelInferRequest{ModelName: "nan", Inputs: inputs(&grpcapi.ModelInferRequest_InferInputTensor{Name: "x", Datatype: "FP32", Shape: []int64{1, 4}, Contents: &grpcapi.InferTensorContents{Fp32Contents: []float32{1, 2, 3, 4}}})}, codes.Internal, "non-finite"},
 	}
 	for _, tc := range cases {
@@ -744,4 +751,20 @@ func TestGRPCGracefulStopFinishesCalls(t *testing.T) {
 	}
 	_, err = c.ModelInfer(grpcCtx(t), req)
 	wantCode(t, "a call after the stop", err, codes.Unavailable, "")
+}
+
+// FP16 travels raw through the real ONNX Runtime, both ways.
+func TestGRPCFloat16OnONNXRuntime(t *testing.T) {
+	g := newGateway(t, true, []pushSpec{{"half", "1", testmodels.Float16()}}, withORT(t))
+	c := grpcapi.NewGRPCInferenceServiceClient(g.grpcClient(GRPCOptions{}))
+	data := []wire.Float16{0x3c00, 0x0000, 0xc000, 0x7bff, 0x0001, 0x8000}
+	raw := wire.AppendRaw(nil, wire.Tensor{Data: data})
+	r, err := c.ModelInfer(grpcCtx(t), &grpcapi.ModelInferRequest{ModelName: "half",
+		Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{{Name: "x", Datatype: "FP16", Shape: []int64{3, 2}}}, RawInputContents: [][]byte{raw}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.RawOutputContents) != 1 || string(r.RawOutputContents[0]) != string(raw) || r.Outputs[0].Datatype != "FP16" || !reflect.DeepEqual(r.Outputs[0].Shape, []int64{3, 2}) {
+		t.Fatalf("answer %v, want %x", r, raw)
+	}
 }
