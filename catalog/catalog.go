@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -541,6 +542,50 @@ func (c *Catalog) Versions(ctx context.Context, model string) ([]string, error) 
 		out[i] = m.Version
 	}
 	return out, nil
+}
+
+// Loaded lists a served model's loaded versions' sessions: stable, the
+// canary candidate, then pinned versions by version, each version once.
+// They are not acquired: callers read their Info and Stats, which are
+// safe on a session that is closing, and never Run them.
+func (c *Catalog) Loaded(model string) ([]*serving.Session, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.models[model]
+	if e == nil {
+		if !c.synced {
+			return nil, fmt.Errorf("%w: the gateway is starting and has not read the registry yet", ErrNotReady)
+		}
+		return nil, fmt.Errorf("%w: %q is not served here (served: %v)", ErrUnknownModel, model, c.namesLocked())
+	}
+	return e.loadedLocked(), nil
+}
+
+func (e *entry) loadedLocked() []*serving.Session {
+	var out []*serving.Session
+	add := func(s *serving.Session) {
+		if s != nil && !slices.ContainsFunc(out, func(o *serving.Session) bool { return o.Version() == s.Version() }) {
+			out = append(out, s)
+		}
+	}
+	add(e.stable.sess)
+	add(e.cand.sess)
+	for _, v := range slices.Sorted(maps.Keys(e.pinned)) {
+		add(e.pinned[v].sess)
+	}
+	return out
+}
+
+// allLoaded lists every served model's loaded sessions (Loaded), models
+// by name.
+func (c *Catalog) allLoaded() []*serving.Session {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	var out []*serving.Session
+	for _, name := range c.namesLocked() {
+		out = append(out, c.models[name].loadedLocked()...)
+	}
+	return out
 }
 
 // ModelStatus is one served model's state, as /readyz shows it.

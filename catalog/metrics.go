@@ -56,7 +56,10 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 		}
 		return 0
 	})
-	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.loadTime, m.sessions, ready)
+	// The inference statistics of every loaded version, from the counters
+	// the statistics extension reads too (serving.Session.Stats).
+	stats := serving.NewStatsCollector(c.allLoaded)
+	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.loadTime, m.sessions, ready, stats)
 	return m
 }
 

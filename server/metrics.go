@@ -16,7 +16,6 @@ type metrics struct {
 	latency   *prometheus.HistogramVec
 	inference *prometheus.HistogramVec
 	inFlight  *prometheus.GaugeVec
-	rows      *prometheus.CounterVec
 	nonFinite *prometheus.CounterVec
 	panics    prometheus.Counter
 	// background comparisons skipped because too many were running
@@ -26,7 +25,6 @@ type metrics struct {
 	bySeries                   *series.Cache[[6]string, requestSeries] // model, version, provider, route, code, protocol
 	httpInFlight, grpcInFlight prometheus.Gauge
 	byInference                *series.Cache[[3]string, prometheus.Observer]
-	byRows                     *series.Cache[[2]string, prometheus.Counter]
 }
 
 // requestSeries are one request series' count and latency.
@@ -66,10 +64,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "modelgate_http_requests_in_flight",
 			Help: "Requests being served, by protocol (http, grpc: unary calls).",
 		}, []string{"protocol"}),
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "modelgate_inference_rows_total",
-			Help: "Rows (batch entries) inferred.",
-		}, []string{"model", "version"}),
 		nonFinite: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_nonfinite_outputs_total",
 			Help: "Requests refused because the model produced NaN or Inf.",
@@ -88,14 +82,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return requestSeries{m.requests.WithLabelValues(k[:]...), m.latency.WithLabelValues(k[:]...)}
 	})
 	m.byInference = series.New(func(k [3]string) prometheus.Observer { return m.inference.WithLabelValues(k[:]...) })
-	m.byRows = series.New(func(k [2]string) prometheus.Counter { return m.rows.WithLabelValues(k[:]...) })
 	info := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "modelgate_build_info",
 		Help:        "Build information: version, git revision and Go version, as labels; always 1.",
 		ConstLabels: prometheus.Labels{"version": buildinfo.Version, "revision": buildinfo.Revision, "goversion": buildinfo.GoVersion()},
 	})
 	info.Set(1)
-	reg.MustRegister(m.requests, m.latency, m.inference, m.inFlight, m.rows, m.nonFinite, m.panics, m.shadowSkipped, info,
+	reg.MustRegister(m.requests, m.latency, m.inference, m.inFlight, m.nonFinite, m.panics, m.shadowSkipped, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

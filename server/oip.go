@@ -168,16 +168,15 @@ func (s *Server) infer(c echo.Context) error {
 	return writeJSON(c, bp, wire.AppendInferResponse(*bp, sess.Name(), sess.Version(), req.ID, outs))
 }
 
-// run runs the session, times it and refuses non-finite outputs.
+// run runs the session, times it and refuses non-finite outputs. The
+// session counts the run (its rows, times and outcome) in its statistics,
+// which the metrics read too (serving.NewStatsCollector).
 func (s *Server) run(ctx context.Context, sess *serving.Session, inputs []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
 	start := time.Now()
 	outs, err := sess.Run(ctx, inputs, outputs)
 	s.metrics.byInference.Get([3]string{sess.Name(), sess.Version(), sess.Provider()}).Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, err
-	}
-	if len(inputs) > 0 && len(inputs[0].Shape) > 0 {
-		s.metrics.byRows.Get([2]string{sess.Name(), sess.Version()}).Add(float64(inputs[0].Shape[0]))
 	}
 	for _, o := range outs {
 		if wire.FirstNonFinite(o.Data) >= 0 {

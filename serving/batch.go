@@ -110,8 +110,9 @@ type batcher struct {
 	// Owned by loop.
 	held    []*call // taken from the queue, waiting for a later batch
 	batch   []*call
-	scratch []any // merged inputs, reused from batch to batch
-	parts   []any // one input of each call of a batch, for wire.Concat
+	scratch []any           // merged inputs, reused from batch to batch
+	parts   []any           // one input of each call of a batch, for wire.Concat
+	outs    [][]wire.Tensor // each call's outputs, until the batch is counted
 }
 
 // call is one queued request.
@@ -126,6 +127,7 @@ type call struct {
 
 type result struct {
 	out []wire.Tensor
+	t   served // the wait and the run's phases, for the statistics
 	err error
 }
 
@@ -164,7 +166,7 @@ func (b *batcher) rows(inputs []wire.Tensor) int {
 }
 
 // submit queues a checked request and waits for its answer.
-func (b *batcher) submit(ctx context.Context, inputs []wire.Tensor, outputs []string, rows int) ([]wire.Tensor, error) {
+func (b *batcher) submit(ctx context.Context, inputs []wire.Tensor, outputs []string, rows int) ([]wire.Tensor, served, error) {
 	c := callPool.Get().(*call)
 	c.ctx, c.inputs, c.outputs, c.rows, c.enqueued = ctx, inputs, outputs, rows, time.Now()
 	select {
@@ -172,25 +174,31 @@ func (b *batcher) submit(ctx context.Context, inputs []wire.Tensor, outputs []st
 	default:
 		c.reset()
 		callPool.Put(c)
-		return nil, fmt.Errorf("%w: %d requests are already waiting for %s version %s; retry later", ErrOverloaded, cap(b.queue), b.s.info.Name, b.s.info.Version)
+		return nil, served{}, fmt.Errorf("%w: %d requests are already waiting for %s version %s; retry later", ErrOverloaded, cap(b.queue), b.s.info.Name, b.s.info.Version)
 	}
 	select {
 	case r := <-c.res:
 		c.reset()
 		callPool.Put(c)
-		return r.out, r.err
+		return r.out, r.t, r.err
 	case <-ctx.Done():
 		// The loop skips a call whose context has ended, or finishes a
 		// run it is part of and drops the answer; c is not reused.
-		return nil, ctx.Err()
+		return nil, served{}, ctx.Err()
 	case <-b.done:
-		return nil, ErrClosed
+		return nil, served{}, ErrClosed
 	}
 }
 
 func (c *call) reset() { c.ctx, c.inputs, c.outputs = nil, nil, nil }
 
-func (c *call) finish(out []wire.Tensor, err error) { c.res <- result{out, err} }
+func (c *call) finish(out []wire.Tensor, err error) { c.res <- result{out: out, err: err} }
+
+// answer gives a call the outputs of a run that took p, after waiting
+// from its enqueueing to start.
+func (c *call) answer(out []wire.Tensor, start time.Time, p phases, err error) {
+	c.res <- result{out: out, t: served{queued: start.Sub(c.enqueued), phases: p}, err: err}
+}
 
 // close stops the loop after the batch in progress; calls still queued
 // (their callers have given up: a caller holds a reference while it
@@ -334,7 +342,10 @@ func sameTrailing(a, c *call) bool {
 	return true
 }
 
-// run runs one batch and answers each of its calls.
+// run runs one batch and answers each of its calls; each successful
+// model run is counted in the session's statistics with its phases, the
+// merging of the inputs counted as preparing them and the splitting of
+// the outputs as extracting them.
 func (b *batcher) run(batch []*call, rows int) {
 	start := time.Now()
 	if m := b.metrics; m != nil {
@@ -345,8 +356,7 @@ func (b *batcher) run(batch []*call, rows int) {
 	}
 	if len(batch) == 1 {
 		b.observeSize(rows)
-		c := batch[0]
-		c.finish(b.s.model.Run(c.ctx, c.inputs, c.outputs))
+		b.runAlone(batch[0], start)
 		return
 	}
 	merged := make([]wire.Tensor, len(b.s.info.Inputs))
@@ -361,7 +371,8 @@ func (b *batcher) run(batch []*call, rows int) {
 		b.parts = parts[:0]
 		merged[i] = wire.Tensor{Name: b.s.info.Inputs[i].Name, Shape: shape, Data: b.scratch[i]}
 	}
-	all, err := b.s.model.Run(context.Background(), merged, nil)
+	mergedAt := time.Now()
+	all, p, err := b.s.execute(context.Background(), merged, nil)
 	if err == nil {
 		err = checkRows(all, rows)
 	}
@@ -369,11 +380,13 @@ func (b *batcher) run(batch []*call, rows int) {
 		b.s.log.Debug("batch failed; running its requests one by one", "model", b.s.info.Name, "version", b.s.info.Version, "requests", len(batch), "rows", rows, "err", err)
 		for _, c := range batch {
 			b.observeSize(c.rows)
-			c.finish(b.s.model.Run(c.ctx, c.inputs, c.outputs))
+			b.runAlone(c, start)
 		}
 		return
 	}
 	b.observeSize(rows)
+	splitAt := time.Now()
+	outs := b.outs[:0]
 	off := 0
 	for _, c := range batch {
 		var out []wire.Tensor
@@ -389,8 +402,25 @@ func (b *batcher) run(batch []*call, rows int) {
 			}
 		}
 		off += c.rows
-		c.finish(out, nil)
+		outs = append(outs, out)
 	}
+	p = p.add(phases{input: mergedAt.Sub(start), output: time.Since(splitAt)})
+	b.s.stats.execution(rows, p)
+	for i, c := range batch {
+		c.answer(outs[i], start, p, nil)
+	}
+	clear(outs)
+	b.outs = outs[:0]
+}
+
+// runAlone runs one call on its own, its batch taken from the queue at
+// start.
+func (b *batcher) runAlone(c *call, start time.Time) {
+	out, p, err := b.s.execute(c.ctx, c.inputs, c.outputs)
+	if err == nil {
+		b.s.stats.execution(c.rows, p)
+	}
+	c.answer(out, start, p, err)
 }
 
 func (b *batcher) observeSize(rows int) {

@@ -293,14 +293,14 @@ func TestBatchQueueFullAndCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	first := make(chan error, 1)
 	go func() {
-		_, err := b.submit(ctx, in, nil, 1)
+		_, _, err := b.submit(ctx, in, nil, 1)
 		first <- err
 	}()
 	// Wait until the first call fills the queue.
 	for len(b.queue) == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	_, err := b.submit(context.Background(), in, nil, 1)
+	_, _, err := b.submit(context.Background(), in, nil, 1)
 	if !errors.Is(err, ErrOverloaded) || !strings.Contains(err.Error(), "1 requests are already waiting") {
 		t.Fatalf("full queue: %v", err)
 	}
@@ -313,12 +313,12 @@ func TestBatchQueueFullAndCancel(t *testing.T) {
 	for len(b.queue) > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	out, err := b.submit(context.Background(), in, nil, 1)
+	out, _, err := b.submit(context.Background(), in, nil, 1)
 	if err != nil || !reflect.DeepEqual(out[0].Data, []float32{1, 2, 3}) {
 		t.Fatalf("after the cancelled call: %v %+v", err, out)
 	}
 	b.close()
-	if _, err := b.submit(context.Background(), in, nil, 1); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrOverloaded) {
+	if _, _, err := b.submit(context.Background(), in, nil, 1); !errors.Is(err, ErrClosed) && !errors.Is(err, ErrOverloaded) {
 		t.Fatalf("after close: %v", err)
 	}
 }

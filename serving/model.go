@@ -36,6 +36,8 @@ type Info struct {
 	// MaxBatchSize is the dynamic batching limit in effect (Session's);
 	// 0: off.
 	MaxBatchSize int `json:"-"`
+	// MaxQueueDelay is the batching delay in effect when MaxBatchSize > 0.
+	MaxQueueDelay time.Duration `json:"-"`
 }
 
 // ModelOptions name the model version a Model serves.

@@ -136,7 +136,16 @@ func (s *ortModel) Close() {
 
 // Run runs the model on checked inputs in signature order and returns the
 // requested outputs (all when outputs is empty).
-func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
+func (s *ortModel) Run(ctx context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
+	var p phases
+	return s.runPhased(ctx, ordered, outputs, &p)
+}
+
+// runPhased is Run, timing its phases into p: making the ONNX Runtime
+// tensors (input), ONNX Runtime's run (infer), reading the outputs back
+// into Go memory where ONNX Runtime allocated them (output).
+func (s *ortModel) runPhased(_ context.Context, ordered []wire.Tensor, outputs []string, p *phases) ([]wire.Tensor, error) {
+	start := time.Now()
 	in := make([]ort.Value, len(ordered))
 	defer func() {
 		for _, v := range in {
@@ -164,6 +173,8 @@ func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []strin
 	if err != nil {
 		return nil, err
 	}
+	ran := time.Now()
+	p.input = ran.Sub(start)
 	err = s.sess.Run(in, out)
 	if err != nil && sized != nil && !s.halfOutputs {
 		// The outputs were not one row per input row after all: let ONNX
@@ -178,6 +189,9 @@ func (s *ortModel) Run(_ context.Context, ordered []wire.Tensor, outputs []strin
 	if err != nil {
 		return nil, fmt.Errorf("running %s version %s: %s", s.info.Name, s.info.Version, cleanORTError(err))
 	}
+	extract := time.Now()
+	p.infer = extract.Sub(ran)
+	defer func() { p.output = time.Since(extract) }()
 	if len(outputs) == 0 {
 		outputs = s.outName
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"time"
 
 	"github.com/modelgate/modelgate/semantics"
 	"github.com/modelgate/modelgate/wire"
@@ -26,6 +27,11 @@ type Session struct {
 	log    *slog.Logger
 	batch  *batcher // nil: every request runs on its own
 	kinds  map[string]semantics.Output
+	stats  *stats      // what the session served (stats.go)
+	phased phasedModel // model, when it times its own phases
+	// batchDim: every input and output has a free first dimension, so a
+	// request's rows are its inferences (else it is one).
+	batchDim bool
 
 	mu      sync.Mutex
 	refs    int
@@ -69,16 +75,21 @@ func NewSession(m Model, o SessionOptions) *Session {
 	for i, sp := range s.info.Outputs {
 		s.outIdx[sp.Name] = i
 	}
+	s.phased, _ = m.(phasedModel)
+	why := batchable(s.info)
+	s.batchDim = why == ""
 	if o.Batching.MaxBatchSize > 1 {
-		if why := batchable(s.info); why != "" {
+		if why != "" {
 			log.Info("batching off", "model", s.info.Name, "version", s.info.Version, "reason", why)
 		} else {
 			s.batch = newBatcher(s, o.Batching)
 			s.info.MaxBatchSize = o.Batching.MaxBatchSize
+			s.info.MaxQueueDelay = o.Batching.MaxQueueDelay
 			log.Info("batching on", "model", s.info.Name, "version", s.info.Version,
 				"max_batch_size", o.Batching.MaxBatchSize, "max_queue_delay", o.Batching.MaxQueueDelay)
 		}
 	}
+	s.stats = newStats(s.info.MaxBatchSize)
 	return s
 }
 
@@ -192,32 +203,71 @@ func (s *Session) destroy() {
 // requested outputs (all of them, in signature order, when outputs is
 // empty). Errors about the inputs wrap wire.ErrBadInput and say which input is
 // wrong and how. The caller must hold a reference (Acquire) or otherwise
-// know that the session is not being closed.
+// know that the session is not being closed. Every call is counted in
+// the session's statistics (Stats).
 func (s *Session) Run(ctx context.Context, inputs []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
+	start := time.Now()
+	out, t, err := s.run(ctx, inputs, outputs, true)
+	s.stats.request(start, t, err)
+	return out, err
+}
+
+// run is Run without counting the request; count also counts its
+// execution (warm-up counts neither).
+func (s *Session) run(ctx context.Context, inputs []wire.Tensor, outputs []string, count bool) ([]wire.Tensor, served, error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, served{}, err
 	}
 	ordered, err := s.checkInputs(inputs)
 	if err != nil {
-		return nil, err
+		return nil, served{}, err
 	}
 	for _, name := range outputs {
 		if _, ok := s.outIdx[name]; !ok {
-			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", wire.ErrBadInput, name, wire.Names(s.info.Outputs))
+			return nil, served{}, fmt.Errorf("%w: unknown output %q (the model has %s)", wire.ErrBadInput, name, wire.Names(s.info.Outputs))
 		}
 	}
+	size := s.inferences(ordered)
 	// A request that is alone in the session (the caller's reference is
 	// the only one) has nobody to merge with: it runs at once, on its own
 	// goroutine, without the hand-off to the batching loop and back.
 	if s.batch != nil {
 		if rows := s.batch.rows(ordered); rows > 0 {
 			if s.InFlight() > 1 {
-				return s.batch.submit(ctx, ordered, outputs, rows)
+				out, t, err := s.batch.submit(ctx, ordered, outputs, rows)
+				t.rows = size
+				return out, t, err
 			}
 			s.batch.observeSize(rows)
 		}
 	}
-	return s.model.Run(ctx, ordered, outputs)
+	out, p, err := s.execute(ctx, ordered, outputs)
+	if err == nil && count {
+		s.stats.execution(size, p)
+	}
+	return out, served{rows: size, phases: p}, err
+}
+
+// inferences is what a request of checked inputs counts for: its rows
+// when the model has a batch dimension, else 1.
+func (s *Session) inferences(ordered []wire.Tensor) int {
+	if s.batchDim && len(ordered) > 0 && len(ordered[0].Shape) > 0 {
+		return int(ordered[0].Shape[0])
+	}
+	return 1
+}
+
+// execute runs the model once and times its phases.
+func (s *Session) execute(ctx context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, phases, error) {
+	var p phases
+	if s.phased != nil {
+		out, err := s.phased.runPhased(ctx, ordered, outputs, &p)
+		return out, p, err
+	}
+	start := time.Now()
+	out, err := s.model.Run(ctx, ordered, outputs)
+	p.infer = time.Since(start)
+	return out, p, err
 }
 
 // checkInputs returns the inputs in signature order after checking each
@@ -279,7 +329,7 @@ func (s *Session) runZeros(ctx context.Context, dyn int64) error {
 		}
 		inputs[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
-	if _, err := s.Run(ctx, inputs, nil); err != nil {
+	if _, _, err := s.run(ctx, inputs, nil, false); err != nil {
 		return fmt.Errorf("warm-up of %s version %s: %w", s.info.Name, s.info.Version, err)
 	}
 	return nil
