@@ -210,7 +210,7 @@ fuzz:
 ## eval: measure the false-alarm and detection rates of the data checks and the canary; writes docs/verdicts.md.
 .PHONY: eval
 eval:
-	$(GO) run ./cmd/eval -runs 200 -out docs/verdicts.md
+	$(GO) run ./cmd/eval -runs 200 -canary-runs 500 -out docs/verdicts.md
 
 ## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
 ## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes cmd/bench/RESULTS.md

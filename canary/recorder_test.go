@@ -296,7 +296,15 @@ func TestInputHash(t *testing.T) {
 			t.Errorf("a different %s hashes the same", name)
 		}
 	}
-	if canary.InputHash(f("b", []int64{2}, []bool{true, false})) == canary.InputHash(f("b", []int64{2}, []bool{false, true})) {
-		t.Error("boolean inputs are not hashed by value")
+	for name, pair := range map[string][2]any{
+		"BOOL":  {[]bool{true, false}, []bool{false, true}},
+		"FP16":  {[]wire.Float16{1, 2}, []wire.Float16{3, 4}},
+		"BF16":  {[]wire.BFloat16{1, 2}, []wire.BFloat16{3, 4}},
+		"BYTES": {[][]byte{[]byte("hello")}, [][]byte{[]byte("world")}},
+		"INT64": {[]int64{1 << 60, 2}, []int64{1<<60 + 1, 2}}, // beyond float64's integers
+	} {
+		if canary.InputHash(f("x", []int64{2}, pair[0])) == canary.InputHash(f("x", []int64{2}, pair[1])) {
+			t.Errorf("%s inputs are not hashed by value", name)
+		}
 	}
 }

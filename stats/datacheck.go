@@ -161,9 +161,11 @@ type FeatureCheck struct {
 
 // CheckData validates a CSV data set against a profile: the schema (the
 // column count, the header names when both have them, numeric values),
-// then per feature the missing rate, the values outside the reference
-// range beyond a tolerance, and the shift of the distribution (PSI on the
-// profile's bins, with a binned KS statistic beside it). A data set that
+// then per feature the tests of FeatureTest (shift on the profile's bins,
+// mean, values beyond the reference range, missing values), their p-values
+// adjusted together by Holm's method so that data from the reference's
+// distribution fails with probability at most opts.Alpha, and the sizes
+// of effect of DataOptions (PSI and binned KS are reported). A data set that
 // does not fit is a failed report, not an error; the error is for a
 // profile that cannot be used (ErrData) or a bad label column (ErrLabelColumn).
 func CheckData(p *Profile, data []byte, opts DataOptions) (*DataReport, error) {

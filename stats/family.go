@@ -19,8 +19,10 @@ const (
 	// reference's counts on the profile's bins (adjacent bins merged until
 	// each expects five values).
 	TestShift = "shift"
-	// TestMean: the difference of the means, with a normal approximation
-	// (check-data only: a live window keeps counts, not sums).
+	// TestMean: the difference of the means, Welch's t-test (check-data
+	// only: a live window keeps counts, not sums). It assumes means near
+	// normal: on small samples of a very skewed feature it is somewhat
+	// liberal in the far tail.
 	TestMean = "mean"
 	// TestAbove and TestBelow: the number of values beyond the reference's
 	// maximum (minimum), exact under exchangeability (ExceedP): a fresh

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strings"
@@ -28,6 +29,9 @@ type VersionStats struct {
 	Errors    int64         `json:"errors"`
 	NonFinite int64         `json:"nonfinite"`
 	P99       time.Duration `json:"p99_ns"`
+	// P99Low, when set, is the lower end of the histogram bucket holding
+	// the p99 (P99 being its upper end): a step's baseline keeps it.
+	P99Low time.Duration `json:"p99_low_ns,omitempty"`
 	// Latency is the histogram of the served requests' latency, buckets
 	// in increasing order; the latency check counts the candidate's
 	// requests slower than a limit in it.
@@ -41,61 +45,48 @@ type LatencyBucket struct {
 	Count int64
 }
 
-// slower counts the requests of h slower than limit, and all of h's
-// requests. Within the bucket that straddles the limit, requests are taken
-// as spread evenly on a log scale (latency buckets grow geometrically), so
-// the count is neither low nor high by a bucket's width; the first bucket
-// starts at a tenth of its upper end, the last (unbounded) one counts as
-// slower when its lower end is.
-func slower(h []LatencyBucket, limit time.Duration) (k, n int64) {
+// slower brackets the number of h's requests slower than a limit, from
+// below and from above: at least counts the buckets wholly above the
+// limit (their lower end at least it), atMost also those that straddle it
+// (their upper end above it). n is all of h's requests. Nothing is assumed
+// about where requests lie within a bucket.
+func slower(h []LatencyBucket, limit time.Duration) (atLeast, atMost, n int64) {
 	var lower time.Duration
-	var part float64
-	for i, b := range h {
+	for _, b := range h {
 		n += b.Count
-		lo := lower
-		if i == 0 {
-			lo = b.Le / 10
+		if lower >= limit {
+			atLeast += b.Count
 		}
-		switch {
-		case lo >= limit:
-			k += b.Count
-		case b.Le > limit && b.Le != math.MaxInt64 && lo > 0:
-			part += float64(b.Count) * math.Log(float64(b.Le)/float64(limit)) / math.Log(float64(b.Le)/float64(lo))
+		if b.Le > limit {
+			atMost += b.Count
 		}
 		lower = b.Le
 	}
-	return k + int64(math.Round(part)), n
+	return atLeast, atMost, n
 }
 
-// quantile is the q-quantile of h, interpolated on a log scale within its
-// bucket as slower reads it; 0 for an empty histogram.
-func quantile(h []LatencyBucket, q float64) time.Duration {
+// p99Bracket is the bucket of h that holds its 99th percentile: the p99 is
+// more than lo and at most hi. ok is false for an empty histogram or a p99
+// in the last, unbounded bucket.
+func p99Bracket(h []LatencyBucket) (lo, hi time.Duration, ok bool) {
 	var n int64
 	for _, b := range h {
 		n += b.Count
 	}
 	if n == 0 {
-		return 0
+		return 0, 0, false
 	}
-	rank := q * float64(n)
-	var cum float64
+	rank := int64(math.Ceil(0.99 * float64(n)))
+	var cum int64
 	var lower time.Duration
-	for i, b := range h {
-		lo := lower
-		if i == 0 {
-			lo = b.Le / 10
+	for _, b := range h {
+		cum += b.Count
+		if cum >= rank {
+			return lower, b.Le, b.Le != math.MaxInt64
 		}
-		if b.Count > 0 && cum+float64(b.Count) >= rank {
-			if b.Le == math.MaxInt64 || lo <= 0 {
-				return max(lo, b.Le/10)
-			}
-			f := (rank - cum) / float64(b.Count)
-			return time.Duration(float64(lo) * math.Pow(float64(b.Le)/float64(lo), f))
-		}
-		cum += float64(b.Count)
 		lower = b.Le
 	}
-	return lower
+	return 0, 0, false
 }
 
 // Observations are what the analysis saw during the current step.
@@ -124,10 +115,11 @@ type Check struct {
 	// error_rate_increase, a difference of two rates.
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
-	// Lower and Upper bound the true value: Lower at the canary's
-	// false-rollback rate (a check fails when Lower > Threshold), Upper at
+	// Lower and Upper bound the true value: Lower at this check's share of
+	// the canary's false-rollback rate (Alpha over the statistical checks
+	// of every step; a check fails when Lower > Threshold), Upper at Beta,
 	// the chance of a wrong pass (it passes when Upper <= Threshold). Both
-	// hold at every tick (anytime-valid confidence sequences).
+	// hold at every tick of the step (anytime-valid confidence sequences).
 	Lower float64 `json:"lower"`
 	Upper float64 `json:"upper"`
 	// Samples and Events are what the estimate counts: requests, compared
@@ -208,6 +200,9 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	next.Failures = 0
 	if obs.Stable.Requests >= plan.MinSamples {
 		b := obs.Stable
+		if lo, hi, ok := p99Bracket(b.Latency); ok {
+			b.P99Low, b.P99 = lo, hi // the bracket outlives the histogram
+		}
 		b.Latency = nil
 		next.Baseline = &b
 	}
@@ -329,26 +324,48 @@ func evaluate(plan Plan, obs Observations) []Check {
 // limit, MaxP99LatencyRatio times stable's p99 (or stable's p99 plus the
 // slack, when that is more), against 1 %: the candidate's p99 is within
 // the limit when at most 1 % of its requests are slower.
+//
+// Latency is known only to a histogram bucket, so every figure is taken on
+// the side that favours the decision not taken: a failure counts only the
+// candidate's requests certainly slower than the limit drawn at the top of
+// stable's p99 bucket, a pass counts every request possibly slower than
+// the limit drawn at the bottom of it. A candidate within a bucket's width
+// of the limit may therefore hold rather than pass or fail; neither error
+// rate grows.
 func latencyCheck(t Thresholds, c, s VersionStats, alpha, beta float64) Check {
 	ch := Check{Metric: "p99_latency", Threshold: latencyTail}
-	if s.P99 <= 0 || s.Requests < minLatencySamples {
+	lo, hi, ok := p99Bracket(s.Latency)
+	if !ok && len(s.Latency) == 0 && s.P99 > 0 { // a baseline: its bracket, or (older states) its p99
+		lo, hi, ok = cmp.Or(s.P99Low, s.P99), s.P99, true
+	}
+	switch {
+	case s.Requests < minLatencySamples:
 		ch.Decision, ch.Upper = CheckHold, 1
 		ch.Detail = fmt.Sprintf("stable p99 from %d requests; %d needed", s.Requests, minLatencySamples)
 		return flags(ch)
+	case !ok:
+		ch.Decision, ch.Upper = CheckHold, 1
+		ch.Detail = "stable's p99 is beyond its histogram's last bucket"
+		return flags(ch)
+	case len(c.Latency) == 0:
+		ch.Decision, ch.Upper = CheckHold, 1
+		ch.Detail = "no latency histogram of the candidate"
+		return flags(ch)
 	}
-	p99 := s.P99
-	if len(s.Latency) > 0 {
-		p99 = quantile(s.Latency, 0.99) // within its bucket, not the bucket's upper end
+	limit := func(p99 time.Duration) time.Duration {
+		return max(time.Duration(float64(p99)*t.MaxP99LatencyRatio), p99+t.P99LatencySlack)
 	}
-	limit := max(time.Duration(float64(p99)*t.MaxP99LatencyRatio), p99+t.P99LatencySlack)
-	k, n := slower(c.Latency, limit)
-	ch.Samples, ch.Events = n, k
+	failLimit, passLimit := limit(hi), limit(lo)
+	kFail, _, n := slower(c.Latency, failLimit)
+	_, kPass, _ := slower(c.Latency, passLimit)
+	ch.Samples, ch.Events = n, kFail
 	if n > 0 {
-		ch.Value = float64(k) / float64(n)
+		ch.Value = float64(kFail) / float64(n)
 	}
-	ch.Lower, _ = RateBounds(k, n, latencyTail, alpha)
-	_, ch.Upper = RateBounds(k, n, latencyTail, beta)
-	ch.Detail = fmt.Sprintf("candidate p99 %s, stable %s: %d of %d candidate requests slower than %s", c.P99, p99.Round(time.Microsecond), k, n, limit.Round(time.Microsecond))
+	ch.Lower, _ = RateBounds(kFail, n, latencyTail, alpha)
+	_, ch.Upper = RateBounds(kPass, n, latencyTail, beta)
+	ch.Detail = fmt.Sprintf("stable p99 in (%s, %s]: %d of %d candidate requests certainly slower than %s, %d possibly slower than %s",
+		lo, hi, kFail, n, failLimit, kPass, passLimit)
 	return decided(ch)
 }
 

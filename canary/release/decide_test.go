@@ -265,27 +265,52 @@ func TestAlphaIsSpreadOverChecksAndSteps(t *testing.T) {
 	}
 }
 
-// slower and quantile read a histogram on a log scale within buckets: a
-// limit in the middle of a bucket counts about half of it, the p99 of
-// requests spread evenly over one bucket is near its upper end.
+// slower brackets the requests over a limit by whole buckets, p99Bracket
+// finds the bucket of the p99; the unbounded last bucket gives no p99.
 func TestHistogramReading(t *testing.T) {
 	h := []LatencyBucket{{Le: time.Millisecond, Count: 900}, {Le: 4 * time.Millisecond, Count: 100}, {Le: math.MaxInt64, Count: 10}}
-	if k, n := slower(h, 2*time.Millisecond); n != 1010 || k != 60 {
-		t.Errorf("slower than 2ms: %d of %d, want 60 (half of the 1-4ms bucket on a log scale, and the last) of 1010", k, n)
+	if lo, hi, n := slower(h, 2*time.Millisecond); n != 1010 || lo != 10 || hi != 110 {
+		t.Errorf("slower than 2ms: %d to %d of %d, want 10 (the open bucket) to 110 (and the 1-4ms one) of 1010", lo, hi, n)
 	}
-	if k, _ := slower(h, 4*time.Millisecond); k != 10 {
-		t.Errorf("slower than 4ms: %d, want the 10 of the open bucket", k)
+	if lo, hi, _ := slower(h, 4*time.Millisecond); lo != 10 || hi != 10 {
+		t.Errorf("slower than 4ms: %d to %d, want 10", lo, hi)
 	}
-	if k, _ := slower(h, 0); k != 1010 {
-		t.Errorf("slower than 0: %d, want all", k)
+	if lo, hi, _ := slower(h, 0); lo != 1010 || hi != 1010 {
+		t.Errorf("slower than 0: %d to %d, want all", lo, hi)
 	}
-	if q := quantile(h, 0.5); q <= 100*time.Microsecond || q > time.Millisecond {
-		t.Errorf("median %s, want within the first bucket", q)
+	if lo, hi, ok := p99Bracket(h[:2]); !ok || lo != time.Millisecond || hi != 4*time.Millisecond {
+		t.Errorf("p99 in (%s, %s] %v, want (1ms, 4ms]", lo, hi, ok)
 	}
-	if q := quantile(h[:2], 0.99); q < 3400*time.Microsecond || q > 3600*time.Microsecond { // 1ms·4^0.9
-		t.Errorf("p99 %s, want near the top of the 1-4ms bucket", q)
+	if _, _, ok := p99Bracket([]LatencyBucket{{Le: time.Millisecond, Count: 1}, {Le: math.MaxInt64, Count: 99}}); ok {
+		t.Error("a p99 in the unbounded bucket has a bracket")
 	}
-	if q := quantile(nil, 0.99); q != 0 {
-		t.Errorf("p99 of nothing: %s", q)
+	if _, _, ok := p99Bracket(nil); ok {
+		t.Error("an empty histogram has a p99")
+	}
+}
+
+// A candidate within a bucket of the latency limit holds: neither a
+// false rollback nor a wrong pass; far beyond it, it fails.
+func TestLatencyWithinABucketHolds(t *testing.T) {
+	plan := DefaultPlan()
+	b := func(counts ...int64) []LatencyBucket {
+		var h []LatencyBucket
+		for i, c := range counts {
+			h = append(h, LatencyBucket{Le: time.Duration(i+1) * 10 * time.Millisecond, Count: c})
+		}
+		return h
+	}
+	stable := VersionStats{Requests: 10000, Latency: b(9950, 50)} // p99 in (0, 10ms]
+	near := VersionStats{Requests: 10000, Latency: b(9000, 1000)} // 10% in (10, 20ms]: limit 15ms falls inside
+	far := VersionStats{Requests: 10000, Latency: b(0, 0, 10000)} // all in (20, 30ms]
+	if ch := latencyCheck(plan.Thresholds, near, stable, 0.001, 0.05); ch.Decision != CheckHold {
+		t.Errorf("near the limit: %s (%s)", ch.Decision, ch.Detail)
+	}
+	if ch := latencyCheck(plan.Thresholds, far, stable, 0.001, 0.05); ch.Decision != CheckFail {
+		t.Errorf("far beyond the limit: %s (%s)", ch.Decision, ch.Detail)
+	}
+	if ch := latencyCheck(plan.Thresholds, stable, stable, 0.001, 0.05); ch.Decision != CheckHold {
+		// stable's own requests straddle the pass limit drawn at 0 ms
+		t.Logf("A/A with a coarse bucket: %s (%s)", ch.Decision, ch.Detail)
 	}
 }

@@ -128,10 +128,10 @@ func (p Plan) Validate() error {
 			bad("%s: must be a fraction in [0, 1], got %g", name, v)
 		}
 	}
-	if p.Alpha < 0 || p.Alpha >= 1 {
+	if !(p.Alpha >= 0 && p.Alpha < 1) { // NaN too
 		bad("alpha: must be in (0, 1) (0 for the default %g), got %g", DefaultAlpha, p.Alpha)
 	}
-	if p.Beta < 0 || p.Beta >= 1 {
+	if !(p.Beta >= 0 && p.Beta < 1) {
 		bad("beta: must be in (0, 1) (0 for the default %g), got %g", DefaultBeta, p.Beta)
 	}
 	if t.P99LatencySlack < 0 {

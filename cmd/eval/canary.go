@@ -37,7 +37,7 @@ const (
 	simSigma  = 0.25
 	// simMaxIntervals bounds a run: a canary not decided after this many
 	// intervals is counted as undecided.
-	simMaxIntervals = 60
+	simMaxIntervals = 20
 )
 
 // canaryScenario is a candidate's behaviour against stable.
@@ -56,11 +56,14 @@ var canaryScenarios = []canaryScenario{
 	{Name: "A/A (identical models)", Latency: 1, Good: true},
 	{Name: "good retrain (1% of inputs differ, 10% slower)", Disagree: 0.01, Latency: 1.1, Good: true},
 	{Name: "2% disagreement", Disagree: 0.02, Latency: 1, Good: true},
+	{Name: "4% disagreement (just inside the threshold)", Disagree: 0.04, Latency: 1, Good: true},
 	{Name: "5% disagreement (the threshold)", Disagree: 0.05, Latency: 1},
 	{Name: "10% disagreement", Disagree: 0.10, Latency: 1, Bad: true},
 	{Name: "38% disagreement", Disagree: 0.38, Latency: 1, Bad: true},
 	{Name: "0.5% more errors (half the threshold)", ExtraErrors: 0.005, Latency: 1, Good: true},
+	{Name: "0.9% more errors (just inside the threshold)", ExtraErrors: 0.009, Latency: 1, Good: true},
 	{Name: "3% more errors", ExtraErrors: 0.03, Latency: 1, Bad: true},
+	{Name: "1.3x latency (inside the threshold)", Latency: 1.3, Good: true},
 	{Name: "1.5x latency (the threshold)", Latency: 1.5},
 	{Name: "1.75x latency", Latency: 1.75, Bad: true},
 	{Name: "2x latency", Latency: 2, Bad: true},
@@ -138,12 +141,12 @@ type canaryResult struct {
 
 // canaryEval simulates runs canaries of every scenario and renders the
 // section and its targets.
-func canaryEval(runs int, seed uint64) (string, []row, error) {
+func canaryEval(scenarios []canaryScenario, runs int, seed uint64) (string, []row, error) {
 	plan := release.DefaultPlan()
-	results := make([]canaryResult, len(canaryScenarios))
+	results := make([]canaryResult, len(scenarios))
 	type job struct{ sc, run int }
 	jobs := make(chan job)
-	outs := make([][]canaryOutcome, len(canaryScenarios))
+	outs := make([][]canaryOutcome, len(scenarios))
 	for i := range outs {
 		outs[i] = make([]canaryOutcome, runs)
 	}
@@ -153,18 +156,18 @@ func canaryEval(runs int, seed uint64) (string, []row, error) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				outs[j.sc][j.run] = simulate(canaryScenarios[j.sc], plan, seed+uint64(j.sc)<<32, j.run)
+				outs[j.sc][j.run] = simulate(scenarios[j.sc], plan, seed+uint64(j.sc)<<32, j.run)
 			}
 		}()
 	}
-	for i := range canaryScenarios {
+	for i := range scenarios {
 		for r := range runs {
 			jobs <- job{i, r}
 		}
 	}
 	close(jobs)
 	wg.Wait()
-	for i, sc := range canaryScenarios {
+	for i, sc := range scenarios {
 		res := canaryResult{sc: sc, runs: runs}
 		for _, o := range outs[i] {
 			switch o.phase {
@@ -226,28 +229,31 @@ func canaryTargets(results []canaryResult) []row {
 		switch {
 		case r.sc.Name == "A/A (identical models)":
 			rows = append(rows, row{Scenario: "canary A/A: rolled back", Target: "≤ 1%",
-				Measured: pctOf(r.rolledBack, r.runs), Meets: float64(r.rolledBack) <= 0.01*float64(r.runs)})
+				Measured: rateOf(r.rolledBack, r.runs), Meets: float64(r.rolledBack) <= 0.01*float64(r.runs)})
 		case strings.HasPrefix(r.sc.Name, "good retrain"):
 			rows = append(rows, row{Scenario: "canary " + r.sc.Name + ": promoted", Target: "100%",
-				Measured: pctOf(r.promoted, r.runs), Meets: r.promoted == r.runs})
+				Measured: rateOf(r.promoted, r.runs), Meets: r.promoted == r.runs})
 		case strings.HasPrefix(r.sc.Name, "38%"):
 			rows = append(rows, row{Scenario: "canary 38% disagreement: rolled back in the first step", Target: "100%",
-				Measured: pctOf(r.firstStep, r.runs), Meets: r.firstStep == r.runs})
+				Measured: rateOf(r.firstStep, r.runs), Meets: r.firstStep == r.runs})
 		case strings.HasPrefix(r.sc.Name, "10%"):
 			rows = append(rows, row{Scenario: "canary 10% disagreement: rolled back within the plan", Target: "100%",
-				Measured: pctOf(r.rolledBack, r.runs), Meets: r.rolledBack == r.runs})
+				Measured: rateOf(r.rolledBack, r.runs), Meets: r.rolledBack == r.runs})
 		case r.sc.Good:
 			rows = append(rows, row{Scenario: "canary " + r.sc.Name + ": rolled back", Target: "≤ 1%",
-				Measured: pctOf(r.rolledBack, r.runs), Meets: float64(r.rolledBack) <= 0.01*float64(r.runs)})
+				Measured: rateOf(r.rolledBack, r.runs), Meets: float64(r.rolledBack) <= 0.01*float64(r.runs)})
 		case r.sc.Bad:
 			rows = append(rows, row{Scenario: "canary " + r.sc.Name + ": rolled back", Target: "100%",
-				Measured: pctOf(r.rolledBack, r.runs), Meets: r.rolledBack == r.runs})
+				Measured: rateOf(r.rolledBack, r.runs), Meets: r.rolledBack == r.runs})
 		}
 	}
 	return rows
 }
 
 func pctOf(n, of int) string { return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(max(of, 1))) }
+
+// rateOf is n of runs as a percentage with its 95% Wilson interval.
+func rateOf(n, runs int) string { return withInterval(tally{Alarms: n, Runs: runs}) }
 
 func medianSamples(s []int64) string {
 	if len(s) == 0 {

@@ -27,18 +27,31 @@ func TestSimulate(t *testing.T) {
 	}
 }
 
-// The section has a row per scenario and the targets name each kind.
+// The section has a row per scenario and the targets say whether each is
+// met (the scenarios that decide fast; the others hold for the whole
+// simulated time, which make eval measures).
 func TestCanaryEval(t *testing.T) {
-	section, rows, err := canaryEval(2, 1)
+	var fast []canaryScenario
+	for _, sc := range canaryScenarios {
+		if strings.HasPrefix(sc.Name, "A/A") || strings.HasPrefix(sc.Name, "38%") || strings.HasPrefix(sc.Name, "2x") {
+			fast = append(fast, sc)
+		}
+	}
+	section, rows, err := canaryEval(fast, 2, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sc := range canaryScenarios {
+	for _, sc := range fast {
 		if !strings.Contains(section, "| "+sc.Name+" |") {
 			t.Errorf("no row for %q:\n%s", sc.Name, section)
 		}
 	}
-	if len(rows) < 6 {
-		t.Errorf("%d target rows: %+v", len(rows), rows)
+	if len(rows) != 3 {
+		t.Fatalf("%d target rows: %+v", len(rows), rows)
+	}
+	for _, r := range rows {
+		if !r.Meets {
+			t.Errorf("%s: %s, target %s", r.Scenario, r.Measured, r.Target)
+		}
 	}
 }

@@ -258,7 +258,8 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 			fmt.Fprintf(w, "samples:   candidate %d (a step needs at least %d), stable %d, compared %d (%d distinct inputs)\n",
 				o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared, o.Distinct)
 			alpha, beta := cmp.Or(c.Plan.Alpha, release.DefaultAlpha), cmp.Or(c.Plan.Beta, release.DefaultBeta)
-			fmt.Fprintf(w, "bounds:    lower at alpha %g (false rollbacks over the canary), upper at beta %g (a wrong pass)\n", alpha, beta)
+			fmt.Fprintf(w, "bounds:    lower at alpha %g over the canary's %d checks × %d steps (a false rollback), upper at beta %g (a wrong pass)\n",
+				alpha, max(1, len(an.Checks)-nonStatistical(c.Plan)), len(c.Plan.Steps), beta)
 			if len(an.Checks) > 0 {
 				tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "  check\testimate\tlower\tupper\tthreshold\tsamples\tdecision")
@@ -306,4 +307,13 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// nonStatistical is 1 when the plan's non-finite check is the rule "none
+// allowed" rather than a test (it takes no share of alpha), else 0.
+func nonStatistical(p release.Plan) int {
+	if p.MaxNonFiniteRate > 0 {
+		return 0
+	}
+	return 1
 }

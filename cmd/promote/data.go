@@ -126,6 +126,9 @@ Exit codes: 0 the data passed, 1 it failed, 2 usage or infrastructure error
 			if data == "" {
 				return usageError("check-data needs --data CSV")
 			}
+			if !(opts.Alpha > 0 && opts.Alpha < 1) {
+				return usageError("--alpha must be in (0, 1), got %g", opts.Alpha)
+			}
 			if output != "text" && output != "json" {
 				return usageError("--output must be text or json, got %q", output)
 			}

@@ -153,6 +153,10 @@ func TestProfileAndCheckData(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("sizes of effect: exit %d\n%s", r.code, r.stdout)
 		}
+		// An alpha outside (0, 1) is a usage error.
+		if r := promote(t, reg, "check-data", "breast-cancer", "1", "--data", scaled(t, holdoutData, 1, 1.5), "--alpha", "2"); r.code != 2 || !strings.Contains(r.stderr, "--alpha must be in (0, 1)") {
+			t.Errorf("--alpha 2: %+v", r)
+		}
 		// A stricter alpha is harder to fail, never easier.
 		r = promote(t, reg, "check-data", "breast-cancer", "1", "--data", scaled(t, holdoutData, 1, 1.5), "--alpha", "1e-30")
 		if r.code != 1 {

@@ -77,6 +77,9 @@ Exit codes: 0 no drift, 1 drift, 2 too few samples (--min-samples) or an error.`
 			if out != "text" && out != "json" {
 				return usageError("--output must be text or json, got %q", out)
 			}
+			if !(alpha > 0 && alpha < 1) {
+				return usageError("--alpha must be in (0, 1), got %g", alpha)
+			}
 			if (len(gateways) == 0) == (prom == "") {
 				return usageError("give the live counts' source: --gateway URL (repeatable) or --prometheus URL, not both")
 			}
