@@ -50,7 +50,9 @@ type Plan struct {
 	// a candidate whose true rates are all within their thresholds is
 	// rolled back, over the whole canary (every check, every step, every
 	// tick). It is spread evenly over the statistical checks of all steps.
-	// 0 means DefaultAlpha.
+	// A step resumed after a pause, or whose in-process counts a restart
+	// lost, starts a fresh sequence that the split does not charge, and a
+	// failed analysis query counts as a failed check. 0 means DefaultAlpha.
 	Alpha float64 `json:"alpha,omitempty"`
 	// Beta is the chance that one check passes one step although the
 	// candidate's true rate is above the check's threshold; a candidate is
