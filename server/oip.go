@@ -43,7 +43,7 @@ func (s *Server) serverMetadata(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{
 		"name":       s.opts.Name,
 		"version":    s.opts.Version,
-		"extensions": []string{},
+		"extensions": append([]string{}, s.extensions...),
 	})
 }
 

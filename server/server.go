@@ -36,6 +36,8 @@ type Catalog interface {
 	Has(model string) bool
 	Names() []string
 	Status() catalog.Status
+	// Loaded lists a served model's loaded versions, for statistics.
+	Loaded(model string) ([]*serving.Session, error)
 }
 
 // Options configure a Server.
@@ -87,6 +89,9 @@ type Server struct {
 	// Background comparison runs: slots bound them, the group waits.
 	shadowSlots chan struct{}
 	shadowWG    sync.WaitGroup
+	// extensions are the protocol extensions served, for GET /v2: each
+	// feature adds its own as it registers its routes (provide).
+	extensions []string
 }
 
 // New builds the router.
@@ -139,6 +144,8 @@ func New(opts Options) *Server {
 	e.GET("/v2/models/:model/drift", s.driftStats)
 	e.POST("/v2/models/:model/infer", s.infer)
 	e.POST("/v2/models/:model/versions/:version/infer", s.infer)
+	s.provide(extBinaryTensorData) // infer reads and writes binary tensors (wire/binary.go)
+	s.routeTriton(e)               // triton.go: model configuration, statistics, repository index
 	if opts.Extra != nil {
 		opts.Extra(e)
 	}
