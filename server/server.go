@@ -146,6 +146,7 @@ func New(opts Options) *Server {
 	e.POST("/v2/models/:model/versions/:version/infer", s.infer)
 	s.provide(extBinaryTensorData) // infer reads and writes binary tensors (wire/binary.go)
 	s.routeTriton(e)               // triton.go: model configuration, statistics, repository index
+	s.routeOpenAPI(e)              // openapi.go: GET /openapi.json, every route described
 	if opts.Extra != nil {
 		opts.Extra(e)
 	}
