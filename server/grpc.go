@@ -217,8 +217,10 @@ func (g *grpcService) ModelReady(ctx context.Context, req *grpcapi.ModelReadyReq
 	return &grpcapi.ModelReadyResponse{Ready: true}, nil
 }
 
+// ServerMetadata is GET /v2's answer, the extensions included (Triton
+// reports the same list over both protocols).
 func (g *grpcService) ServerMetadata(context.Context, *grpcapi.ServerMetadataRequest) (*grpcapi.ServerMetadataResponse, error) {
-	return &grpcapi.ServerMetadataResponse{Name: g.s.opts.Name, Version: g.s.opts.Version, Extensions: []string{}}, nil
+	return &grpcapi.ServerMetadataResponse{Name: g.s.opts.Name, Version: g.s.opts.Version, Extensions: append([]string{}, g.s.extensions...)}, nil
 }
 
 // ModelMetadata is GET /v2/models/{m}[/versions/{v}]'s answer: the version

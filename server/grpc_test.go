@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -147,8 +148,10 @@ func TestGRPCHealthAndMetadata(t *testing.T) {
 	wantCode(t, "health of an unknown service", err, codes.NotFound, "other")
 
 	sm, err := c.ServerMetadata(ctx, &grpcapi.ServerMetadataRequest{})
-	if err != nil || sm.Name != "modelgate" || sm.Version == "" {
-		t.Fatalf("ServerMetadata %v %v", sm, err)
+	var httpMeta struct{ Extensions []string }
+	g.getJSON("GET", "/v2", nil, &httpMeta)
+	if err != nil || sm.Name != "modelgate" || sm.Version == "" || !reflect.DeepEqual(sm.Extensions, httpMeta.Extensions) || !slices.Contains(sm.Extensions, "model_configuration") {
+		t.Fatalf("ServerMetadata %v %v; HTTP's extensions %v", sm, err, httpMeta.Extensions)
 	}
 	md, err := c.ModelMetadata(ctx, &grpcapi.ModelMetadataRequest{Name: "breast-cancer"})
 	if err != nil {
