@@ -206,6 +206,9 @@ fuzz:
 	$(GO) test ./wire -run '^$$' -fuzz FuzzDecodePredict -fuzztime $(FUZZTIME)
 	$(GO) test ./wire -run '^$$' -fuzz FuzzPredictFraming -fuzztime $(FUZZTIME)
 	$(GO) test ./wire -run '^$$' -fuzz FuzzInferFraming -fuzztime $(FUZZTIME)
+	$(GO) test ./wire -run '^$$' -fuzz '^FuzzInferBinary$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./wire -run '^$$' -fuzz '^FuzzFromRaw$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./server -run '^$$' -fuzz '^FuzzDecompress$$' -fuzztime $(FUZZTIME)
 
 ## eval: measure the false-alarm and detection rates of the data checks and the canary; writes docs/verdicts.md.
 .PHONY: eval
