@@ -771,3 +771,26 @@ func TestGRPCFloat16OnONNXRuntime(t *testing.T) {
 		t.Fatalf("answer %v, want %x", r, raw)
 	}
 }
+
+// gzip and deflate messages are taken and answered in kind, and the
+// message limit holds for the decompressed message.
+func TestGRPCCompressedMessages(t *testing.T) {
+	g := newGateway(t, true, []pushSpec{{"breast-cancer", "1", fakeDemo()}}, withMaxBody(4096))
+	c := grpcapi.NewGRPCInferenceServiceClient(g.grpcClient(GRPCOptions{}))
+	ctx := grpcCtx(t)
+	for _, name := range []string{"gzip", "deflate"} {
+		t.Run(name, func(t *testing.T) {
+			r, err := c.ModelInfer(ctx, &grpcapi.ModelInferRequest{ModelName: "breast-cancer", Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{fp32Input("features", malignant, benign)}}, grpc.UseCompressor(name))
+			if err != nil || !reflect.DeepEqual(r.Outputs[0].Contents.GetInt64Contents(), []int64{0, 1}) {
+				t.Fatalf("%v %v", r, err)
+			}
+			// 1000 rows of zeros: 120 kB, a few hundred bytes compressed.
+			zeros := make([][]float64, 1000)
+			for i := range zeros {
+				zeros[i] = make([]float64, 30)
+			}
+			_, err = c.ModelInfer(ctx, &grpcapi.ModelInferRequest{ModelName: "breast-cancer", Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{fp32Input("features", zeros...)}}, grpc.UseCompressor(name))
+			wantCode(t, "a compressed message over the limit once decompressed", err, codes.ResourceExhausted, "larger than max")
+		})
+	}
+}
