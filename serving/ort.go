@@ -138,13 +138,22 @@ func (s *ortModel) Close() {
 // requested outputs (all when outputs is empty).
 func (s *ortModel) Run(ctx context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, error) {
 	var p phases
-	return s.runPhased(ctx, ordered, outputs, &p)
+	return s.runTimed(ctx, ordered, outputs, &p)
 }
 
-// runPhased is Run, timing its phases into p: making the ONNX Runtime
+// runPhased is Run with the times of its phases (Session's statistics).
+// They come back by value: a pointer handed through the interface would
+// put them on the heap at every run.
+func (s *ortModel) runPhased(ctx context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, phases, error) {
+	var p phases
+	out, err := s.runTimed(ctx, ordered, outputs, &p)
+	return out, p, err
+}
+
+// runTimed is Run, timing its phases into p: making the ONNX Runtime
 // tensors (input), ONNX Runtime's run (infer), reading the outputs back
 // into Go memory where ONNX Runtime allocated them (output).
-func (s *ortModel) runPhased(_ context.Context, ordered []wire.Tensor, outputs []string, p *phases) ([]wire.Tensor, error) {
+func (s *ortModel) runTimed(_ context.Context, ordered []wire.Tensor, outputs []string, p *phases) ([]wire.Tensor, error) {
 	start := time.Now()
 	in := make([]ort.Value, len(ordered))
 	defer func() {

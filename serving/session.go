@@ -259,15 +259,12 @@ func (s *Session) inferences(ordered []wire.Tensor) int {
 
 // execute runs the model once and times its phases.
 func (s *Session) execute(ctx context.Context, ordered []wire.Tensor, outputs []string) ([]wire.Tensor, phases, error) {
-	var p phases
 	if s.phased != nil {
-		out, err := s.phased.runPhased(ctx, ordered, outputs, &p)
-		return out, p, err
+		return s.phased.runPhased(ctx, ordered, outputs)
 	}
 	start := time.Now()
 	out, err := s.model.Run(ctx, ordered, outputs)
-	p.infer = time.Since(start)
-	return out, p, err
+	return out, phases{infer: time.Since(start)}, err
 }
 
 // checkInputs returns the inputs in signature order after checking each

@@ -55,7 +55,7 @@ func (p phases) add(q phases) phases {
 // ONNX Runtime model); for other models the whole of Run is the infer
 // phase.
 type phasedModel interface {
-	runPhased(ctx context.Context, inputs []wire.Tensor, outputs []string, p *phases) ([]wire.Tensor, error)
+	runPhased(ctx context.Context, inputs []wire.Tensor, outputs []string) ([]wire.Tensor, phases, error)
 }
 
 // served is what answering one request took: its inferences, its wait in
