@@ -219,7 +219,7 @@ func TestSIGTERMDrainsGRPC(t *testing.T) {
 	mu.Lock()
 	before := answered
 	mu.Unlock()
-	waitFor(t, time.Second, "answers during the drain", func() bool { mu.Lock(); defer mu.Unlock(); return answered > before+20 })
+	waitFor(t, time.Second, "answers during the drain", func() bool { mu.Lock(); defer mu.Unlock(); return answered > before+10 })
 	close(stop) // the load balancer has seen NOT_SERVING
 	wg.Wait()
 	done := make(chan error, 1)
