@@ -77,18 +77,7 @@ func benchBody(b *testing.B, v any) []byte {
 }
 
 func runHandlerBench(b *testing.B, path string, body []byte) {
-	srv := benchServer(b)
-	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		req.Body = nopCloser{bytes.NewReader(body)}
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
-			b.Fatalf("%s: %d %s", path, rec.Code, rec.Body)
-		}
-	}
+	runServerBench(b, benchServer(b), path, body, "")
 }
 
 type nopCloser struct{ *bytes.Reader }
