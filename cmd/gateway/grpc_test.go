@@ -222,16 +222,7 @@ func TestSIGTERMDrainsGRPC(t *testing.T) {
 	waitFor(t, time.Second, "answers during the drain", func() bool { mu.Lock(); defer mu.Unlock(); return answered > before+10 })
 	close(stop) // the load balancer has seen NOT_SERVING
 	wg.Wait()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("gateway exited with %v; logs:\n%s", err, logs.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("gateway did not exit after SIGTERM (shutdown timeout 20s); logs:\n%s", logs.String())
-	}
+	waitExit(t, cmd, 15*time.Second, &logs)
 	exited := time.Since(sent)
 	if len(failures) > 0 {
 		t.Fatalf("%d gRPC calls failed; first: %s", len(failures), failures[0])

@@ -153,16 +153,7 @@ func TestSIGTERMDrainsUnderLoad(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(reply), "HTTP/1.1 200") || !strings.Contains(string(reply), `"prediction":[0]`) {
 		t.Fatalf("in-flight request across the close: %v %q", err, reply)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("gateway exited with %v; logs:\n%s", err, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("gateway did not exit after SIGTERM")
-	}
+	waitExit(t, cmd, 30*time.Second, &logs)
 	if len(failures) > 0 {
 		t.Fatalf("%d accepted requests failed; first: %s", len(failures), failures[0])
 	}
@@ -170,4 +161,20 @@ func TestSIGTERMDrainsUnderLoad(t *testing.T) {
 		t.Fatalf("no clean stop in the logs:\n%s", logs.String())
 	}
 	t.Logf("readyz 503 %s after SIGTERM; %d answered (%d during the drain), 0 failed; a request in flight across the close answered; exit 0", notReadyAfter.Round(time.Millisecond), answered, answered-before)
+}
+
+// waitExit waits for the gateway process to exit 0 after SIGTERM, failing
+// with its logs when it exits otherwise or not within timeout.
+func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration, logs fmt.Stringer) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("gateway exited with %v; logs:\n%s", err, logs.String())
+		}
+	case <-time.After(timeout):
+		t.Fatalf("gateway did not exit within %s of SIGTERM; logs:\n%s", timeout, logs.String())
+	}
 }
