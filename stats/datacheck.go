@@ -155,8 +155,10 @@ type FeatureCheck struct {
 	// among them.
 	Tests []FeatureTest `json:"tests"`
 	P     float64       `json:"p"`
-	// std is the sample standard deviation of the values present.
-	std float64
+	// std is the sample standard deviation of the values present; large
+	// says the shift is above the least size of effect (Shift.Large).
+	std   float64
+	large bool
 }
 
 // CheckData validates a CSV data set against a profile: the schema (the
@@ -304,7 +306,7 @@ func checkFeature(f FeatureProfile, t *Table, col int, opts DataOptions) Feature
 		actual[i], ref[i] = float64(c), float64(f.Counts[i])
 	}
 	shift := ShiftOf(f, actual, float64(present), opts.MaxPSI)
-	fc.PSI, fc.KS, fc.PSINoise = shift.PSI, shift.KS, shift.PSINoise
+	fc.PSI, fc.KS, fc.PSINoise, fc.large = shift.PSI, shift.KS, shift.PSINoise, shift.Large
 
 	_, _, pShift := ChiSquareHomogeneity(ref, actual)
 	refSD := 0.0
@@ -334,7 +336,7 @@ func judge(fc *FeatureCheck, f FeatureProfile, opts DataOptions) {
 		}
 		switch t.Test {
 		case TestShift, TestMean:
-			if opts.MaxPSI > 0 && fc.PSI-fc.PSINoise <= opts.MaxPSI {
+			if !fc.large {
 				continue
 			}
 		case TestAbove, TestBelow:

@@ -15,16 +15,18 @@ type Shift struct {
 	// sampling noise alone explains on average; KS the binned
 	// Kolmogorov-Smirnov distance.
 	PSI, PSINoise, KS float64
-	// Drift: PSI − PSINoise > the largest PSI allowed.
-	Drift bool
+	// Large: PSI − PSINoise is above the least size of effect (any, when
+	// that is 0): a shift the tests find is then worth failing on.
+	Large bool
 }
 
 // ShiftOf compares counts, per bin of f, of n values with f's reference
-// counts. This is the one drift rule of modelgate: promote check-data and
-// promote drift (a gateway's live window) both apply it.
-func ShiftOf(f FeatureProfile, counts []float64, n, maxPSI float64) Shift {
+// counts, with minPSI the least size of effect. It is the one size-of-effect
+// rule: promote check-data and promote drift (a gateway's live window)
+// both apply it to the features their tests find shifted.
+func ShiftOf(f FeatureProfile, counts []float64, n, minPSI float64) Shift {
 	s := Shift{PSI: PSI(f.Counts, counts), KS: BinnedKS(f.Counts, counts), PSINoise: PSINoise(len(f.Counts), n, float64(f.Count))}
-	s.Drift = s.PSI-s.PSINoise > maxPSI
+	s.Large = minPSI <= 0 || s.PSI-s.PSINoise > minPSI
 	return s
 }
 
@@ -65,6 +67,8 @@ type FeatureDrift struct {
 	P     float64       `json:"p"`
 	// Why says which test found the drift, in words.
 	Why string `json:"why,omitempty"`
+	// large: the shift is above the least size of effect (Shift.Large).
+	large bool
 }
 
 // DriftOptions configure CompareWindow.
@@ -129,7 +133,7 @@ func CompareWindow(p *Profile, w *Window, opts DriftOptions) DriftVerdict {
 		}
 		tests[j] = append([]FeatureTest{{Test: TestShift, P: pShift}}, exceedTests(f.Count, int(math.Round(n)), w.Below[j], w.Above[j])...)
 		v.Features = append(v.Features, FeatureDrift{Name: f.Name, Values: n, Below: w.Below[j], Above: w.Above[j],
-			PSI: s.PSI, PSINoise: s.PSINoise, KS: s.KS})
+			PSI: s.PSI, PSINoise: s.PSINoise, KS: s.KS, large: s.Large})
 	}
 	holm(tests, opts.Alpha)
 	for j := range v.Features {
@@ -137,7 +141,7 @@ func CompareWindow(p *Profile, w *Window, opts DriftOptions) DriftVerdict {
 		fd.Tests, fd.P = tests[j], 1
 		for _, t := range tests[j] {
 			fd.P = min(fd.P, t.Adjusted)
-			if !t.Rejected || (t.Test == TestShift && opts.MaxPSI > 0 && fd.PSI-fd.PSINoise <= opts.MaxPSI) {
+			if !t.Rejected || (t.Test == TestShift && !fd.large) {
 				continue
 			}
 			fd.Drift = true
