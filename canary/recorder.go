@@ -83,15 +83,16 @@ type window struct {
 
 	// distinct holds each compared input's hash and whether the versions
 	// ever disagreed on it, up to maxDistinct inputs a step.
-	mu                                        sync.Mutex
-	distinct                                  map[uint64]bool
-	distinctDisagreements, distinctOverflowed int64
+	mu                    sync.Mutex
+	distinct              map[uint64]bool
+	distinctDisagreements int64
 }
 
 // maxDistinct caps the distinct inputs a step remembers (about 1.5 MiB a
 // model): inputs first seen after the cap are counted in Compared but not
-// among the distinct ones, so the disagreement test sees fewer samples
-// (it waits longer), never a biased sample of them.
+// among the distinct ones, so the disagreement test stops gaining samples
+// for the rest of the step: clear verdicts come far sooner, but a
+// candidate near the threshold may hold until the step changes.
 const maxDistinct = 1 << 16
 
 type roleStats struct {
@@ -211,8 +212,7 @@ func (r *Recorder) Compare(model, candidate string, input uint64, disagreed bool
 	before, seen := w.distinct[input]
 	switch {
 	case !seen && len(w.distinct) >= maxDistinct:
-		w.distinctOverflowed++
-		return
+		return // beyond the cap: counted in Compared only
 	case !seen:
 		w.distinct[input] = disagreed
 		r.distinctCompared.WithLabelValues(model, candidate).Inc()
