@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/wire"
 )
 
 // Compressed request bodies. A request's Content-Encoding lists the codings
@@ -194,7 +196,14 @@ func readAll(r *http.Request) ([]byte, error) {
 	if r.ContentLength <= 0 {
 		return io.ReadAll(r.Body)
 	}
-	b := make([]byte, 0, r.ContentLength+1) // one more byte, to see EOF without growing
+	// A binary body's tensors start after its JSON header: the buffer is
+	// offset so that they start 8-byte aligned, and wire.FromRaw can use
+	// them in place instead of copying them out.
+	pad := 0
+	if h, err := strconv.Atoi(r.Header.Get(wire.InferHeaderContentLength)); err == nil && h > 0 && int64(h) <= r.ContentLength {
+		pad = (8 - h%8) % 8
+	}
+	b := make([]byte, pad, int64(pad)+r.ContentLength+1)[pad:] // one more byte, to see EOF without growing
 	for {
 		n, err := r.Body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]

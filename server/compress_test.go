@@ -9,11 +9,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/modelgate/modelgate/serving/servingtest"
+	"github.com/modelgate/modelgate/wire"
 )
 
 func gzipped(t testing.TB, b []byte) []byte {
@@ -217,4 +221,25 @@ func FuzzDecompress(f *testing.F) {
 			t.Fatalf("identity changed the body")
 		}
 	})
+}
+
+// TestReadAllAlignsBinaryData: a binary body is read so that its tensor
+// data, after the JSON header, starts 8-byte aligned, whatever the
+// header's length, and the bytes are the body's.
+func TestReadAllAlignsBinaryData(t *testing.T) {
+	for h := 1; h <= 17; h++ {
+		body := bytes.Repeat([]byte{'x'}, h+16)
+		r := httptest.NewRequest(http.MethodPost, "/v2/models/m/infer", bytes.NewReader(body))
+		r.Header.Set(wire.InferHeaderContentLength, strconv.Itoa(h))
+		got, err := readAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, body) {
+			t.Fatalf("header %d: read %q", h, got)
+		}
+		if p := uintptr(unsafe.Pointer(&got[h])); p%8 != 0 {
+			t.Errorf("header of %d bytes: the data starts at %#x, not 8-aligned", h, p)
+		}
+	}
 }

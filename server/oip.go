@@ -152,18 +152,7 @@ func (s *Server) infer(c echo.Context) error {
 	defer sess.Release()
 	bp := respBufs.Get().(*[]byte)
 	if slices.ContainsFunc(outs, func(o wire.Tensor) bool { return binary(o.Name) }) {
-		need := 256
-		for _, o := range outs {
-			need += 128 + len(o.Name) + wire.RawLen(o)
-		}
-		b, n := wire.AppendInferResponseBinary(slices.Grow(*bp, need), sess.Name(), sess.Version(), req.ID, outs, binary)
-		// The whole length up front, not chunks: readers of the extension
-		// take Content-Length as the body, Inference-Header-Content-Length
-		// as its JSON part.
-		h := c.Response().Header()
-		h.Set(wire.InferHeaderContentLength, strconv.Itoa(n))
-		h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
-		return writeBlob(c, bp, echo.MIMEOctetStream, b)
+		return writeBinary(c, bp, wire.AppendInferBinaryHeader(*bp, sess.Name(), sess.Version(), req.ID, outs, binary), outs, binary)
 	}
 	return writeJSON(c, bp, wire.AppendInferResponse(*bp, sess.Name(), sess.Version(), req.ID, outs))
 }
@@ -204,6 +193,44 @@ var respBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b
 // writeJSON sends b as the 200 answer and gives the buffer back.
 func writeJSON(c echo.Context, bp *[]byte, b []byte) error {
 	return writeBlob(c, bp, echo.MIMEApplicationJSON, b)
+}
+
+// writeBinary sends a binary answer: the JSON header, then each binary
+// output's data straight from the output's memory where the host's layout
+// is the wire's (wire.RawView), else copied once. The whole length goes up
+// front, not chunks: readers of the extension take Content-Length as the
+// body, Inference-Header-Content-Length as its JSON part.
+func writeBinary(c echo.Context, bp *[]byte, header []byte, outs []wire.Tensor, binary func(string) bool) error {
+	parts := make([][]byte, 0, len(outs))
+	size := len(header)
+	for _, o := range outs {
+		if !binary(o.Name) {
+			continue
+		}
+		v, ok := wire.RawView(o)
+		if !ok {
+			v = wire.AppendRaw(make([]byte, 0, wire.RawLen(o)), o)
+		}
+		parts = append(parts, v)
+		size += len(v)
+	}
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, echo.MIMEOctetStream)
+	h.Set(wire.InferHeaderContentLength, strconv.Itoa(len(header)))
+	h.Set(echo.HeaderContentLength, strconv.Itoa(size))
+	c.Response().WriteHeader(http.StatusOK)
+	_, err := c.Response().Write(header)
+	for _, p := range parts {
+		if err != nil {
+			break
+		}
+		_, err = c.Response().Write(p)
+	}
+	if cap(header) <= 1<<20 {
+		*bp = header[:0]
+		respBufs.Put(bp)
+	}
+	return err
 }
 
 // writeBlob sends b as the 200 answer of the given content type and gives

@@ -7,53 +7,88 @@ import (
 	ort "github.com/yalue/onnxruntime_go"
 )
 
-// Loop is ONNX Runtime's own limit for a classifier shaped like the demo
-// model: one CPU session whose tensors are bound once and run again and
-// again, with nothing of modelgate's around it (no checks, no copies, no
-// batching). The benchmark (cmd/bench) measures the gateway against it;
-// nothing else uses it.
+// Loop is ONNX Runtime's own limit for a model: one CPU session whose
+// tensors are bound once and run again and again, with nothing of
+// modelgate's around it (no checks, no copies, no batching). The benchmark
+// (cmd/bench) measures the gateway against it; nothing else uses it.
 type Loop struct {
 	sess      *ort.AdvancedSession
-	in        *ort.Tensor[float32]
-	label     *ort.Tensor[int64]
-	probs     *ort.Tensor[float32]
+	values    []ort.Value // inputs, then outputs
 	batchRows int64
 }
 
-// NewLoop binds a session of the model file at path (one input [N, n],
-// outputs label [N] and probabilities [N, k]) to tensors of batch rows,
-// with fixed, non-zero input values, on the runtime's thread settings.
+// NewLoop binds a session of the model file at path to tensors of batch
+// rows: every input and output FP32 or INT64, whose first dimension is the
+// batch (-1 in the model, batch here) and whose other dimensions are
+// fixed. Inputs hold fixed, non-zero values; the session runs on the
+// runtime's thread settings.
 func (rt *Runtime) NewLoop(path string, batch int64) (*Loop, error) {
 	ins, outs, err := ort.GetInputOutputInfo(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModel, cleanORTError(err))
 	}
-	if len(ins) != 1 || len(outs) != 2 || len(ins[0].Dimensions) != 2 || len(outs[1].Dimensions) != 2 {
-		return nil, errors.New("the loop takes models with one input [N, n] and outputs label [N], probabilities [N, k]")
+	if len(ins) == 0 || len(outs) == 0 {
+		return nil, errors.New("the loop takes models with at least one input and one output")
 	}
-	n, k := ins[0].Dimensions[1], outs[1].Dimensions[1]
 	l := &Loop{batchRows: batch}
-	if l.in, err = ort.NewTensor(ort.NewShape(batch, n), make([]float32, batch*n)); err != nil {
-		return nil, err
+	tensor := func(info ort.InputOutputInfo, input bool) (ort.Value, error) {
+		dims := append([]int64(nil), info.Dimensions...)
+		if len(dims) == 0 || dims[0] != -1 {
+			return nil, fmt.Errorf("%s: the loop takes tensors whose first dimension is the batch (-1), got %v", info.Name, info.Dimensions)
+		}
+		dims[0] = batch
+		for _, d := range dims[1:] {
+			if d < 1 {
+				return nil, fmt.Errorf("%s: the loop takes fixed dimensions after the batch, got %v", info.Name, info.Dimensions)
+			}
+		}
+		shape := ort.NewShape(dims...)
+		switch info.DataType {
+		case ort.TensorElementDataTypeFloat:
+			t, err := ort.NewEmptyTensor[float32](shape)
+			if err == nil && input {
+				for i := range t.GetData() {
+					t.GetData()[i] = float32(i%17) / 4
+				}
+			}
+			return t, err
+		case ort.TensorElementDataTypeInt64:
+			t, err := ort.NewEmptyTensor[int64](shape)
+			if err == nil && input {
+				for i := range t.GetData() {
+					t.GetData()[i] = int64(i % 17)
+				}
+			}
+			return t, err
+		}
+		return nil, fmt.Errorf("%s: the loop takes FP32 and INT64 tensors, got %s", info.Name, info.DataType)
 	}
-	for i := range l.in.GetData() {
-		l.in.GetData()[i] = float32(i%17) / 4
+	var inNames, outNames []string
+	var inVals, outVals []ort.Value
+	for _, in := range ins {
+		v, err := tensor(in, true)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.values = append(l.values, v)
+		inNames, inVals = append(inNames, in.Name), append(inVals, v)
 	}
-	if l.label, err = ort.NewEmptyTensor[int64](ort.NewShape(batch)); err != nil {
-		l.Close()
-		return nil, err
-	}
-	if l.probs, err = ort.NewEmptyTensor[float32](ort.NewShape(batch, k)); err != nil {
-		l.Close()
-		return nil, err
+	for _, out := range outs {
+		v, err := tensor(out, false)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.values = append(l.values, v)
+		outNames, outVals = append(outNames, out.Name), append(outVals, v)
 	}
 	so, err := rt.sessionOptions(ProviderCPU)
 	if err != nil {
 		l.Close()
 		return nil, err
 	}
-	l.sess, err = ort.NewAdvancedSession(path, []string{ins[0].Name}, []string{outs[0].Name, outs[1].Name},
-		[]ort.Value{l.in}, []ort.Value{l.label, l.probs}, so)
+	l.sess, err = ort.NewAdvancedSession(path, inNames, outNames, inVals, outVals, so)
 	so.Destroy()
 	if err != nil {
 		l.Close()
@@ -73,9 +108,7 @@ func (l *Loop) Close() {
 	if l.sess != nil {
 		l.sess.Destroy()
 	}
-	for _, v := range []ort.Value{l.in, l.label, l.probs} {
-		if v != nil {
-			v.Destroy()
-		}
+	for _, v := range l.values {
+		v.Destroy()
 	}
 }

@@ -197,6 +197,13 @@ func BinaryOutputs(req *InferRequest) (func(name string) bool, error) {
 	}, nil
 }
 
+// AppendInferBinaryHeader appends the JSON part of a binary answer (see
+// AppendInferResponseBinary): a writer that sends the outputs' data from
+// their own memory (RawView) after it copies no tensor.
+func AppendInferBinaryHeader(b []byte, model, version, id string, outs []Tensor, binary func(name string) bool) []byte {
+	return appendInferJSON(b, model, version, id, outs, binary)
+}
+
 // AppendInferResponseBinary appends the answer of /v2 infer with the
 // outputs for which binary(name) holds as binary data: the JSON response,
 // those outputs carrying "parameters":{"binary_data_size":N} instead of
@@ -204,7 +211,7 @@ func BinaryOutputs(req *InferRequest) (func(name string) bool, error) {
 // length of the JSON part, the response's Inference-Header-Content-Length.
 func AppendInferResponseBinary(b []byte, model, version, id string, outs []Tensor, binary func(name string) bool) (_ []byte, headerLen int) {
 	start := len(b)
-	b = appendInferJSON(b, model, version, id, outs, binary)
+	b = AppendInferBinaryHeader(b, model, version, id, outs, binary)
 	headerLen = len(b) - start
 	for _, o := range outs {
 		if binary(o.Name) {

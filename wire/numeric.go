@@ -129,14 +129,17 @@ func Argmax(row []float64) int {
 func FirstNonFinite(data any) int {
 	switch v := data.(type) {
 	case []float32:
+		// All exponent bits set: NaN or ±Inf (a bit test, several times
+		// faster than IsNaN || IsInf on a float64 conversion, for inputs
+		// of millions of elements).
 		for i, x := range v {
-			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			if math.Float32bits(x)&0x7f800000 == 0x7f800000 {
 				return i
 			}
 		}
 	case []float64:
 		for i, x := range v {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
+			if math.Float64bits(x)&0x7ff0000000000000 == 0x7ff0000000000000 {
 				return i
 			}
 		}

@@ -59,10 +59,13 @@ func rawErr(name, format string, args ...any) error {
 // type d and the given shape into a Tensor named name. The size must be
 // exactly what the shape asks: shape × element size, or for BYTES, the
 // shape's element count of length-prefixed elements with nothing after
-// them. Fixed-width data is copied once into a fresh Go slice (a plain
-// memory copy on little-endian hosts, byte-swapped on big-endian ones);
-// the result does not alias raw. Errors wrap ErrBadInput (ErrRequest for a
-// datatype the protocol does not name).
+// them. Fixed-width data whose bytes already are a Go slice of the type
+// (a little-endian host, raw aligned to the element's width) is used in
+// place: the tensor aliases raw, which must not change while the tensor is
+// in use (a request body, read once, does not). Otherwise it is copied once
+// into a fresh Go slice (byte-swapped on big-endian hosts). BOOL and BYTES
+// are always decoded into new memory. Errors wrap ErrBadInput (ErrRequest
+// for a datatype the protocol does not name).
 func FromRaw(name string, d DType, shape []int64, raw []byte) (Tensor, error) {
 	if !d.Known() {
 		return Tensor{}, requestErr("input %q: unknown datatype %q", name, string(d))
@@ -155,13 +158,17 @@ type fixedWidth interface {
 	uint8 | uint16 | uint32 | uint64 | int8 | int16 | int32 | int64 | Float16 | BFloat16 | float32 | float64
 }
 
-// fromLE copies n little-endian elements from raw (len(raw) is n × the
-// element size) into a new []T.
+// fromLE is n little-endian elements of raw (len(raw) is n × the element
+// size) as a []T: raw itself where its layout is the host's (see FromRaw),
+// else a copy.
 func fromLE[T fixedWidth](raw []byte, n int) []T {
-	out := make([]T, n)
 	if n == 0 {
-		return out
+		return []T{}
 	}
+	if hostLittleEndian && uintptr(unsafe.Pointer(&raw[0]))%unsafe.Alignof(*new(T)) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(&raw[0])), n)
+	}
+	out := make([]T, n)
 	mem := asBytes(out)
 	copy(mem, raw)
 	if !hostLittleEndian {
@@ -214,6 +221,44 @@ func RawLen(t Tensor) int {
 	}
 	d, n := dataInfo(t.Data)
 	return n * d.ElemSize()
+}
+
+// RawView is t's data in raw form without a copy: the memory of its slice,
+// when the host is little-endian and the data is of a fixed-width type
+// (not BOOL, whose Go bytes are 0 and 1 too but are not promised to be,
+// nor BYTES); false otherwise, where AppendRaw must copy. The view aliases
+// t's data.
+func RawView(t Tensor) ([]byte, bool) {
+	if !hostLittleEndian {
+		return nil, false
+	}
+	switch v := t.Data.(type) {
+	case []uint8:
+		return v, true
+	case []int8:
+		return asBytes(v), true
+	case []uint16:
+		return asBytes(v), true
+	case []int16:
+		return asBytes(v), true
+	case []uint32:
+		return asBytes(v), true
+	case []int32:
+		return asBytes(v), true
+	case []uint64:
+		return asBytes(v), true
+	case []int64:
+		return asBytes(v), true
+	case []Float16:
+		return asBytes(v), true
+	case []BFloat16:
+		return asBytes(v), true
+	case []float32:
+		return asBytes(v), true
+	case []float64:
+		return asBytes(v), true
+	}
+	return nil, false
 }
 
 // AppendRaw appends t's data in raw form (see the top of this file) to b:

@@ -63,16 +63,65 @@ func TestFromRawEveryDatatype(t *testing.T) {
 	}
 }
 
-// TestFromRawDoesNotAlias: fixed-width data is copied out of the body.
-func TestFromRawDoesNotAlias(t *testing.T) {
-	raw := []byte{0, 0, 0x80, 0x3f}
-	got, err := FromRaw("x", FP32, []int64{1}, raw)
+// TestFromRawInPlace: aligned fixed-width data is used where it lies (the
+// tensor aliases the body: no copy of a large input), unaligned data is
+// copied, and BOOL is always decoded into memory of its own.
+func TestFromRawInPlace(t *testing.T) {
+	if !hostLittleEndian {
+		t.Skip("only a little-endian host can use the wire's bytes in place")
+	}
+	buf := make([]byte, 12) // 8-aligned, as every Go allocation of 8 bytes or more
+	copy(buf[4:], []byte{0, 0, 0x80, 0x3f, 0, 0, 0x20, 0xc0})
+	aligned, err := FromRaw("x", FP32, []int64{2}, buf[4:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw[3] = 0
-	if v := got.Data.([]float32)[0]; v != 1 {
-		t.Fatalf("the tensor changed with the body: %v", v)
+	buf[7] = 0x40 // 0x3f800000 (1.0) becomes 0x40800000 (4.0)
+	if v := aligned.Data.([]float32); v[0] != 4 || v[1] != -2.5 {
+		t.Fatalf("aligned FP32 %v: not the body's memory", v)
+	}
+	copy(buf[1:], []byte{0, 0, 0x80, 0x3f})
+	unaligned, err := FromRaw("x", FP32, []int64{1}, buf[1:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf[4] = 0
+	if v := unaligned.Data.([]float32)[0]; v != 1 {
+		t.Fatalf("unaligned FP32 changed with the body: %v", v)
+	}
+	b := []byte{1, 0}
+	bools, err := FromRaw("x", BOOL, []int64{2}, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[0] = 0
+	if v := bools.Data.([]bool); !v[0] {
+		t.Fatal("BOOL data changed with the body")
+	}
+}
+
+// TestRawView: fixed-width data is its own raw form, byte for byte what
+// AppendRaw writes, with no copy; BOOL and BYTES have no view.
+func TestRawView(t *testing.T) {
+	for _, c := range rawCases {
+		got, err := FromRaw("x", c.d, c.shape, bytes.Clone(c.raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := RawView(got)
+		if want := hostLittleEndian && c.d != BOOL && c.d != BYTES; ok != want {
+			t.Errorf("%s: view %v, want %v", c.d, ok, want)
+			continue
+		}
+		if ok && !bytes.Equal(v, AppendRaw(nil, got)) {
+			t.Errorf("%s: view % x, AppendRaw % x", c.d, v, AppendRaw(nil, got))
+		}
+	}
+	f := []float32{1}
+	v, _ := RawView(Tensor{Data: f})
+	f[0] = 2
+	if hostLittleEndian && !bytes.Equal(v, []byte{0, 0, 0, 0x40}) {
+		t.Fatalf("the view is not the tensor's memory: % x", v)
 	}
 }
 

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/xml"
+	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestParseWrk(t *testing.T) {
@@ -58,23 +62,42 @@ func TestReportAndChart(t *testing.T) {
 		{Workload: "wide", Contender: cLoop32, ReqPerSec: 30, RowsPerS: 960, CPUmsReq: 64},
 		{Workload: "wide", Contender: cPredictB, Conc: 128, ReqPerSec: 900, RowsPerS: 900, CPUmsReq: 2.2, LoadCPUms: 0.1},
 		{Workload: "wide", Contender: cFloor, Conc: 128, ReqPerSec: 20000, RowsPerS: 20000, CPUmsReq: 0.1},
+		{Workload: "image-detector", Contender: cLoop1, ReqPerSec: 25, RowsPerS: 25, MeanMS: 40},
+		{Workload: "image-detector", Contender: cImgBinary, Conc: 1, ReqPerSec: 22, RowsPerS: 22, MeanMS: 45},
+		{Workload: "image-detector", Contender: cImgGRPC, Conc: 1, ReqPerSec: 19, RowsPerS: 19, MeanMS: 52},
+		{Workload: "image-detector", Contender: cImgJSON, Conc: 1, ReqPerSec: 8, RowsPerS: 8, MeanMS: 125},
 	}
 	ts := targets(rs)
-	want := []bool{true, true, true, true}
+	// The small detector did not run: its two targets are not measured.
+	want := []bool{true, true, true, true, true, false}
+	if len(ts) != len(want)+2 {
+		t.Fatalf("%d targets, want %d", len(ts), len(want)+2)
+	}
 	for i, tg := range ts {
+		if i >= len(want) {
+			if tg.known {
+				t.Errorf("target %q is judged without its measurements: %+v", tg.what, tg)
+			}
+			continue
+		}
 		if !tg.known || tg.met != want[i] {
 			t.Errorf("target %q: %+v", tg.what, tg)
 		}
 	}
 	wls := []workload{{name: "breast-cancer", title: "tiny <MLP>"}, {name: "wide", title: "wide"}}
-	md := markdown(machine{CPUs: 2, NodeVersions: "Node.js v20.0.0"}, options{conc: []int{32, 128}}, wls, rs)
+	imgs := []imageModel{{workload: workload{name: "image-detector", title: "detector"}}}
+	md := markdown(machine{CPUs: 2, NodeVersions: "Node.js v20.0.0"}, options{conc: []int{32, 128}, imageConc: []int{1, 2}}, wls, imgs, rs)
 	for _, s := range []string{"| tiny model, `/predict`, c = 32: ≥ 0.7× the HTTP floor in req/s | 15000 vs 20000 req/s: 0.75× (the HTTP floor itself: 1.00×) | yes |", "| modelgate /predict | 32 | 15000 |", "no GPU",
 		"The onnxruntime-node contender (Node.js v20.0.0) runs", "| onnxruntime-node + node:http | 32 | 5000 | 5000 |",
 		// The floor serves 40× Python's req/s.
 		"serves 40.0× the Python stack's req/s, and its p99 is 5.00 ms against the Python stack's 80.00 ms. Both Python targets are within the floor's reach",
 		// Inference 64/32 = 2 ms a row: 2/(2+0.1) and 2/(2+0.1+0.1).
 		"0.95× if the server's HTTP work were free, 0.91× if it cost what the HTTP floor spends",
-		"| modelgate /predict, batching | 128 | 900 | 900 | 0.000 | 0.000 | 2.200 | 0.100 |"} {
+		"| modelgate /predict, batching | 128 | 900 | 900 | 0.000 | 0.000 | 2.200 | 0.100 |",
+		// 45/40 and 52/40.
+		"binary tensors, c = 1: ≤ 1.2× the in-process run's time | 45.00 vs 40.00 ms a request: 1.12× | yes |",
+		"raw contents, c = 1: ≤ 1.2× the in-process run's time | 52.00 vs 40.00 ms a request: 1.30× | no |",
+		"| modelgate /v2 infer, JSON | 1 | 8.0 | 125.00 | 0.00 | 0.00 | 3.12 | 85.00 |"} {
 		if !strings.Contains(md, s) {
 			t.Errorf("RESULTS.md lacks %q:\n%s", s, md)
 		}
@@ -114,5 +137,31 @@ func TestBoundsSayWhichTargetIsOutOfReach(t *testing.T) {
 		if !strings.Contains(got, tc.want) {
 			t.Errorf("floor %v req/s, p99 %v ms: %q lacks %q", tc.floorRPS, tc.floorP99, got, tc.want)
 		}
+	}
+}
+
+// TestClosedLoop: every worker's answers are counted, failures apart by
+// kind, and the percentiles come from the answered requests.
+func TestClosedLoop(t *testing.T) {
+	var n atomic.Int64
+	send := func(_ context.Context, worker int) error {
+		switch k := n.Add(1); {
+		case k%10 == 0:
+			return errStatus
+		case k%10 == 5:
+			return errors.New("connection refused")
+		}
+		time.Sleep(time.Duration(worker+1) * 100 * time.Microsecond)
+		return nil
+	}
+	r := closedLoop(send, 4, 200*time.Millisecond)
+	if r.Requests != n.Load() || r.Non2xx == 0 || r.Errors == 0 || r.Requests <= r.Non2xx+r.Errors {
+		t.Fatalf("%+v for %d sends", r, n.Load())
+	}
+	if r.P50US < 100 || r.P99US < r.P50US || r.MeanUS < 100 || r.DurationUS < 200000 {
+		t.Fatalf("latencies %+v: each answered request slept at least 100 µs", r)
+	}
+	if r.FirstErr == nil {
+		t.Fatal("no first failure kept")
 	}
 }

@@ -31,6 +31,8 @@ func main() {
 			err = floorMain(os.Args[2:])
 		case "loop":
 			err = loopMain(os.Args[2:])
+		case "load":
+			err = loadMain(os.Args[2:])
 		default:
 			err = runMain(os.Args[1:])
 		}

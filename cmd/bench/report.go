@@ -8,7 +8,7 @@ import (
 )
 
 // order is how contenders are listed in tables and the chart.
-var order = []string{cLoop1, cLoop32, cFloor, cPredict, cInfer, cPredictB, cInferB, cNode, cPython}
+var order = []string{cLoop1, cLoop32, cFloor, cPredict, cInfer, cInferGo, cGRPC, cPredictB, cInferB, cGRPCB, cNode, cPython}
 
 func find(rs []result, workload, contender string, c int) (result, bool) {
 	for _, r := range rs {
@@ -70,6 +70,15 @@ func targets(rs []result) []target {
 	l32, ok2 := find(rs, "wide", cLoop32, 0)
 	ts = append(ts, target{"compute-bound model, batching, c = 128: ≥ 0.9× the in-process batch-32 loop in rows/s",
 		fmt.Sprintf("%.0f vs %.0f rows/s: %.2f×", wb.RowsPerS, l32.RowsPerS, ratio(wb.RowsPerS, l32.RowsPerS)), ratio(wb.RowsPerS, l32.RowsPerS) >= 0.9, ok1 && ok2})
+	for _, m := range []struct{ name, what string }{{"image-detector", "about 9 GFLOP"}, {"image-detector-small", "about 1 GFLOP"}} {
+		loop, okl := find(rs, m.name, cLoop1, 0)
+		for _, name := range []string{cImgBinary, cImgGRPC} {
+			r, ok := find(rs, m.name, name, 1)
+			x := ratio(r.MeanMS, loop.MeanMS)
+			ts = append(ts, target{fmt.Sprintf("large input (1x3x320x320 FP32, the detector-shaped model of %s), %s, c = 1: ≤ 1.2× the in-process run's time", m.what, strings.TrimPrefix(name, "modelgate ")),
+				fmt.Sprintf("%.2f vs %.2f ms a request: %.2f×", r.MeanMS, loop.MeanMS, x), x <= 1.2, ok && okl})
+		}
+	}
 	return ts
 }
 
@@ -115,14 +124,17 @@ func bounds(rs []result, cpus int) []string {
 	return out
 }
 
-func markdown(m machine, o options, wls []workload, rs []result) string {
+func markdown(m machine, o options, wls []workload, imgs []imageModel, rs []result) string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Benchmark results\n\n")
 	p("Written by `make bench` (`BENCH_DURATION=%s`: each measurement) from %s to %s. Every contender ran\n", m.DurationPerCell, m.Start.UTC().Format("2006-01-02 15:04"), m.End.UTC().Format("15:04 MST"))
 	p("alone in its own process on a loopback port, loaded by the same `wrk` (one row per request,\n")
 	p("`{\"features\": [...]}` on `/predict`, the KServe v2 form on `/v2/.../infer`), for the same duration, at\n")
-	p("c = %s connections. wrk runs on the same cores as the server, for every contender alike.\n\n", joinInts(o.conc))
+	p("c = %s connections. wrk runs on the same cores as the server, for every contender alike. wrk cannot speak gRPC, so\n", joinInts(o.conc))
+	p("the gRPC rows (typed `fp32_contents`, one row per request) and the large-input comparison are loaded by the bench's own\n")
+	p("closed-loop client (`bench load`: Go's net/http and grpc-go, one gRPC connection per 16 workers, in a process of its own);\n")
+	p("the \"(Go client)\" row is the same `/v2` request as wrk's, from that client, to compare the two protocols on one client.\n\n")
 	p("**Machine**: %d CPUs (%s), load average %s at the start and %s at the end: the machine is shared\n", m.CPUs, m.CPUModel, m.LoadAvg, m.LoadAvgEnd)
 	p("with other work, so figures move from run to run; compare them within this run. The in-process\n")
 	p("loops ran before and after the servers of each workload, and the better of the two is shown. %s, ONNX Runtime %s (CPU), wrk %s, %s.\n", m.GoVersion, m.ORTVersion, m.WrkVersion, m.PythonVersions)
@@ -139,7 +151,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 	p("\n\n")
 	p("**GPU**: no GPU was available to this run, so there are no GPU figures.\n\n")
 	p("CPU ms/req is the server's CPU time (user + system, every process of it) over the requests it\n")
-	p("answered, and wrk CPU ms/req the same for the load generator; peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
+	p("answered, and load CPU ms/req the same for the load generator (wrk, or bench load); peak RSS is the server's VmHWM over all its measurements. Ratios compare req/s at the\n")
 	p("same c with the HTTP floor and with the Python stack.\n\n")
 
 	p("## Targets\n\n| target | measured | met |\n| --- | --- | --- |\n")
@@ -164,7 +176,7 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 
 	for _, w := range wls {
 		p("## %s\n\n", w.title)
-		p("| contender | c | req/s | rows/s | p50 ms | p99 ms | CPU ms/req | wrk CPU ms/req | peak RSS MiB | × floor | × Python | failed |\n")
+		p("| contender | c | req/s | rows/s | p50 ms | p99 ms | CPU ms/req | load CPU ms/req | peak RSS MiB | × floor | × Python | failed |\n")
 		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n")
 		for _, name := range order {
 			for _, c := range append([]int{0}, o.conc...) {
@@ -189,7 +201,47 @@ func markdown(m machine, o options, wls []workload, rs []result) string {
 		}
 		p("\n")
 	}
+	if len(imgs) > 0 {
+		imageSection(p, o, imgs, rs)
+	}
 	return b.String()
+}
+
+// imageSection is the large-input comparison: per model, the in-process
+// run and each protocol, with each request's time against the run's.
+func imageSection(p func(string, ...any), o options, imgs []imageModel, rs []result) {
+	p("## Large inputs: one 1x3x320x320 FP32 image a request\n\n")
+	p("One gateway serves both models (batching off); each request carries one image (1.2 MiB of FP32) and gets one map\n")
+	p("of the same size back: as JSON numbers both ways (about 2.9 MiB of JSON a request), as binary tensors\n")
+	p("(`binary_data_size` in, `binary_data_output: true` out), or over gRPC as `raw_input_contents` and\n")
+	p("`raw_output_contents`. Every protocol is driven by the same client (`bench load`) at c = %s; the in-process row is\n", joinInts(o.imageConc))
+	p("the onnxruntime_go Run loop at batch 1 on tensors bound once. ms/req is the mean time of one request (of one run for\n")
+	p("the loop), and × loop the ratio of the two; + ms the time a request adds to the run.\n\n")
+	for _, m := range imgs {
+		loop, okl := find(rs, m.name, cLoop1, 0)
+		p("### %s\n\n", m.title)
+		p("| contender | c | req/s | ms/req | p50 ms | p99 ms | × loop | + ms | CPU ms/req | load CPU ms/req | peak RSS MiB | failed |\n")
+		p("| --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |\n")
+		for _, name := range imageOrder {
+			for _, c := range append([]int{0}, o.imageConc...) {
+				r, ok := find(rs, m.name, name, c)
+				if !ok {
+					continue
+				}
+				cs, x, plus, lc := "loop", "", "", ""
+				if c > 0 {
+					cs, lc = fmt.Sprint(c), fmt.Sprintf("%.3f", r.LoadCPUms)
+					if okl && loop.MeanMS > 0 && c == 1 {
+						x, plus = fmt.Sprintf("%.2f", r.MeanMS/loop.MeanMS), fmt.Sprintf("%.2f", r.MeanMS-loop.MeanMS)
+					}
+				}
+				p("| %s | %s | %.1f | %.2f | %.2f | %.2f | %s | %s | %.2f | %s | %.0f | %d |\n",
+					name, cs, r.ReqPerSec, r.MeanMS, r.P50MS, r.P99MS, x, plus, r.CPUmsReq, lc, r.RSSMiB, r.Failed)
+			}
+		}
+		p("\n")
+	}
+	p("× loop and + ms are shown at c = 1, where a request has the cores to itself as the loop's run has.\n\n")
 }
 
 func joinInts(v []int) string {

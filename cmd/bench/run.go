@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,8 +23,10 @@ import (
 
 	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/grpcapi"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"google.golang.org/protobuf/proto"
 )
 
 type options struct {
@@ -39,6 +42,7 @@ type options struct {
 	workloads     []string
 	batchSize     int
 	batchDelay    time.Duration
+	imageConc     []int // concurrencies of the large-input comparison
 }
 
 // workload is one model served by every contender.
@@ -59,6 +63,7 @@ type result struct {
 	RowsPerS  float64
 	P50MS     float64
 	P99MS     float64
+	MeanMS    float64
 	CPUmsReq  float64 // CPU milliseconds per request (per run for a loop)
 	LoadCPUms float64 // wrk's CPU milliseconds per request (0 for a loop)
 	RSSMiB    float64
@@ -76,12 +81,15 @@ const (
 	cInferB   = "modelgate /v2 infer, batching"
 	cPython   = "FastAPI + uvicorn (scikit-learn)"
 	cNode     = "onnxruntime-node + node:http"
+	cInferGo  = "modelgate /v2 infer (Go client)"
+	cGRPC     = "modelgate gRPC ModelInfer"
+	cGRPCB    = "modelgate gRPC ModelInfer, batching"
 )
 
 func runMain(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o options
-	var conc, workloads string
+	var conc, imageConc, workloads string
 	fs.StringVar(&o.gateway, "gateway", "bin/gateway", "the gateway binary (make build)")
 	fs.StringVar(&o.python, "python", "/usr/bin/python3", "Python with fastapi, uvicorn, scikit-learn and joblib (Debian packages)")
 	fs.IntVar(&o.pythonWorkers, "python-workers", runtime.NumCPU(), "uvicorn worker processes")
@@ -91,18 +99,19 @@ func runMain(args []string) error {
 	fs.StringVar(&conc, "c", "1,32,128", "concurrencies (wrk connections)")
 	fs.StringVar(&o.work, "work", ".cache/bench", "work folder (models, registry, logs)")
 	fs.StringVar(&o.out, "out", "cmd/bench", "where RESULTS.md and results.svg go")
-	fs.StringVar(&workloads, "workloads", "breast-cancer,digits,wide", "workloads to run")
+	fs.StringVar(&workloads, "workloads", "breast-cancer,digits,wide,image", "workloads to run (image: the large-input protocol comparison)")
+	fs.StringVar(&imageConc, "image-c", "1,2", "concurrencies of the large-input comparison")
 	fs.IntVar(&o.batchSize, "batch-size", 128, "batching.max_batch_size of the batching gateway")
 	fs.DurationVar(&o.batchDelay, "batch-delay", 2*time.Millisecond, "batching.max_queue_delay of the batching gateway")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	for _, s := range strings.Split(conc, ",") {
-		c, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || c < 1 {
-			return fmt.Errorf("-c: bad concurrency %q", s)
-		}
-		o.conc = append(o.conc, c)
+	var err error
+	if o.conc, err = parseConc(conc); err != nil {
+		return fmt.Errorf("-c: %w", err)
+	}
+	if o.imageConc, err = parseConc(imageConc); err != nil {
+		return fmt.Errorf("-image-c: %w", err)
 	}
 	o.workloads = strings.Split(workloads, ",")
 	if _, err := exec.LookPath("wrk"); err != nil {
@@ -130,12 +139,23 @@ func runMain(args []string) error {
 		}
 		results = append(results, rs...)
 	}
+	var imgs []imageModel
+	if slices.Contains(o.workloads, "image") {
+		if imgs, err = prepareImages(o); err != nil {
+			return err
+		}
+		rs, err := benchImages(ctx, o, imgs)
+		if err != nil {
+			return fmt.Errorf("image: %w", err)
+		}
+		results = append(results, rs...)
+	}
 	m.End = time.Now()
 	m.LoadAvgEnd = loadAvg()
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(o.out, "RESULTS.md"), []byte(markdown(m, o, wls, results)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(o.out, "RESULTS.md"), []byte(markdown(m, o, wls, imgs, results)), 0o644); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(o.out, "results.svg"), []byte(chart(wls, results)), 0o644); err != nil {
@@ -316,12 +336,19 @@ type route struct {
 	contender string
 	path      string
 	body      []byte
+	// load is the load generator: "" for wrk; "http" or "grpc" for the
+	// bench's own (bench load), gRPC going to the process's gRPC port.
+	load      string
+	headerLen int    // Inference-Header-Content-Length of a binary body
+	conc      []int  // concurrencies; nil: options.conc
+	workload  string // the result's workload; "": the process's
 }
 
-// proc is a contender's process, with what it serves.
+// proc is a contender's process, with what it serves: cmd gets a free
+// port for HTTP and one for gRPC.
 type proc struct {
 	name   string
-	cmd    func(port int) *exec.Cmd
+	cmd    func(port, grpcPort int) *exec.Cmd
 	ready  string // GET path answering 200 when ready
 	routes []route
 }
@@ -352,41 +379,39 @@ func benchWorkload(ctx context.Context, o options, w workload) ([]result, error)
 	if err != nil {
 		return nil, err
 	}
-	gateway := func(batching bool) func(port int) *exec.Cmd {
-		return func(port int) *exec.Cmd {
-			cfg := filepath.Join(o.work, fmt.Sprintf("gateway-%s-%t.yaml", w.name, batching))
-			size := 0
-			if batching {
-				size = o.batchSize
-			}
-			text := fmt.Sprintf("listen: 127.0.0.1:%d\nregistry: %s\nmodels: [%s]\ncache_dir: %s\npoll_interval: 60s\nort: {providers: [cpu]}\nbatching: {max_batch_size: %d, max_queue_delay: %s}\nlog: {level: warn}\n",
-				port, filepath.Join(o.work, "registry"), w.name, filepath.Join(o.work, "cache"), size, o.batchDelay)
-			if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-				panic(err)
-			}
-			return exec.Command(o.gateway, "--config", cfg)
-		}
+	grpcReq, err := proto.Marshal(&grpcapi.ModelInferRequest{ModelName: w.name,
+		Inputs: []*grpcapi.ModelInferRequest_InferInputTensor{{Name: "features", Datatype: "FP32", Shape: []int64{1, int64(len(w.row))},
+			Contents: &grpcapi.InferTensorContents{Fp32Contents: float32s(w.row)}}}})
+	if err != nil {
+		return nil, err
 	}
 	inferPath := "/v2/models/" + w.name + "/infer"
+	gatewayRoutes := []route{{contender: cPredict, path: "/predict", body: predict}, {contender: cInfer, path: inferPath, body: infer},
+		{contender: cGRPC, body: grpcReq, load: "grpc"}}
+	if w.name == "breast-cancer" { // one HTTP row from the gRPC rows' load generator, to compare them on one client
+		gatewayRoutes = append(gatewayRoutes, route{contender: cInferGo, path: inferPath, body: infer, load: "http"})
+	}
 	procs := []proc{
-		{name: "floor", ready: "/healthz", cmd: func(port int) *exec.Cmd {
+		{name: "floor", ready: "/healthz", cmd: func(port, _ int) *exec.Cmd {
 			return exec.Command(self, "floor", "-listen", fmt.Sprintf("127.0.0.1:%d", port))
-		}, routes: []route{{cFloor, "/predict", predict}}},
-		{name: "gateway", ready: "/readyz", cmd: gateway(false), routes: []route{{cPredict, "/predict", predict}, {cInfer, inferPath, infer}}},
-		{name: "gateway-batching", ready: "/readyz", cmd: gateway(true), routes: []route{{cPredictB, "/predict", predict}, {cInferB, inferPath, infer}}},
-		{name: "python", ready: "/healthz", cmd: func(port int) *exec.Cmd {
+		}, routes: []route{{contender: cFloor, path: "/predict", body: predict}}},
+		{name: "gateway", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, 0), routes: gatewayRoutes},
+		{name: "gateway-batching", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, o.batchSize), routes: []route{
+			{contender: cPredictB, path: "/predict", body: predict}, {contender: cInferB, path: inferPath, body: infer},
+			{contender: cGRPCB, body: grpcReq, load: "grpc"}}},
+		{name: "python", ready: "/healthz", cmd: func(port, _ int) *exec.Cmd {
 			cmd := exec.Command(o.python, "-m", "uvicorn", "app:app", "--app-dir", "cmd/bench/python", "--host", "127.0.0.1",
 				"--port", fmt.Sprint(port), "--workers", fmt.Sprint(o.pythonWorkers), "--log-level", "warning", "--no-access-log")
 			cmd.Env = append(os.Environ(), "MODEL="+w.joblib, "PYTHONPATH=")
 			return cmd
-		}, routes: []route{{cPython, "/predict", predict}}},
+		}, routes: []route{{contender: cPython, path: "/predict", body: predict}}},
 	}
 	if o.node != "" {
-		procs = append(procs, proc{name: "node", ready: "/healthz", cmd: func(port int) *exec.Cmd {
+		procs = append(procs, proc{name: "node", ready: "/healthz", cmd: func(port, _ int) *exec.Cmd {
 			cmd := exec.Command(o.node, "cmd/bench/node/server.js")
 			cmd.Env = append(os.Environ(), "MODEL="+w.onnx, fmt.Sprintf("PORT=%d", port), "NODE_PATH="+o.nodeModules)
 			return cmd
-		}, routes: []route{{cNode, "/predict", predict}}})
+		}, routes: []route{{contender: cNode, path: "/predict", body: predict}}})
 	}
 	for _, p := range procs {
 		rs, err := benchProc(ctx, o, w, p)
@@ -429,7 +454,7 @@ func loop(ctx context.Context, o options, w workload, batch int) (result, error)
 		name = cLoop32
 	}
 	r := result{Workload: w.name, Contender: name, ReqPerSec: float64(lr.Runs) / lr.Seconds, RowsPerS: float64(lr.Rows) / lr.Seconds,
-		P50MS: lr.P50US / 1000, P99MS: lr.P99US / 1000, CPUmsReq: lr.CPUSecs * 1000 / float64(lr.Runs), RSSMiB: float64(lr.RSSBytes) / (1 << 20)}
+		P50MS: lr.P50US / 1000, P99MS: lr.P99US / 1000, MeanMS: lr.Seconds * 1000 / float64(lr.Runs), CPUmsReq: lr.CPUSecs * 1000 / float64(lr.Runs), RSSMiB: float64(lr.RSSBytes) / (1 << 20)}
 	fmt.Printf("%10.0f rows/s\n", r.RowsPerS)
 	return r, nil
 }
@@ -441,7 +466,11 @@ func benchProc(ctx context.Context, o options, w workload, p proc) ([]result, er
 	if err != nil {
 		return nil, err
 	}
-	cmd := p.cmd(port)
+	grpcPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := p.cmd(port, grpcPort)
 	logf, err := os.Create(filepath.Join(o.work, fmt.Sprintf("%s-%s.log", w.name, p.name)))
 	if err != nil {
 		return nil, err
@@ -472,20 +501,38 @@ func benchProc(ctx context.Context, o options, w workload, p proc) ([]result, er
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	// Warm-up: caches, lazy initialisation, Python's first requests.
-	if _, err := runWrk(ctx, dir, base+p.routes[0].path, p.routes[0].body, 32, time.Second); err != nil {
-		return nil, err
+	grpcTarget := fmt.Sprintf("127.0.0.1:%d", grpcPort)
+	measure := func(rt route, c int, d time.Duration) (wrkResult, error) {
+		switch rt.load {
+		case "":
+			return runWrk(ctx, dir, base+rt.path, rt.body, c, d)
+		case "http":
+			return runLoad(ctx, dir, "http", base+rt.path, rt.body, rt.headerLen, c, d)
+		}
+		return runLoad(ctx, dir, "grpc", grpcTarget, rt.body, 0, c, d)
+	}
+	// Warm-up: caches, lazy initialisation, Python's first requests; for
+	// each route, so that each load generator's first connections and
+	// each model's first runs happen before any measurement.
+	for _, rt := range p.routes {
+		if _, err := measure(rt, min(32, slices.Max(concOf(o, rt))), time.Second); err != nil {
+			return nil, err
+		}
 	}
 	pid := cmd.Process.Pid
 	var results []result
 	for _, rt := range p.routes {
-		for _, c := range o.conc {
-			fmt.Printf("%-14s %-44s c=%-4d ", w.name, rt.contender, c)
+		wl := w.name
+		if rt.workload != "" {
+			wl = rt.workload
+		}
+		for _, c := range concOf(o, rt) {
+			fmt.Printf("%-14s %-44s c=%-4d ", wl, rt.contender, c)
 			cpu0, err := cpuSeconds(pid)
 			if err != nil {
 				return nil, err
 			}
-			wr, err := runWrk(ctx, dir, base+rt.path, rt.body, c, o.duration)
+			wr, err := measure(rt, c, o.duration)
 			if err != nil {
 				return nil, err
 			}
@@ -495,9 +542,9 @@ func benchProc(ctx context.Context, o options, w workload, p proc) ([]result, er
 			}
 			secs := float64(wr.DurationUS) / 1e6
 			ok := wr.Requests - wr.Non2xx
-			r := result{Workload: w.name, Contender: rt.contender, Conc: c,
+			r := result{Workload: wl, Contender: rt.contender, Conc: c,
 				ReqPerSec: float64(ok) / secs, RowsPerS: float64(ok) / secs,
-				P50MS: wr.P50US / 1000, P99MS: wr.P99US / 1000, Failed: wr.Non2xx + wr.Errors}
+				P50MS: wr.P50US / 1000, P99MS: wr.P99US / 1000, MeanMS: wr.MeanUS / 1000, Failed: wr.Non2xx + wr.Errors}
 			if wr.Requests > 0 {
 				r.CPUmsReq = (cpu1 - cpu0) * 1000 / float64(wr.Requests)
 				r.LoadCPUms = wr.CPUSecs * 1000 / float64(wr.Requests)
@@ -534,6 +581,48 @@ func waitReady(url string, exited <-chan error, limit time.Duration) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return errors.New("timed out")
+}
+
+// gatewayCmd starts bin/gateway serving models from the bench's registry,
+// with batching at size (0: off), on the ports it is given.
+func gatewayCmd(o options, tag string, models []string, size int) func(port, grpcPort int) *exec.Cmd {
+	return func(port, grpcPort int) *exec.Cmd {
+		cfg := filepath.Join(o.work, fmt.Sprintf("gateway-%s-%d.yaml", tag, size))
+		text := fmt.Sprintf("listen: 127.0.0.1:%d\ngrpc: {listen: 127.0.0.1:%d}\nhttp: {max_body_bytes: %d}\nregistry: %s\nmodels: [%s]\ncache_dir: %s\npoll_interval: 60s\nort: {providers: [cpu]}\nbatching: {max_batch_size: %d, max_queue_delay: %s}\nlog: {level: warn}\n",
+			port, grpcPort, 64<<20, filepath.Join(o.work, "registry"), strings.Join(models, ", "), filepath.Join(o.work, "cache"), size, o.batchDelay)
+		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+			panic(err)
+		}
+		return exec.Command(o.gateway, "--config", cfg)
+	}
+}
+
+// concOf is the concurrencies a route is measured at.
+func concOf(o options, rt route) []int {
+	if rt.conc != nil {
+		return rt.conc
+	}
+	return o.conc
+}
+
+func parseConc(list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		c, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || c < 1 {
+			return nil, fmt.Errorf("bad concurrency %q", s)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func float32s(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
 }
 
 func freePort() (int, error) {

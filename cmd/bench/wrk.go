@@ -85,3 +85,31 @@ func runWrk(ctx context.Context, dir, url string, body []byte, c int, d time.Dur
 	r.CPUSecs = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return r, nil
 }
+
+// runLoad runs the bench's own load generator (bench load) in a child
+// process, so that its CPU time is measured apart from the server's.
+func runLoad(ctx context.Context, dir, protocol, target string, body []byte, headerLen, c int, d time.Duration) (wrkResult, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return wrkResult{}, err
+	}
+	bodyFile := filepath.Join(dir, "body.bin")
+	if err := os.WriteFile(bodyFile, body, 0o644); err != nil {
+		return wrkResult{}, err
+	}
+	cmd := exec.CommandContext(ctx, self, "load", "-proto", protocol, "-target", target, "-body", bodyFile,
+		"-header-len", fmt.Sprint(headerLen), "-c", fmt.Sprint(c), "-duration", d.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("bench load: %v\n%s", err, out)
+	}
+	r, err := parseWrk(string(out))
+	if err != nil {
+		return wrkResult{}, err
+	}
+	if _, first, ok := strings.Cut(string(out), "load: first failure:"); ok {
+		fmt.Printf("(first failure: %s) ", strings.TrimSpace(first))
+	}
+	r.CPUSecs = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+	return r, nil
+}
