@@ -118,19 +118,19 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 	for _, in := range req.Inputs {
 		i := slices.IndexFunc(specs, func(sp TensorSpec) bool { return sp.Name == in.Name })
 		if i < 0 {
-			return nil, fmt.Errorf("%w: unknown input %q (the model takes %s)", ErrBadInput, in.Name, Names(specs))
+			return nil, UnknownInput(in.Name, specs)
 		}
 		spec := specs[i]
 		d := DType(in.Datatype)
 		if !d.Known() {
-			return nil, requestErr("input %q: unknown datatype %q (want one of BOOL, UINT8, UINT16, UINT32, UINT64, INT8, INT16, INT32, INT64, FP16, FP32, FP64, BF16, BYTES)", in.Name, in.Datatype)
+			return nil, UnknownDType(in.Name, in.Datatype)
 		}
 		if d != spec.DType {
-			return nil, fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", ErrBadInput, in.Name, d, spec.DType)
+			return nil, DTypeMismatch(in.Name, d, spec.DType)
 		}
 		size, ok := ShapeSize(in.Shape)
 		if !ok {
-			return nil, requestErr("input %q: shape %v has a negative or too large dimension", in.Name, in.Shape)
+			return nil, BadShape(in.Name, in.Shape)
 		}
 		if in.Raw != nil {
 			t, err := FromRaw(in.Name, d, in.Shape, in.Raw)
@@ -138,7 +138,7 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 				return nil, err
 			}
 			if size == 0 {
-				return nil, requestErr("input %q: shape %v holds no values", in.Name, in.Shape)
+				return nil, NoValues(in.Name, in.Shape)
 			}
 			tensors = append(tensors, t)
 			continue
@@ -153,10 +153,10 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 			return nil, requestErr("input %q: nested data has shape %v but \"shape\" says %v", in.Name, nest, in.Shape)
 		}
 		if n != size {
-			return nil, requestErr("input %q: shape %v needs %d values, data has %d", in.Name, in.Shape, size, n)
+			return nil, ValueCount(in.Name, in.Shape, size, "data", n)
 		}
 		if n == 0 {
-			return nil, requestErr("input %q: shape %v holds no values", in.Name, in.Shape)
+			return nil, NoValues(in.Name, in.Shape)
 		}
 		tensors = append(tensors, Tensor{Name: in.Name, Shape: in.Shape, Data: data})
 	}
@@ -172,7 +172,7 @@ func InferOutputs(req *InferRequest, outputs []TensorSpec) ([]string, error) {
 			return nil, requestErr("outputs: an entry has no \"name\"")
 		}
 		if _, ok := Find(outputs, o.Name); !ok {
-			return nil, fmt.Errorf("%w: unknown output %q (the model has %s)", ErrBadInput, o.Name, Names(outputs))
+			return nil, UnknownOutput(o.Name, outputs)
 		}
 		names = append(names, o.Name)
 	}

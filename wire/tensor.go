@@ -1,7 +1,9 @@
 // Package wire is the tensor and its wire formats: the Tensor type every
 // other package passes around, its element types (named as the KServe v2
 // Open Inference Protocol names them), one set of helpers over tensor data,
-// and the codecs of the JSON APIs (/predict and the OIP's REST form).
+// and the codecs of the JSON APIs (/predict and the OIP's REST form), with
+// the input checks they share with gRPC's codec (wire/grpcwire, a package
+// of its own so that wire links no gRPC).
 // It imports nothing of modelgate's, so that any layer may use it: the
 // HTTP layer decodes requests with it, serving runs its tensors, gates and
 // drift read their numbers through its helpers.
@@ -194,7 +196,7 @@ func dataInfo(data any) (DType, int) {
 func CheckTensor(spec TensorSpec, t Tensor) error {
 	d, n := dataInfo(t.Data)
 	if d != spec.DType {
-		return fmt.Errorf("%w: input %q: datatype %s does not match the model's %s", ErrBadInput, spec.Name, d, spec.DType)
+		return DTypeMismatch(spec.Name, d, spec.DType)
 	}
 	if !ShapeFits(spec.Shape, t.Shape) {
 		return fmt.Errorf("%w: input %q: shape %v does not match the model's %v (-1 is free)", ErrBadInput, spec.Name, t.Shape, spec.Shape)

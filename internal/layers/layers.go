@@ -10,8 +10,9 @@ var Layers = [][]string{
 	// generated gRPC API.
 	{"wire", "grpcapi", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
 	// Data statistics: profiles, checks, drift verdicts. What a model's
-	// outputs mean (over wire's tensors).
-	{"stats", "semantics"},
+	// outputs mean (over wire's tensors). The gRPC tensor codec (wire's
+	// tensors in grpcapi's messages).
+	{"stats", "semantics", "wire/grpcwire"},
 	// The release state and every transition, pure.
 	{"canary/release"},
 	// The canary's router and analysis sources; ONNX Runtime behind
