@@ -7,8 +7,8 @@ package layers
 // lowest first. A prefix ending in "/" stands for the packages below it.
 var Layers = [][]string{
 	// The tensor, its codecs, and helpers that import nothing of ours; the
-	// generated gRPC API.
-	{"wire", "grpcapi", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
+	// generated gRPC API; signatures over a version's files.
+	{"wire", "grpcapi", "signing", "internal/buildinfo", "internal/series", "internal/backoff", "internal/report", "internal/onnx", "internal/testclock"},
 	// Data statistics: profiles, checks, drift verdicts. What a model's
 	// outputs mean (over wire's tensors). The gRPC tensor codec (wire's
 	// tensors in grpcapi's messages).
