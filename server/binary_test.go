@@ -353,6 +353,7 @@ func TestBinaryBadRequests(t *testing.T) {
 		{"empty tensor", "sumprod", req(`{"name":"a","shape":[0,3],"datatype":"FP32","parameters":{"binary_data_size":0}}`, jsonB), nil, "", `holds no values`},
 		{"negative dimension", "sumprod", req(`{"name":"a","shape":[-1,3],"datatype":"FP32","parameters":{"binary_data_size":12}}`, jsonB), twelve, "", `negative or too large dimension`},
 		{"wrong datatype", "sumprod", req(`{"name":"a","shape":[1,3],"datatype":"INT32","parameters":{"binary_data_size":12}}`, jsonB), twelve, "", `datatype INT32 does not match the model's FP32`},
+		{"NaN in binary data", "sumprod", req(in("a", `{"binary_data_size":12}`), jsonB), binLE32f(1, float32(math.NaN()), 3), "", `input "a": invalid tensor data: element 1 is NaN or infinite`},
 		{"BOOL byte not 0 or 1", "bool", `{"inputs":[{"name":"x","shape":[3],"datatype":"BOOL","parameters":{"binary_data_size":3}}]}`, []byte{1, 0, 2}, "", `BOOL element 2 is the byte 2, want 0 or 1`},
 		{"BYTES length past the data", "bytes", `{"inputs":[{"name":"x","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":6}}]}`, []byte{9, 0, 0, 0, 'a', 'b'}, "", `BYTES element 0 is 9 bytes long, only 2 bytes remain`},
 		{"BYTES cut in a length", "bytes", `{"inputs":[{"name":"x","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":8}}]}`, []byte{1, 0, 0, 0, 'a', 0, 0, 0}, "", `BYTES element 1: the data ends inside its 4-byte length`},

@@ -140,6 +140,11 @@ func InferTensors(req *InferRequest, specs []TensorSpec) ([]Tensor, error) {
 			if size == 0 {
 				return nil, NoValues(in.Name, in.Shape)
 			}
+			// JSON cannot carry NaN or Inf; raw bytes can, and they are
+			// refused as gRPC's raw contents are.
+			if err := CheckFinite(t); err != nil {
+				return nil, err
+			}
 			tensors = append(tensors, t)
 			continue
 		}
