@@ -80,7 +80,7 @@ func TestLayers(t *testing.T) {
 
 // TestONNXRuntimeOnlyInServing: only serving imports onnxruntime_go; the
 // registry links none of the release logic; drift, the release logic and
-// the wire format link no ONNX Runtime.
+// the wire format link no ONNX Runtime; the wire format links no gRPC.
 func TestONNXRuntimeOnlyInServing(t *testing.T) {
 	const ort = "github.com/yalue/onnxruntime_go"
 	for _, p := range packages(t) {
@@ -100,6 +100,11 @@ func TestONNXRuntimeOnlyInServing(t *testing.T) {
 			if links(ort) {
 				t.Errorf("%s links ONNX Runtime", path)
 			}
+		}
+		// The tensor and its JSON and binary codecs link no gRPC: gRPC's
+		// codec is wire/grpcwire, for the programs that speak it.
+		if path == "wire" && (links("google.golang.org/grpc") || links("google.golang.org/protobuf/proto")) {
+			t.Errorf("wire links gRPC or protobuf: its gRPC codec belongs in wire/grpcwire")
 		}
 	}
 }
