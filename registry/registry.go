@@ -405,13 +405,29 @@ func (r *Registry) Manifest(ctx context.Context, name, version string) (Manifest
 	if err := validateName("version", version); err != nil {
 		return Manifest{}, err
 	}
+	data, err := r.manifestBytes(ctx, name, version)
+	if err != nil {
+		return Manifest{}, err
+	}
+	return decodeManifest(name, version, data)
+}
+
+// manifestBytes reads a version's manifest.json as stored, for Manifest
+// and for the signature checks (signature.go), which check these bytes'
+// digest. The names must have been validated.
+func (r *Registry) manifestBytes(ctx context.Context, name, version string) ([]byte, error) {
 	data, _, err := r.bucket.ReadVersioned(ctx, versionKey(name, version, manifestObject))
 	if errors.Is(err, ErrNotFound) {
-		return Manifest{}, fmt.Errorf("%w: model %q version %q", ErrNotFound, name, version)
+		return nil, fmt.Errorf("%w: model %q version %q", ErrNotFound, name, version)
 	}
 	if err != nil {
-		return Manifest{}, fmt.Errorf("registry: model %q version %q: read manifest: %w", name, version, err)
+		return nil, fmt.Errorf("registry: model %q version %q: read manifest: %w", name, version, err)
 	}
+	return data, nil
+}
+
+// decodeManifest decodes and checks a version's manifest.json.
+func decodeManifest(name, version string, data []byte) (Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return Manifest{}, fmt.Errorf("registry: model %q version %q: decode manifest: %w", name, version, err)

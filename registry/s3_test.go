@@ -92,6 +92,7 @@ func TestS3(t *testing.T) {
 			{"errors", testS3Errors},
 			{"upload sizes", testS3UploadSizes},
 			{"fetch cache", testS3FetchCache},
+			{"signatures", testS3Signatures},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()

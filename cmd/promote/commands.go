@@ -29,6 +29,7 @@ type app struct {
 	stdout, stderr io.Writer
 	registry       string
 	ortLib         string
+	trustedKeys    []string // --trusted-keys (sign.go)
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -48,8 +49,10 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.registry, "registry", reg, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
+	root.PersistentFlags().StringSliceVar(&a.trustedKeys, "trusted-keys", nil, "trusted public keys (PEM files or directories, comma-separated): gate, stable, canary start and status verify the version's signature with them (env "+envTrustedKeys+")")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd(), a.canaryCmd())
+	root.AddCommand(a.keygenCmd(), a.signCmd())
 	root.AddCommand(a.profileCmd(), a.checkDataCmd(), a.driftCmd())
 	return root
 }
@@ -296,7 +299,9 @@ the reason goes into the release history.`,
 
 // openGated opens the registry, checks that the version exists and reads
 // its gate verdict (not when force overrides it), which the release
-// transition needs: release refuses a version without a passed gate.
+// transition needs: release refuses a version without a passed gate. With
+// trusted keys, the version's signature is checked first, and force does
+// not override that.
 func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*registry.Registry, release.Gate, error) {
 	r, err := a.open(cmd)
 	if err != nil {
@@ -304,6 +309,9 @@ func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*
 	}
 	ctx := cmd.Context()
 	if _, err := r.Manifest(ctx, name, version); err != nil {
+		return nil, release.GateNotRun, err
+	}
+	if err := a.checkSigned(ctx, r, name, version); err != nil {
 		return nil, release.GateNotRun, err
 	}
 	if force {

@@ -58,6 +58,9 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 				return infra(err)
 			}
 			ctx := cmd.Context()
+			if err := a.checkSigned(ctx, r, name, version); err != nil {
+				return err
+			}
 			rel, err := store.Read(ctx, r, name)
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return infra(err)

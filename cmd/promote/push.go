@@ -13,6 +13,7 @@ import (
 	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/semantics"
+	"github.com/modelgate/modelgate/signing"
 	"github.com/modelgate/modelgate/validation"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +24,7 @@ type pushFlags struct {
 	holdout, trainData, labelColumn string
 	meta                            []string
 	outputKinds                     []string
+	signKey                         string
 }
 
 // pushPlan is what promote push stores, read and checked before it
@@ -30,6 +32,9 @@ type pushFlags struct {
 type pushPlan struct {
 	req     registry.PushRequest
 	profile []byte
+	// signer, with --sign-key or $MODELGATE_SIGN_KEY, signs the version
+	// once it is stored.
+	signer *signing.Signer
 	// kinds are the output kinds stored, in signature order, with why
 	// each was chosen; holdoutProblem says why --holdout could not be run
 	// for them.
@@ -63,6 +68,9 @@ every value is in [0, 1] and every label 0 or 1); --output-kind overrides one:
 			if err != nil {
 				return err
 			}
+			if plan.signer, err = a.signer(f.signKey); err != nil {
+				return err
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return err
@@ -74,6 +82,7 @@ every value is in [0, 1] and every label 0 or 1); --output-kind overrides one:
 	cmd.Flags().StringVar(&f.trainData, "train-data", "", "training data CSV: its profile is stored with the version (as promote profile does)")
 	cmd.Flags().StringVar(&f.labelColumn, "label-column", "", `label column of --train-data: header name or 0-based index, or "none" (default: decided by the model's input width); also the label of --holdout when inferring output kinds (default: its last column)`)
 	cmd.Flags().StringArrayVar(&f.meta, "meta", nil, "metadata key=value (repeatable)")
+	cmd.Flags().StringVar(&f.signKey, "sign-key", "", "private key (PEM, promote keygen) to sign the version with: its manifest, model, holdout and profile (default $"+envSignKey+")")
 	cmd.Flags().StringArrayVar(&f.outputKinds, "output-kind", nil, "an output's kind, instead of the inferred one: NAME=label|probabilities|probability[,threshold=T]|regression[,atol=A][,rtol=R] (repeatable)")
 	return cmd
 }
@@ -156,14 +165,17 @@ func (a *app) push(ctx context.Context, r *registry.Registry, plan pushPlan, tra
 	if isTerminal(a.stderr) {
 		ctx = registry.WithProgress(ctx, terminalProgress(a.stderr))
 	}
-	m, created, err := store.Push(ctx, r, req, time.Now())
+	// The profile and the signature are stored before the release
+	// transition, so that a first version is signed (its profile
+	// included) before it becomes stable and gateways that require
+	// signatures load it.
+	p := &completingPusher{Registry: r, profile: profile, signer: plan.signer}
+	m, created, err := store.Push(ctx, p, req, time.Now())
+	if p.err != nil {
+		return p.err
+	}
 	if err != nil {
 		return fmt.Errorf("push refused, nothing changed: %w", err)
-	}
-	if profile != nil {
-		if err := r.PutProfile(ctx, name, version, profile); err != nil {
-			return fmt.Errorf("%s version %s is stored, but not its data profile (run promote profile): %w", name, version, err)
-		}
 	}
 	if !created {
 		fmt.Fprintf(a.stdout, "%s version %s is already in the registry with the same bytes (sha256 %s); nothing changed\n", name, version, m.SHA256[:12])
@@ -196,7 +208,42 @@ func (a *app) push(ctx context.Context, r *registry.Registry, plan pushPlan, tra
 	if profile != nil {
 		fmt.Fprintf(a.stdout, "stored the data profile of %s (promote check-data and drift compare with it)\n", filepath.Base(trainData))
 	}
+	if plan.signer != nil {
+		fmt.Fprintf(a.stdout, "signed %s version %s with key %s\n", name, version, plan.signer.KeyID()[:12])
+	}
 	return nil
+}
+
+// completingPusher is the registry for store.Push: once the version is
+// stored it stores the data profile and then the signature, which covers
+// the profile, before store.Push records the push in the release state. A
+// failure of either stops the push there, with err saying what is stored.
+type completingPusher struct {
+	*registry.Registry
+	profile []byte
+	signer  *signing.Signer
+	err     error
+}
+
+func (p *completingPusher) Push(ctx context.Context, req registry.PushRequest) (registry.Manifest, bool, error) {
+	m, created, err := p.Registry.Push(ctx, req)
+	if err != nil {
+		return m, created, err
+	}
+	name, version := req.Name, req.Version
+	if p.profile != nil {
+		if err := p.PutProfile(ctx, name, version, p.profile); err != nil {
+			p.err = fmt.Errorf("%s version %s is stored, but not its data profile (run promote profile, then push again): %w", name, version, err)
+			return m, created, p.err
+		}
+	}
+	if p.signer != nil {
+		if _, err := p.SignVersion(ctx, p.signer, name, version); err != nil {
+			p.err = fmt.Errorf("%s version %s is stored, but not signed (push again, or promote sign): %w", name, version, err)
+			return m, created, p.err
+		}
+	}
+	return m, created, nil
 }
 
 // describeKinds lists m's output kinds in signature order, for people.
