@@ -215,8 +215,9 @@ fuzz:
 eval:
 	$(GO) run ./cmd/eval -runs 200 -canary-runs 500 -out docs/verdicts.md
 
-## bench: modelgate against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
-## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128; writes cmd/bench/RESULTS.md
+## bench: modelgate (HTTP and gRPC) against an onnxruntime_go Run loop, a plain Go HTTP floor, onnxruntime-node with
+## node:http and FastAPI + uvicorn (scikit-learn), with wrk at c = 1, 32, 128, and one 1x3x320x320 image a request over
+## JSON, binary tensors and gRPC; writes cmd/bench/RESULTS.md
 ## and cmd/bench/results.svg. Installs wrk and the Python packages with apt-get when missing (as root), and
 ## onnxruntime-node from the npm registry into .cache/bench/node. BENCH_DURATION per measurement.
 BENCH_DURATION ?= 10s

@@ -10,12 +10,16 @@
 //   - the in-process limit: an onnxruntime_go Run loop at batch 1 and 32;
 //   - the HTTP floor: a plain Go handler that decodes the same JSON and
 //     answers a constant;
-//   - modelgate's /predict and /v2 infer, without and with batching;
+//   - modelgate's /predict, /v2 infer and gRPC ModelInfer, without and
+//     with batching (gRPC from the bench's own client, "load");
 //   - FastAPI + uvicorn serving a scikit-learn MLP of the same architecture.
 //
 // Every server runs in its own process, alone, on a free loopback port;
-// its CPU time and peak RSS come from /proc. The subcommands "floor" and
-// "loop" are the floor server and the Run loop, started by the run itself.
+// its CPU time and peak RSS come from /proc. A second part (workload
+// "image", images.go) sends one 1x3x320x320 FP32 image a request over
+// JSON, binary tensors and gRPC to three image models beside the Run loop.
+// The subcommands "floor", "loop" and "load" are the floor server, the Run
+// loop and the closed-loop client, started by the run itself.
 package main
 
 import (
