@@ -25,6 +25,7 @@ import (
 	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/signing"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -46,6 +47,14 @@ type Source interface {
 	ReleaseJSON(ctx context.Context, name string) ([]byte, error)
 	Manifest(ctx context.Context, name, version string) (registry.Manifest, error)
 	Fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error)
+}
+
+// SignedSource is a Source that checks signatures: a registry, whose
+// FetchSigned returns a version's bytes only once they verify against its
+// signature under trust. Options.Trust needs one.
+type SignedSource interface {
+	Source
+	FetchSigned(ctx context.Context, trust *signing.Trust, name, version string) ([]byte, registry.Manifest, signing.Verified, error)
 }
 
 // Loader loads model bytes into a Model; *serving.Runtime is one (the
@@ -87,9 +96,23 @@ type Options struct {
 	// CompareSplit also scores candidate-served requests on stable, in the
 	// background, so that split traffic counts towards disagreement.
 	CompareSplit bool
-	Logger       *slog.Logger
-	Registerer   prometheus.Registerer
-	Now          func() time.Time
+	// Trust, when set, checks every version's signature before its bytes
+	// reach the Loader (Source must be a SignedSource): a version that is
+	// signed by no trusted key, whose signature is for another version, or
+	// whose manifest or model differs from what was signed is refused like
+	// a version that fails to load, so the version serving keeps serving,
+	// Status says why and modelgate_signature_refusals_total counts it.
+	// The keys are read again at every load: a removed key refuses the
+	// versions only it signed from their next load on, while a session
+	// already serving keeps serving until a swap replaces it.
+	Trust *signing.Trust
+	// RequireSignature refuses unsigned versions (with Trust); without it
+	// an unsigned version loads with a warning and a signed one must still
+	// verify.
+	RequireSignature bool
+	Logger           *slog.Logger
+	Registerer       prometheus.Registerer
+	Now              func() time.Time
 }
 
 // Catalog is safe for concurrent use.
@@ -311,9 +334,9 @@ func (c *Catalog) load(ctx context.Context, name, version string) (*serving.Sess
 }
 
 func (c *Catalog) loadSession(ctx context.Context, name, version string) (*serving.Session, error) {
-	b, man, err := c.opts.Source.Fetch(ctx, name, version)
+	b, man, err := c.fetch(ctx, name, version)
 	if err != nil {
-		return nil, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
+		return nil, err
 	}
 	var so serving.SessionOptions
 	if c.opts.SessionOptions != nil {
@@ -333,6 +356,42 @@ func (c *Catalog) loadSession(ctx context.Context, name, version string) (*servi
 		return nil, fmt.Errorf("model %s version %s: %w", name, version, warmUpError{err})
 	}
 	return sess, nil
+}
+
+// fetch reads a version's bytes and manifest: verified against its
+// signature when the catalog has trusted keys, else against the
+// manifest's digest alone.
+func (c *Catalog) fetch(ctx context.Context, name, version string) ([]byte, registry.Manifest, error) {
+	if c.opts.Trust == nil {
+		b, man, err := c.opts.Source.Fetch(ctx, name, version)
+		if err != nil {
+			return nil, registry.Manifest{}, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
+		}
+		return b, man, nil
+	}
+	src, ok := c.opts.Source.(SignedSource)
+	if !ok {
+		return nil, registry.Manifest{}, fmt.Errorf("model %s version %s: trusted keys are configured but the source (%T) cannot check signatures", name, version, c.opts.Source)
+	}
+	b, man, v, err := src.FetchSigned(ctx, c.opts.Trust, name, version)
+	if errors.Is(err, signing.ErrUnsigned) && !c.opts.RequireSignature {
+		c.log.Warn("loading an unsigned model version: security.require_signature is off", "model", name, "version", version)
+		b, man, err = c.opts.Source.Fetch(ctx, name, version)
+		if err != nil {
+			return nil, registry.Manifest{}, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
+		}
+		return b, man, nil
+	}
+	if err != nil {
+		if signing.IsRefusal(err) {
+			reason := signing.Reason(err)
+			c.metrics.signatureRefusals.WithLabelValues(name, reason).Inc()
+			return nil, registry.Manifest{}, fmt.Errorf("model %s version %s: refused, signature check failed (%s): %w", name, version, reason, err)
+		}
+		return nil, registry.Manifest{}, fmt.Errorf("model %s version %s: fetch: %w", name, version, err)
+	}
+	c.log.Info("model version signature verified", "model", name, "version", version, "key", v.KeyID)
+	return b, man, nil
 }
 
 // warmUpError marks a version that loaded but failed its warm-up run, for

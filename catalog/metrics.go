@@ -6,6 +6,7 @@ import (
 
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/signing"
 	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,8 +16,11 @@ type metrics struct {
 	registrySuccess prometheus.Gauge
 	loads           *prometheus.CounterVec
 	failures        *prometheus.CounterVec
-	loadTime        *prometheus.HistogramVec
-	sessions        *prometheus.GaugeVec
+	// signatureRefusals counts versions refused by the signature check,
+	// by reason (signing.Reason).
+	signatureRefusals *prometheus.CounterVec
+	loadTime          *prometheus.HistogramVec
+	sessions          *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
@@ -35,7 +39,11 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 		}, []string{"model", "version", "result"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_model_load_failures_total",
-			Help: "Model version loads that failed, by reason: digest, fetch, invalid_model, warmup, other.",
+			Help: "Model version loads that failed, by reason: signature, digest, fetch, invalid_model, warmup, other.",
+		}, []string{"model", "reason"}),
+		signatureRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_signature_refusals_total",
+			Help: "Model version loads refused by the signature check (security.trusted_keys), by reason: unsigned, untrusted_key, bad_signature, other_version, digest_mismatch, not_signed, malformed, no_trusted_keys.",
 		}, []string{"model", "reason"}),
 		loadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "modelgate_model_load_duration_seconds",
@@ -59,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 	// The inference statistics of every loaded version, from the counters
 	// the statistics extension reads too (serving.Session.Stats).
 	stats := serving.NewStatsCollector(c.allLoaded)
-	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.loadTime, m.sessions, ready, stats)
+	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.signatureRefusals, m.loadTime, m.sessions, ready, stats)
 	return m
 }
 
@@ -96,6 +104,8 @@ func (m *metrics) loaded(model, version string, err error, d time.Duration) {
 
 func failureReason(err error) string {
 	switch {
+	case signing.IsRefusal(err):
+		return "signature"
 	case errors.Is(err, registry.ErrDigestMismatch):
 		return "digest"
 	case errors.Is(err, registry.ErrNotFound):

@@ -55,6 +55,8 @@ type Config struct {
 	Log    Log    `mapstructure:"log"`
 	Canary Canary `mapstructure:"canary"`
 	Drift  Drift  `mapstructure:"drift"`
+
+	Security Security `mapstructure:"security"`
 }
 
 // Canary settings: how this gateway routes and judges canary releases.
@@ -271,6 +273,8 @@ func Flags(fs *pflag.FlagSet) {
 	fs.Duration("poll-interval", d.PollInterval, "how often to re-read the registry's release state")
 	fs.StringSlice("providers", d.ORT.Providers, "execution providers in order of preference: cuda, cpu")
 	fs.Bool("require-gpu", false, "fail at startup unless the CUDA provider can be used")
+	fs.StringSlice("trusted-keys", nil, "trusted public keys (PEM files or directories): only versions signed by one of them load (env MODELGATE_SECURITY_TRUSTED_KEYS)")
+	fs.Bool("require-signature", false, "refuse unsigned versions (default: on when --trusted-keys are given; env MODELGATE_SECURITY_REQUIRE_SIGNATURE)")
 	fs.String("log-level", d.Log.Level, "log level: debug, info, warn, error")
 	fs.String("log-format", d.Log.Format, "log format: text or json")
 }
@@ -287,6 +291,9 @@ var flagKeys = map[string]string{
 	"require-gpu":   "ort.require_gpu",
 	"log-level":     "log.level",
 	"log-format":    "log.format",
+
+	"trusted-keys":      "security.trusted_keys",
+	"require-signature": "security.require_signature",
 }
 
 // Load reads the configuration: defaults, then the file named by --config
@@ -458,6 +465,7 @@ func (c Config) Validate() error {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	c.Drift.validate(bad)
+	c.Security.validate(bad)
 	cn := c.Canary
 	switch cn.Source {
 	case "in-process":

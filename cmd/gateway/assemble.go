@@ -14,6 +14,7 @@ import (
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/server"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/signing"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 )
@@ -73,7 +74,13 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 		g.close()
 		return nil, err
 	}
-	g.cat = catalog.New(catalogOptions(cfg, g.reg, g.rt, recorder, log, metrics))
+	co := catalogOptions(cfg, g.reg, g.rt, recorder, log, metrics)
+	if co.Trust, err = trust(cfg.Security, log); err != nil {
+		g.close()
+		return nil, err
+	}
+	co.RequireSignature = cfg.Security.Require()
+	g.cat = catalog.New(co)
 	g.closers = append(g.closers, g.cat.Close)
 	var tracker server.Drift
 	if cfg.Drift.Enabled {
@@ -119,6 +126,22 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 		g.grpc = g.srv.GRPCServer(server.GRPCOptions{MaxMessageBytes: int(cfg.GRPC.MaxMessageBytes)})
 	}
 	return g, nil
+}
+
+// trust is the gateway's trusted keys, nil (and a log line saying that
+// signatures are not checked) when none are configured.
+func trust(sec config.Security, log *slog.Logger) (*signing.Trust, error) {
+	if len(sec.TrustedKeys) == 0 {
+		log.Warn("model signatures are not checked: no security.trusted_keys configured; any version in the registry is loaded (see docs/security.md)")
+		return nil, nil
+	}
+	t, err := signing.NewTrust(sec.TrustedKeys)
+	if err != nil {
+		return nil, fmt.Errorf("security.trusted_keys: %w", err)
+	}
+	ks, _ := t.Keys()
+	log.Info("model signatures are checked before loading", "trusted_keys", ks.IDs(), "paths", sec.TrustedKeys, "require_signature", sec.Require())
+	return t, nil
 }
 
 // analysisSource is where the canary's observations come from: the
