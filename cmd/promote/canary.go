@@ -152,6 +152,10 @@ type statusView struct {
 	History   []release.Event   `json:"history"`
 	// Comparison is how the disagreement check compares the answers.
 	Comparison *comparison `json:"comparison,omitempty"`
+	// Signatures, with --trusted-keys, says for the stable version and the
+	// candidate whether they pass the gateways' signature check, and why
+	// not.
+	Signatures map[string]string `json:"signatures,omitempty"`
 }
 
 func newStatusView(rel release.State) statusView {
@@ -202,6 +206,9 @@ and 1 if it was rolled back or aborted.`,
 				}
 				v := newStatusView(rel)
 				v.Comparison = comparisonOf(ctx, r, rel)
+				if v.Signatures, err = a.signatures(ctx, r, rel.Model, v.Stable, v.Candidate); err != nil {
+					return err
+				}
 				if out == "json" {
 					if err := a.printJSON(v); err != nil {
 						return err
@@ -211,6 +218,7 @@ and 1 if it was rolled back or aborted.`,
 						fmt.Fprint(a.stdout, "\033[H\033[2J")
 					}
 					printStatus(a.stdout, v, time.Now(), !watch)
+					printSignatures(a.stdout, v)
 				}
 				if !watch {
 					return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -138,4 +139,39 @@ func (a *app) checkSigned(ctx context.Context, r *registry.Registry, name, versi
 	}
 	fmt.Fprintf(a.stderr, "%s version %s: signature verified (key %s)\n", name, version, v.KeyID[:12])
 	return nil
+}
+
+// signatures checks the given versions' signatures when trusted keys are
+// given: version → "verified (key ...)" or "REFUSED (reason): why", what a
+// gateway with those keys would do. nil without trusted keys.
+func (a *app) signatures(ctx context.Context, r *registry.Registry, name string, versions ...string) (map[string]string, error) {
+	t, err := a.trust()
+	if err != nil || t == nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, v := range versions {
+		if v == "" {
+			continue
+		}
+		ver, err := r.VerifyVersion(ctx, t, name, v)
+		switch {
+		case err == nil:
+			out[v] = "verified (key " + ver.KeyID[:12] + ")"
+		case signing.IsRefusal(err):
+			out[v] = fmt.Sprintf("REFUSED (%s): %v", signing.Reason(err), err)
+		default:
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// printSignatures prints the signature lines of promote status.
+func printSignatures(w io.Writer, v statusView) {
+	for _, ver := range []string{v.Stable, v.Candidate} {
+		if s, ok := v.Signatures[ver]; ok {
+			fmt.Fprintf(w, "signature: %s %s\n", ver, s)
+		}
+	}
 }

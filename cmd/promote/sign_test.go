@@ -147,9 +147,16 @@ func testSignedRelease(t *testing.T, reg string, b registry.Bucket) {
 	if r := promote(t, reg, "stable", "breast-cancer", "3"); r.code != 0 {
 		t.Fatalf("stable 3 without trusted keys: %+v", r)
 	}
+	// status with the keys says what a gateway with them would do.
+	if r := promote(t, reg, "status", "breast-cancer", "--trusted-keys", trusted); r.code != 0 || !strings.Contains(r.stdout, "signature: 3 REFUSED (unsigned)") {
+		t.Fatalf("status of an unsigned stable: %+v", r)
+	}
 	t.Setenv(envTrustedKeys, trusted)
 	if r := promote(t, reg, "stable", "breast-cancer", "2"); r.code != 0 || !strings.Contains(r.stderr, "signature verified") {
 		t.Fatalf("stable of a signed version with $%s: %+v", envTrustedKeys, r)
+	}
+	if r := promote(t, reg, "status", "breast-cancer", "-o", "json"); r.code != 0 || !strings.Contains(r.stdout, `"2": "verified (key `) {
+		t.Fatalf("status of a signed stable: %+v", r)
 	}
 	// promote sign re-signs a stored version: the untrusted one, by CI.
 	if r := promote(t, reg, "sign", "breast-cancer", "4", "--sign-key", ciKey); r.code != 0 {
