@@ -17,7 +17,7 @@ import (
 // gate, stable, canary start and status verify with.
 const (
 	envSignKey     = "MODELGATE_SIGN_KEY"
-	envTrustedKeys = "MODELGATE_TRUSTED_KEYS"
+	envTrustedKeys = "MODELGATE_SECURITY_TRUSTED_KEYS" // the gateway's name for security.trusted_keys: one setting for both
 )
 
 func (a *app) keygenCmd() *cobra.Command {
@@ -106,7 +106,7 @@ func (a *app) sign(ctx context.Context, r *registry.Registry, s *signing.Signer,
 }
 
 // trust returns the trusted keys of --trusted-keys, else
-// $MODELGATE_TRUSTED_KEYS; nil when neither is set (signatures are then
+// $MODELGATE_SECURITY_TRUSTED_KEYS; nil when neither is set (signatures are then
 // not checked).
 func (a *app) trust() (*signing.Trust, error) {
 	paths := a.trustedKeys
