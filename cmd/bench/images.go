@@ -146,7 +146,11 @@ func imagePixels() []float32 {
 
 // benchImages measures each image model in-process and through one
 // gateway over JSON, binary HTTP and gRPC, every protocol driven by the
-// same load generator (bench load) at options.imageConc.
+// same load generator (bench load) at options.imageConc. The gateway's
+// intra-op threads spin as the loop's do (ort.intra_op_spin: true): the
+// comparison is of what the protocols cost, not of how ONNX Runtime's
+// threads wait between runs (the default, not spinning, costs a 40 ms
+// convolutional run about a fifth more CPU here).
 func benchImages(ctx context.Context, o options, models []imageModel) ([]result, error) {
 	px := imagePixels()
 	shape := []int64{1, 3, imageSide, imageSide}
@@ -193,7 +197,7 @@ func benchImages(ctx context.Context, o options, models []imageModel) ([]result,
 	if err != nil {
 		return nil, err
 	}
-	p := proc{name: "gateway", ready: "/readyz", cmd: gatewayCmd(o, "image", names, 0), routes: routes}
+	p := proc{name: "gateway", ready: "/readyz", cmd: gatewayCmd(o, "image", names, 0, true), routes: routes}
 	results, err := benchProc(ctx, o, workload{name: "image"}, p)
 	if err != nil {
 		return nil, err

@@ -211,7 +211,8 @@ func markdown(m machine, o options, wls []workload, imgs []imageModel, rs []resu
 // run and each protocol, with each request's time against the run's.
 func imageSection(p func(string, ...any), o options, imgs []imageModel, rs []result) {
 	p("## Large inputs: one 1x3x320x320 FP32 image a request\n\n")
-	p("One gateway serves both models (batching off); each request carries one image (1.2 MiB of FP32) and gets one map\n")
+	p("One gateway serves the three models (batching off; `ort.intra_op_spin: true`, the loop's thread setting, so that\n")
+	p("the rows differ by what the protocols cost, not by how ONNX Runtime's threads wait); each request carries one image (1.2 MiB of FP32) and gets one map\n")
 	p("of the same size back: as JSON numbers both ways (about 2.9 MiB of JSON a request), as binary tensors\n")
 	p("(`binary_data_size` in, `binary_data_output: true` out), or over gRPC as `raw_input_contents` and\n")
 	p("`raw_output_contents`. Every protocol is driven by the same client (`bench load`) at c = %s; the in-process row is\n", joinInts(o.imageConc))

@@ -395,8 +395,8 @@ func benchWorkload(ctx context.Context, o options, w workload) ([]result, error)
 		{name: "floor", ready: "/healthz", cmd: func(port, _ int) *exec.Cmd {
 			return exec.Command(self, "floor", "-listen", fmt.Sprintf("127.0.0.1:%d", port))
 		}, routes: []route{{contender: cFloor, path: "/predict", body: predict}}},
-		{name: "gateway", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, 0), routes: gatewayRoutes},
-		{name: "gateway-batching", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, o.batchSize), routes: []route{
+		{name: "gateway", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, 0, false), routes: gatewayRoutes},
+		{name: "gateway-batching", ready: "/readyz", cmd: gatewayCmd(o, w.name, []string{w.name}, o.batchSize, false), routes: []route{
 			{contender: cPredictB, path: "/predict", body: predict}, {contender: cInferB, path: inferPath, body: infer},
 			{contender: cGRPCB, body: grpcReq, load: "grpc"}}},
 		{name: "python", ready: "/healthz", cmd: func(port, _ int) *exec.Cmd {
@@ -584,12 +584,13 @@ func waitReady(url string, exited <-chan error, limit time.Duration) error {
 }
 
 // gatewayCmd starts bin/gateway serving models from the bench's registry,
-// with batching at size (0: off), on the ports it is given.
-func gatewayCmd(o options, tag string, models []string, size int) func(port, grpcPort int) *exec.Cmd {
+// with batching at size (0: off), intra-op threads spinning or not, on the
+// ports it is given.
+func gatewayCmd(o options, tag string, models []string, size int, spin bool) func(port, grpcPort int) *exec.Cmd {
 	return func(port, grpcPort int) *exec.Cmd {
 		cfg := filepath.Join(o.work, fmt.Sprintf("gateway-%s-%d.yaml", tag, size))
-		text := fmt.Sprintf("listen: 127.0.0.1:%d\ngrpc: {listen: 127.0.0.1:%d}\nhttp: {max_body_bytes: %d}\nregistry: %s\nmodels: [%s]\ncache_dir: %s\npoll_interval: 60s\nort: {providers: [cpu]}\nbatching: {max_batch_size: %d, max_queue_delay: %s}\nlog: {level: warn}\n",
-			port, grpcPort, 64<<20, filepath.Join(o.work, "registry"), strings.Join(models, ", "), filepath.Join(o.work, "cache"), size, o.batchDelay)
+		text := fmt.Sprintf("listen: 127.0.0.1:%d\ngrpc: {listen: 127.0.0.1:%d}\nhttp: {max_body_bytes: %d}\nregistry: %s\nmodels: [%s]\ncache_dir: %s\npoll_interval: 60s\nort: {providers: [cpu], intra_op_spin: %t}\nbatching: {max_batch_size: %d, max_queue_delay: %s}\nlog: {level: warn}\n",
+			port, grpcPort, 64<<20, filepath.Join(o.work, "registry"), strings.Join(models, ", "), filepath.Join(o.work, "cache"), spin, size, o.batchDelay)
 		if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 			panic(err)
 		}
