@@ -165,3 +165,13 @@ func TestClosedLoop(t *testing.T) {
 		t.Fatal("no first failure kept")
 	}
 }
+
+// TestBestOf: each loop keeps its better run of the two.
+func TestBestOf(t *testing.T) {
+	before := []result{{Contender: cLoop1, RowsPerS: 10}, {Contender: cLoop32, RowsPerS: 50}}
+	after := []result{{Contender: cLoop1, RowsPerS: 20}, {Contender: cLoop32, RowsPerS: 40}}
+	got := bestOf(before, after)
+	if len(got) != 2 || got[0].RowsPerS != 20 || got[1].RowsPerS != 50 {
+		t.Fatalf("%+v", got)
+	}
+}

@@ -206,12 +206,5 @@ func benchImages(ctx context.Context, o options, models []imageModel) ([]result,
 	if err != nil {
 		return nil, err
 	}
-	for i := range before {
-		best := before[i]
-		if after[i].RowsPerS > best.RowsPerS {
-			best = after[i]
-		}
-		results = append(results, best)
-	}
-	return results, nil
+	return append(results, bestOf(before, after)...), nil
 }
