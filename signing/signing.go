@@ -377,16 +377,32 @@ func (s *Signer) Sign(name, version string, files []File) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signing: encode statement: %w", err)
 	}
-	sig, err := s.sign(PAE(PayloadType, body))
+	return s.SignEnvelope(PayloadType, body)
+}
+
+// SignEnvelope signs body as a DSSE envelope of payloadType (JSON).
+func (s *Signer) SignEnvelope(payloadType string, body []byte) ([]byte, error) {
+	sig, err := s.SignPayload(payloadType, body)
 	if err != nil {
-		return nil, fmt.Errorf("signing: sign: %w", err)
+		return nil, err
 	}
 	env := Envelope{
 		Payload:     base64.StdEncoding.EncodeToString(body),
-		PayloadType: PayloadType,
-		Signatures:  []Signature{{KeyID: s.id, Sig: base64.StdEncoding.EncodeToString(sig)}},
+		PayloadType: payloadType,
+		Signatures:  []Signature{sig},
 	}
 	return json.MarshalIndent(env, "", "  ")
+}
+
+// SignPayload returns one DSSE signature over PAE(payloadType, body), for
+// a record that carries its own signature rather than an envelope around
+// it (a release event).
+func (s *Signer) SignPayload(payloadType string, body []byte) (Signature, error) {
+	sig, err := s.sign(PAE(payloadType, body))
+	if err != nil {
+		return Signature{}, fmt.Errorf("signing: sign: %w", err)
+	}
+	return Signature{KeyID: s.id, Sig: base64.StdEncoding.EncodeToString(sig)}, nil
 }
 
 // KeySet is a set of trusted public keys by id.
@@ -422,59 +438,90 @@ type Verified struct {
 	KeyID     string
 }
 
+// OpenEnvelope checks a DSSE envelope of payloadType against the trusted
+// keys and returns its payload and the id of the trusted key whose
+// signature verified. It reads nothing of the payload: the caller decodes
+// it and checks that it says what it must.
+func (ks KeySet) OpenEnvelope(envelope []byte, payloadType string) (body []byte, keyID string, err error) {
+	if len(ks) == 0 {
+		return nil, "", ErrNoTrustedKeys
+	}
+	var env Envelope
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		return nil, "", fmt.Errorf("%w: not a JSON envelope: %v", ErrMalformed, err)
+	}
+	if env.PayloadType != payloadType {
+		return nil, "", fmt.Errorf("%w: payloadType %q, want %q", ErrMalformed, env.PayloadType, payloadType)
+	}
+	body, err = base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: payload is not base64: %v", ErrMalformed, err)
+	}
+	if len(env.Signatures) == 0 {
+		return nil, "", fmt.Errorf("%w: the envelope has no signatures", ErrMalformed)
+	}
+	var errs []error
+	for _, s := range env.Signatures {
+		id, err := ks.VerifyPayload(payloadType, body, s)
+		if err == nil {
+			return body, id, nil
+		}
+		if errors.Is(err, ErrMalformed) {
+			return nil, "", err
+		}
+		errs = append(errs, err)
+	}
+	// A signature by a trusted key that does not verify says more (the
+	// envelope was changed) than one by a stranger.
+	for _, err := range errs {
+		if errors.Is(err, ErrBadSignature) {
+			return nil, "", err
+		}
+	}
+	named := make([]string, len(env.Signatures))
+	for i, s := range env.Signatures {
+		named[i] = s.KeyID
+	}
+	return nil, "", fmt.Errorf("%w: signed by key %s; trusted keys are %s", ErrUntrustedKey, shortList(named), shortList(ks.IDs()))
+}
+
+// VerifyPayload checks one DSSE signature over PAE(payloadType, body)
+// against the trusted keys and returns the id of the key it verifies
+// under. The signature's keyid is a hint (DSSE): the named key is tried
+// first, then every other trusted key, so that a signature without an id
+// verifies too.
+func (ks KeySet) VerifyPayload(payloadType string, body []byte, s Signature) (string, error) {
+	if len(ks) == 0 {
+		return "", ErrNoTrustedKeys
+	}
+	sig, err := base64.StdEncoding.DecodeString(s.Sig)
+	if err != nil {
+		return "", fmt.Errorf("%w: signature by key %s is not base64: %v", ErrMalformed, short(s.KeyID), err)
+	}
+	msg := PAE(payloadType, body)
+	candidates := ks.IDs()
+	if _, ok := ks[s.KeyID]; ok {
+		candidates = append([]string{s.KeyID}, candidates...)
+	}
+	for _, id := range candidates {
+		if verifySig(ks[id], msg, sig) {
+			return id, nil
+		}
+	}
+	if _, ok := ks[s.KeyID]; ok {
+		return "", fmt.Errorf("%w: the signature by trusted key %s does not match what it signs: it was changed after signing", ErrBadSignature, short(s.KeyID))
+	}
+	return "", fmt.Errorf("%w: signed by key %s; trusted keys are %s", ErrUntrustedKey, short(s.KeyID), shortList(ks.IDs()))
+}
+
 // Verify checks a DSSE envelope against the trusted keys and returns its
 // statement, which must be an in-toto Statement v1 with modelgate's
 // predicate for model name's version. Every failure wraps one of the
 // errors above.
 func (ks KeySet) Verify(envelope []byte, name, version string) (Verified, error) {
-	if len(ks) == 0 {
-		return Verified{}, ErrNoTrustedKeys
-	}
-	var env Envelope
-	if err := json.Unmarshal(envelope, &env); err != nil {
-		return Verified{}, fmt.Errorf("%w: not a JSON envelope: %v", ErrMalformed, err)
-	}
-	if env.PayloadType != PayloadType {
-		return Verified{}, fmt.Errorf("%w: payloadType %q, want %q", ErrMalformed, env.PayloadType, PayloadType)
-	}
-	body, err := base64.StdEncoding.DecodeString(env.Payload)
+	body, keyID, err := ks.OpenEnvelope(envelope, PayloadType)
 	if err != nil {
-		return Verified{}, fmt.Errorf("%w: payload is not base64: %v", ErrMalformed, err)
-	}
-	if len(env.Signatures) == 0 {
-		return Verified{}, fmt.Errorf("%w: the envelope has no signatures", ErrMalformed)
-	}
-	msg := PAE(env.PayloadType, body)
-	keyID, named := "", []string{}
-	for _, s := range env.Signatures {
-		sig, err := base64.StdEncoding.DecodeString(s.Sig)
-		if err != nil {
-			return Verified{}, fmt.Errorf("%w: signature by key %s is not base64: %v", ErrMalformed, short(s.KeyID), err)
-		}
-		// keyid is a hint (DSSE): try the named key first, then every
-		// other trusted key, so that an envelope without ids verifies too.
-		candidates := ks.IDs()
-		if _, ok := ks[s.KeyID]; ok {
-			candidates = append([]string{s.KeyID}, candidates...)
-		}
-		for _, id := range candidates {
-			if verifySig(ks[id], msg, sig) {
-				keyID = id
-				break
-			}
-		}
-		if keyID != "" {
-			break
-		}
-		named = append(named, s.KeyID)
-	}
-	if keyID == "" {
-		for _, id := range named {
-			if _, ok := ks[id]; ok {
-				return Verified{}, fmt.Errorf("%w: the signature by trusted key %s does not match the signed statement: the envelope was changed after signing", ErrBadSignature, short(id))
-			}
-		}
-		return Verified{}, fmt.Errorf("%w: signed by key %s; trusted keys are %s", ErrUntrustedKey, shortList(named), shortList(ks.IDs()))
+		return Verified{}, err
 	}
 	var st Statement
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -505,22 +552,28 @@ func (v Verified) Check(name string, data []byte) error {
 // CheckFile verifies that f's digest and size are the signed ones.
 func (v Verified) CheckFile(f File) error {
 	st := v.Statement
-	for _, s := range st.Subject {
+	return checkSubject(st.Subject, st.Predicate.Sizes, st.Predicate.Name, st.Predicate.Version, f)
+}
+
+// checkSubject verifies f against the subject of its name (and its size
+// against sizes, when it is there).
+func checkSubject(subjects []Subject, sizes map[string]int64, name, version string, f File) error {
+	for _, s := range subjects {
 		if s.Name != f.Name {
 			continue
 		}
 		want := s.Digest["sha256"]
 		if want != f.SHA256 {
 			return fmt.Errorf("%w: model %q version %q %s has sha256 %s, signed %s",
-				ErrDigestMismatch, st.Predicate.Name, st.Predicate.Version, f.Name, f.SHA256, want)
+				ErrDigestMismatch, name, version, f.Name, f.SHA256, want)
 		}
-		if size, ok := st.Predicate.Sizes[f.Name]; ok && size != f.Size {
+		if size, ok := sizes[f.Name]; ok && size != f.Size {
 			return fmt.Errorf("%w: model %q version %q %s has %d bytes, signed %d",
-				ErrDigestMismatch, st.Predicate.Name, st.Predicate.Version, f.Name, f.Size, size)
+				ErrDigestMismatch, name, version, f.Name, f.Size, size)
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: model %q version %q: %s is not among the signed files", ErrNotSigned, st.Predicate.Name, st.Predicate.Version, f.Name)
+	return fmt.Errorf("%w: model %q version %q: %s is not among the signed files", ErrNotSigned, name, version, f.Name)
 }
 
 // Signed reports whether file name is among the statement's subjects.

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/modelgate/modelgate/signing"
 )
 
 // The actions of a release history.
@@ -61,6 +63,20 @@ type Event struct {
 	From    string    `json:"from,omitempty"`
 	Forced  bool      `json:"forced,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
+	// Actor is who asked for the event: promote's --actor (or what it
+	// found in the environment), "gateway REPLICA" for the analysis's
+	// decisions. A claim: Sig is the proof.
+	Actor string `json:"actor,omitempty"`
+	// GateReport is the sha256 of the gate report a stable change or a
+	// canary start rested on (registry.GateCheck.SHA256).
+	GateReport string `json:"gate_report,omitempty"`
+	// Prev is the sha256 of the event before (EventHash): the history's
+	// hash chain (history.go). Empty on the first event, and on events
+	// written before the chain existed.
+	Prev string `json:"prev,omitempty"`
+	// Sig is the actor's signature over the event (SignedPayload), when
+	// promote was given a signing key.
+	Sig *signing.Signature `json:"sig,omitempty"`
 
 	// Extra holds the JSON fields this version does not know, verbatim.
 	Extra map[string]json.RawMessage `json:"-"`

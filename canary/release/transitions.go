@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -67,6 +68,9 @@ func apply(s State, t Transition, now time.Time) (State, bool, error) {
 	}
 	if err := AppendOnly(s.History, next.History); err != nil {
 		return State{}, false, fmt.Errorf("%w: model %q: %v", ErrRefused, s.Model, err)
+	}
+	if err := link(next.History, len(s.History)); err != nil {
+		return State{}, false, fmt.Errorf("release: model %q: %w", s.Model, err)
 	}
 	if next.History == nil {
 		next.History = []Event{} // "history": [], not null
@@ -413,7 +417,7 @@ func (t Tick) apply(s *State, _ time.Time) error {
 		return nil
 	}
 	c.Decided = a.Time
-	ev := Event{Time: a.Time, Version: candidate, From: s.Stable, Reason: d.Reason}
+	ev := Event{Time: a.Time, Version: candidate, From: s.Stable, Reason: d.Reason, Actor: strings.TrimSpace(ActorGateway + " " + a.Replica)}
 	switch {
 	case d.Next.Phase == Promoted:
 		ev.Action = ActionCanaryPromote
