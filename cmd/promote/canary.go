@@ -43,7 +43,7 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	p := release.DefaultPlan()
 	var steps string
 	var force bool
-	var reason string
+	var reason, signKey string
 	cmd := &cobra.Command{
 		Use:   "start MODEL VERSION",
 		Short: "Start a canary release of VERSION (it must have passed its gates)",
@@ -61,11 +61,15 @@ func (a *app) canaryStartCmd() *cobra.Command {
 				return usageError("%v", err)
 			}
 			name, version := args[0], args[1]
-			r, gate, err := a.openGated(cmd, name, version, force)
+			signer, err := a.signer(signKey)
 			if err != nil {
 				return err
 			}
-			rel, err := store.Change(cmd.Context(), r, name, release.StartCanary{Version: version, Plan: plan, Gate: gate, Forced: force, Reason: reason}, time.Now())
+			r, gate, err := a.openGated(cmd, name, version, force, signer)
+			if err != nil {
+				return err
+			}
+			rel, err := a.change(cmd.Context(), r, name, release.StartCanary{Version: version, Plan: plan, Gate: gate.gate, Forced: force, Reason: reason}, signer, gate.digest)
 			if err != nil {
 				return err
 			}
@@ -89,6 +93,7 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	f.Float64Var(&p.MaxDisagreement, "max-disagreement", p.MaxDisagreement, "the disagreement to catch: fraction of distinct compared inputs on which the candidate disagrees with stable (0 disables)")
 	f.BoolVar(&force, "force", false, "start a canary of an ungated or failed version (needs --reason; recorded in the history)")
 	f.StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
+	signKeyFlag(cmd, &signKey)
 	return cmd
 }
 
@@ -113,17 +118,21 @@ func formatSteps(steps []float64) string {
 }
 
 func (a *app) canaryActionCmd(action, short string, event func(reason string) release.Transition) *cobra.Command {
-	var reason string
+	var reason, signKey string
 	cmd := &cobra.Command{
 		Use:   action + " MODEL",
 		Short: short,
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			signer, err := a.signer(signKey)
+			if err != nil {
+				return err
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return err
 			}
-			rel, err := store.Change(cmd.Context(), r, args[0], event(reason), time.Now())
+			rel, err := a.change(cmd.Context(), r, args[0], event(reason), signer, "")
 			if err != nil {
 				return err
 			}
@@ -133,6 +142,7 @@ func (a *app) canaryActionCmd(action, short string, event func(reason string) re
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the history)")
+	signKeyFlag(cmd, &signKey)
 	return cmd
 }
 

@@ -30,6 +30,8 @@ type app struct {
 	registry       string
 	ortLib         string
 	trustedKeys    []string // --trusted-keys (sign.go)
+	overrideKeys   []string // --override-keys (provenance.go)
+	actorFlag      string   // --actor (provenance.go)
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -50,9 +52,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&a.registry, "registry", reg, "model registry: a directory, file:// or s3:// URL (env MODELGATE_REGISTRY)")
 	root.PersistentFlags().StringVar(&a.ortLib, "ort-library", "", "ONNX Runtime shared library (default: $ONNXRUNTIME_LIB, else the Makefile's cache)")
 	root.PersistentFlags().StringSliceVar(&a.trustedKeys, "trusted-keys", nil, "trusted public keys (PEM files or directories, comma-separated): gate, stable, canary start and status verify the version's signature with them (env "+envTrustedKeys+")")
+	root.PersistentFlags().StringSliceVar(&a.overrideKeys, "override-keys", nil, "public keys (PEM files or directories) whose holders may --force a version whose signed gate report failed, by signing the action with --sign-key (env "+envOverrideKeys+")")
+	root.PersistentFlags().StringVar(&a.actorFlag, "actor", "", "who acts, as the release history records it (env "+envActor+"; default: the GitHub Actions run, else user@host)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError("%v", err) })
 	root.AddCommand(a.pushCmd(), a.listCmd(), a.showCmd(), a.stableCmd(), a.rollbackCmd(), a.statusCmd(), a.gateCmd(), a.canaryCmd())
-	root.AddCommand(a.keygenCmd(), a.signCmd())
+	root.AddCommand(a.keygenCmd(), a.signCmd(), a.verifyCmd())
 	root.AddCommand(a.profileCmd(), a.checkDataCmd(), a.driftCmd())
 	return root
 }
@@ -257,7 +261,7 @@ func (a *app) showCmd() *cobra.Command {
 
 func (a *app) stableCmd() *cobra.Command {
 	var force bool
-	var reason string
+	var reason, signKey string
 	cmd := &cobra.Command{
 		Use:   "stable MODEL VERSION",
 		Short: "Make VERSION the stable version that gateways serve (it must have passed its gates)",
@@ -272,7 +276,11 @@ the reason goes into the release history.`,
 			}
 			ctx := cmd.Context()
 			name, version := args[0], args[1]
-			r, gate, err := a.openGated(cmd, name, version, force)
+			signer, err := a.signer(signKey)
+			if err != nil {
+				return err
+			}
+			r, gate, err := a.openGated(cmd, name, version, force, signer)
 			if err != nil {
 				return err
 			}
@@ -280,7 +288,7 @@ the reason goes into the release history.`,
 			if err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return err
 			}
-			rel, err := store.Change(ctx, r, name, release.SetStable{Version: version, Gate: gate, Forced: force, Reason: reason}, time.Now())
+			rel, err := a.change(ctx, r, name, release.SetStable{Version: version, Gate: gate.gate, Forced: force, Reason: reason}, signer, gate.digest)
 			if err != nil {
 				return err
 			}
@@ -294,40 +302,21 @@ the reason goes into the release history.`,
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "make an ungated or failed version stable (needs --reason; recorded in the history)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
+	signKeyFlag(cmd, &signKey)
 	return cmd
 }
 
-// openGated opens the registry, checks that the version exists and reads
-// its gate verdict (not when force overrides it), which the release
-// transition needs: release refuses a version without a passed gate. With
-// trusted keys, the version's signature is checked first, and force does
-// not override that.
-func (a *app) openGated(cmd *cobra.Command, name, version string, force bool) (*registry.Registry, release.Gate, error) {
-	r, err := a.open(cmd)
-	if err != nil {
-		return nil, release.GateNotRun, err
-	}
-	ctx := cmd.Context()
-	if _, err := r.Manifest(ctx, name, version); err != nil {
-		return nil, release.GateNotRun, err
-	}
-	if err := a.checkSigned(ctx, r, name, version); err != nil {
-		return nil, release.GateNotRun, err
-	}
-	if force {
-		return r, release.GateNotRun, nil
-	}
-	gate, err := store.Gate(ctx, r, name, version)
-	return r, gate, err
-}
-
 func (a *app) rollbackCmd() *cobra.Command {
-	var reason string
+	var reason, signKey string
 	cmd := &cobra.Command{
 		Use:   "rollback MODEL",
 		Short: "Put back the previous stable version at once",
 		Args:  args(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			signer, err := a.signer(signKey)
+			if err != nil {
+				return err
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return err
@@ -338,7 +327,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 			if _, err := store.Read(cmd.Context(), r, args[0]); err != nil {
 				return err // an unknown model: not found
 			}
-			rel, err := store.Change(cmd.Context(), r, args[0], release.Rollback{Reason: reason}, time.Now())
+			rel, err := a.change(cmd.Context(), r, args[0], release.Rollback{Reason: reason}, signer, "")
 			if err != nil {
 				return err
 			}
@@ -352,6 +341,7 @@ func (a *app) rollbackCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (recorded in the history)")
+	signKeyFlag(cmd, &signKey)
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/modelgate/modelgate/canary/release/store"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/serving"
+	"github.com/modelgate/modelgate/signing"
 	"github.com/modelgate/modelgate/validation"
 	"github.com/spf13/cobra"
 )
@@ -23,6 +25,7 @@ func (a *app) gateCmd() *cobra.Command {
 		latencyRuns, largeBatch                                int
 		skipAccuracy                                           bool
 		providers                                              []string
+		signKey                                                string
 	)
 	cmd := &cobra.Command{
 		Use:   "gate MODEL VERSION",
@@ -53,6 +56,10 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 					return infra(err)
 				}
 			}
+			signer, err := a.signer(signKey)
+			if err != nil {
+				return err
+			}
 			r, err := a.open(cmd)
 			if err != nil {
 				return infra(err)
@@ -70,7 +77,7 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 				return infra(err)
 			}
 			defer rt.Close()
-			rep, err := validation.GateVersion(ctx, r, name, version, rel.Stable, validation.Options{
+			rep, err := validation.GateVersion(ctx, signedReports{r, signer}, name, version, rel.Stable, validation.Options{
 				Runtime:         rt,
 				Holdout:         hold,
 				LabelColumn:     labelColumn,
@@ -95,6 +102,9 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 				if err := writeReports(reportDir, reportJSON, rep.Markdown()); err != nil {
 					return infra(err)
 				}
+			}
+			if signer != nil {
+				fmt.Fprintf(a.stderr, "gate report of %s version %s signed with key %s\n", name, version, signer.KeyID()[:12])
 			}
 			if output == "json" {
 				fmt.Fprintln(a.stdout, strings.TrimSpace(string(reportJSON)))
@@ -122,7 +132,18 @@ Exit codes: 0 every gate passed, 1 a gate failed, 2 usage or infrastructure erro
 	f.StringSliceVar(&providers, "providers", []string{"cuda", "cpu"}, "execution providers for the gates, in order")
 	f.StringVar(&reportDir, "report-dir", "", "write report.json and report.md here")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	f.StringVar(&signKey, "sign-key", "", "private key (PEM) that signs the stored gate report (default $"+envSignKey+"); with trusted keys, stable and canary start count only a signed report")
 	return cmd
+}
+
+// signedReports stores gate reports signed by s (unsigned when s is nil).
+type signedReports struct {
+	*registry.Registry
+	s *signing.Signer
+}
+
+func (g signedReports) PutGateReport(ctx context.Context, name, version string, reportJSON, reportMD []byte) error {
+	return g.PutSignedGateReport(ctx, g.s, name, version, reportJSON, reportMD)
 }
 
 func writeReports(dir string, reportJSON []byte, reportMD string) error {

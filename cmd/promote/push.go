@@ -170,7 +170,7 @@ func (a *app) push(ctx context.Context, r *registry.Registry, plan pushPlan, tra
 	// included) before it becomes stable and gateways that require
 	// signatures load it.
 	p := &completingPusher{Registry: r, profile: profile, signer: plan.signer}
-	m, created, err := store.Push(ctx, p, req, time.Now())
+	m, created, err := store.PushBy(ctx, p, req, time.Now(), a.by(plan.signer, ""))
 	if p.err != nil {
 		return p.err
 	}

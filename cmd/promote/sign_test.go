@@ -116,8 +116,12 @@ func testSignedRelease(t *testing.T, reg string, b registry.Bucket) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ci, err := signing.LoadPrivateKey(ciKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range []string{"2", "3", "4", "5"} {
-		if err := api.PutGateReport(t.Context(), "breast-cancer", v, []byte(`{"verdict":"pass"}`), []byte("# pass")); err != nil {
+		if err := api.PutSignedGateReport(t.Context(), ci, "breast-cancer", v, []byte(`{"verdict":"pass"}`), []byte("# pass")); err != nil {
 			t.Fatal(err)
 		}
 	}

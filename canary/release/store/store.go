@@ -61,11 +61,21 @@ type Pusher interface {
 // the manifest, whether this call created it and the error; pushing again
 // completes it.
 func Push(ctx context.Context, r Pusher, req registry.PushRequest, now time.Time) (registry.Manifest, bool, error) {
+	return PushBy(ctx, r, req, now, nil)
+}
+
+// PushBy is Push with the release transition wrapped by by (a
+// release.By that records who pushed and signs the event); nil is Push.
+func PushBy(ctx context.Context, r Pusher, req registry.PushRequest, now time.Time, by func(release.Transition) release.Transition) (registry.Manifest, bool, error) {
 	m, created, err := r.Push(ctx, req)
 	if err != nil {
 		return m, created, err
 	}
-	if _, err := Change(ctx, r, req.Name, release.Push{Version: req.Version}, now); err != nil {
+	var t release.Transition = release.Push{Version: req.Version}
+	if by != nil {
+		t = by(t)
+	}
+	if _, err := Change(ctx, r, req.Name, t, now); err != nil {
 		return m, created, fmt.Errorf("registry: model %q version %q stored, but not made stable: %w", req.Name, req.Version, err)
 	}
 	return m, created, nil
