@@ -131,7 +131,8 @@ type Catalog struct {
 	syncMu sync.Mutex    // one Sync (or loader pass) at a time, so that an older one never swaps in late
 	wake   chan struct{} // a release state was offered: the loader looks (watch.go)
 
-	errLog logLimiter // registry errors, rate limited
+	errLog  logLimiter   // registry errors, rate limited
+	history historyGuard // release histories accepted (history.go)
 }
 
 type entry struct {
@@ -278,6 +279,14 @@ func (c *Catalog) readRelease(ctx context.Context, name string) (release.State, 
 			err = fmt.Errorf("model %s: no release state in the registry: %w", name, err)
 		} else {
 			err = fmt.Errorf("%w: model %s: reading release state: %w", errRegistry, name, err)
+		}
+		c.setModelErr(name, "", err)
+		return release.State{}, err
+	}
+	if reason, err := c.history.check(name, rel); err != nil {
+		c.metrics.releaseRefused(name, reason)
+		if c.history.firstLog(name, err) {
+			c.log.Error("release state refused; serving what was loaded", "model", name, "reason", reason, "err", err)
 		}
 		c.setModelErr(name, "", err)
 		return release.State{}, err

@@ -19,8 +19,10 @@ type metrics struct {
 	// signatureRefusals counts versions refused by the signature check,
 	// by reason (signing.Reason).
 	signatureRefusals *prometheus.CounterVec
-	loadTime          *prometheus.HistogramVec
-	sessions          *prometheus.GaugeVec
+	// releaseRefusals counts release states not believed (history.go).
+	releaseRefusals *prometheus.CounterVec
+	loadTime        *prometheus.HistogramVec
+	sessions        *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
@@ -45,6 +47,10 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 			Name: "modelgate_signature_refusals_total",
 			Help: "Model version loads refused by the signature check (security.trusted_keys), by reason: unsigned, untrusted_key, bad_signature, other_version, digest_mismatch, not_signed, malformed, no_trusted_keys.",
 		}, []string{"model", "reason"}),
+		releaseRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "modelgate_release_refusals_total",
+			Help: "Release states (release.json) read and not believed, by reason: rewound (an older release.json put back, or events removed), broken_chain (the history's hash chain broken), inconsistent (stable or candidate edited without a history event). What was loaded keeps serving.",
+		}, []string{"model", "reason"}),
 		loadTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "modelgate_model_load_duration_seconds",
 			Help:    "Time to fetch, verify, create and warm up a model version.",
@@ -67,8 +73,12 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 	// The inference statistics of every loaded version, from the counters
 	// the statistics extension reads too (serving.Session.Stats).
 	stats := serving.NewStatsCollector(c.allLoaded)
-	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.signatureRefusals, m.loadTime, m.sessions, ready, stats)
+	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.signatureRefusals, m.releaseRefusals, m.loadTime, m.sessions, ready, stats)
 	return m
+}
+
+func (m *metrics) releaseRefused(model, reason string) {
+	m.releaseRefusals.WithLabelValues(model, reason).Inc()
 }
 
 func (m *metrics) setSession(model string, s *serving.Session, role string, on bool) {

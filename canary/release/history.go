@@ -285,13 +285,15 @@ func CheckHistory(s State, verify func(payloadType string, body []byte, sig sign
 	if err := want.Extends(s.History); err != nil {
 		rep.Problems = append(rep.Problems, err.Error())
 	}
-	rep.Problems = append(rep.Problems, consistent(s)...)
+	rep.Problems = append(rep.Problems, Inconsistencies(s)...)
 	return rep, nil
 }
 
-// consistent lists where s's stable version and candidate differ from
-// what its history says.
-func consistent(s State) []string {
+// Inconsistencies lists where s's stable version and candidate differ
+// from what its history says: an edit of release.json that no transition
+// made. A state without history (written by hand, or before there was
+// one) has none.
+func Inconsistencies(s State) []string {
 	if len(s.History) == 0 {
 		return nil
 	}
