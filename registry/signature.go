@@ -172,3 +172,26 @@ func (r *Registry) VerifyVersion(ctx context.Context, trust *signing.Trust, name
 	}
 	return v, nil
 }
+
+// VerifiedProfile returns a version's data profile after checking it
+// against the version's signature: the envelope verifies under trust and
+// covers profile.json with these bytes. A profile stored after the
+// version was signed (promote profile without promote sign) is refused
+// with signing.ErrNotSigned; ErrNotFound when there is no profile.
+func (r *Registry) VerifiedProfile(ctx context.Context, trust *signing.Trust, name, version string) ([]byte, error) {
+	data, err := r.Profile(ctx, name, version)
+	if err != nil {
+		return nil, err
+	}
+	_, v, err := r.verifiedManifest(ctx, trust, name, version)
+	if err != nil {
+		return nil, err
+	}
+	if !v.Signed(profileObject) {
+		return nil, fmt.Errorf("%w: model %q version %q: its profile.json was stored after signing: sign the version again (promote sign)", signing.ErrNotSigned, name, version)
+	}
+	if err := v.Check(profileObject, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

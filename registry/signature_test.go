@@ -220,6 +220,91 @@ func testSignatures(t *testing.T, b registry.Bucket) {
 			t.Fatalf("re-signed: %v", err)
 		}
 	})
+	t.Run("data profile", func(t *testing.T) {
+		if got, err := r.VerifiedProfile(ctx, trust, "m", "good"); err != nil || string(got) != `{"features":[]}` {
+			t.Fatalf("VerifiedProfile of a signed profile = %q, %v", got, err)
+		}
+		if _, err := r.VerifiedProfile(ctx, trust, "m", "profile"); !errors.Is(err, signing.ErrDigestMismatch) {
+			t.Errorf("a replaced profile: %v", err)
+		}
+		push("late-profile", []byte("model late"), nil)
+		sign(key, "late-profile")
+		if err := r.PutProfile(ctx, "m", "late-profile", []byte(`{"features":[]}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.VerifiedProfile(ctx, trust, "m", "late-profile"); !errors.Is(err, signing.ErrNotSigned) || !strings.Contains(err.Error(), "promote sign") {
+			t.Errorf("a profile stored after signing: %v", err)
+		}
+		if _, err := r.VerifiedProfile(ctx, trust, "m", "rotated"); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("no profile: %v", err)
+		}
+	})
+	t.Run("gate reports", func(t *testing.T) {
+		pass, fail := []byte(`{"verdict":"pass"}`), []byte(`{"verdict":"fail"}`)
+		if err := r.PutSignedGateReport(ctx, key, "m", "good", pass, []byte("# pass")); err != nil {
+			t.Fatal(err)
+		}
+		check, err := r.VerifyGateReport(ctx, trust, "m", "good")
+		if err != nil || check.Verdict != "pass" || check.KeyID != key.KeyID() {
+			t.Fatalf("VerifyGateReport = %+v, %v", check, err)
+		}
+		if want := signing.FileOf(signing.GateReportFile, pass).SHA256; check.SHA256 != want {
+			t.Errorf("digest %s, want %s", check.SHA256, want)
+		}
+		// A signed failure verifies as a failure.
+		if err := r.PutSignedGateReport(ctx, key, "m", "bytes", fail, nil); err != nil {
+			t.Fatal(err)
+		}
+		if check, err := r.VerifyGateReport(ctx, trust, "m", "bytes"); err != nil || check.Verdict != "fail" {
+			t.Errorf("a signed failure: %+v, %v", check, err)
+		}
+		for _, tc := range []struct {
+			name, version string
+			prepare       func(v string)
+			want          error
+			says          string
+		}{
+			{"report rewritten to pass", "manifest", func(v string) {
+				if err := r.PutSignedGateReport(ctx, key, "m", v, fail, nil); err != nil {
+					t.Fatal(err)
+				}
+				upload(t, b, key1(v, "gate/report.json"), `{"verdict":"pass"} `)
+			}, signing.ErrDigestMismatch, "gate/report.json has sha256"},
+			{"another version's signed report", "swapped", func(v string) {
+				upload(t, b, key1(v, "gate/report.json"), string(pass))
+				upload(t, b, key1(v, "gate/report.dsse.json"), string(readKey(t, b, key1("good", "gate/report.dsse.json"))))
+			}, signing.ErrOtherVersion, `gate report signed for model "m" version "good"`},
+			{"untrusted key", "untrusted", func(v string) {
+				if err := r.PutSignedGateReport(ctx, other, "m", v, pass, nil); err != nil {
+					t.Fatal(err)
+				}
+			}, signing.ErrUntrustedKey, "signed by key"},
+			{"re-gated unsigned over a signed report", "garbled", func(v string) {
+				if err := r.PutSignedGateReport(ctx, key, "m", v, fail, nil); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.PutGateReport(ctx, "m", v, pass, nil); err != nil {
+					t.Fatal(err)
+				}
+			}, signing.ErrUnsigned, "without --sign-key"},
+			{"never signed", "holdout", func(v string) {
+				if err := r.PutGateReport(ctx, "m", v, pass, nil); err != nil {
+					t.Fatal(err)
+				}
+			}, signing.ErrUnsigned, "stored without --sign-key"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				tc.prepare(tc.version)
+				_, err := r.VerifyGateReport(ctx, trust, "m", tc.version)
+				if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.says) {
+					t.Fatalf("err = %v, want %v saying %q", err, tc.want, tc.says)
+				}
+			})
+		}
+		if _, err := r.VerifyGateReport(ctx, trust, "m", "rotated"); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("never gated: %v", err)
+		}
+	})
 	t.Run("missing version", func(t *testing.T) {
 		if _, _, _, err := r.FetchSigned(ctx, trust, "m", "nope"); !errors.Is(err, registry.ErrNotFound) {
 			t.Fatalf("err = %v", err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -84,8 +85,12 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 	g.closers = append(g.closers, g.cat.Close)
 	var tracker server.Drift
 	if cfg.Drift.Enabled {
+		var profiles drift.Source = g.reg
+		if co.Trust != nil {
+			profiles = signedProfiles{reg: g.reg, trust: co.Trust, require: co.RequireSignature}
+		}
 		t := drift.New(drift.Options{
-			Source:      g.reg,
+			Source:      profiles,
 			SampleRate:  cfg.Drift.SampleRate,
 			Window:      cfg.Drift.Window,
 			MaxVersions: cfg.Drift.MaxVersions,
@@ -142,6 +147,28 @@ func trust(sec config.Security, log *slog.Logger) (*signing.Trust, error) {
 	ks, _ := t.Keys()
 	log.Info("model signatures are checked before loading", "trusted_keys", ks.IDs(), "paths", sec.TrustedKeys, "require_signature", sec.Require())
 	return t, nil
+}
+
+// signedProfiles gives drift the data profiles the version's signature
+// covers, so that a profile swapped in the bucket cannot make drift blind
+// (or raise alarms) any more than a model can be swapped. Without
+// require_signature an unsigned version's profile, or one stored after
+// signing, is read as it is, as the catalog loads unsigned versions.
+type signedProfiles struct {
+	reg     *registry.Registry
+	trust   *signing.Trust
+	require bool
+}
+
+func (p signedProfiles) Profile(ctx context.Context, model, version string) ([]byte, error) {
+	data, err := p.reg.VerifiedProfile(ctx, p.trust, model, version)
+	if !p.require && (errors.Is(err, signing.ErrUnsigned) || errors.Is(err, signing.ErrNotSigned)) {
+		return p.reg.Profile(ctx, model, version)
+	}
+	if err != nil && signing.IsRefusal(err) {
+		return nil, fmt.Errorf("data profile refused, signature check failed (%s): %w", signing.Reason(err), err)
+	}
+	return data, err
 }
 
 // analysisSource is where the canary's observations come from: the
