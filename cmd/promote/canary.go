@@ -323,6 +323,13 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 		if e.Reason != "" {
 			line += ": " + e.Reason
 		}
+		if e.Actor != "" {
+			line += " [by " + e.Actor
+			if e.Sig != nil {
+				line += ", key " + e.Sig.KeyID[:min(12, len(e.Sig.KeyID))] // promote verify checks it
+			}
+			line += "]"
+		}
 		fmt.Fprintln(w, line)
 	}
 }
