@@ -33,6 +33,10 @@ type Info struct {
 	Inputs   []wire.TensorSpec `json:"inputs"`
 	Outputs  []wire.TensorSpec `json:"outputs"`
 	LoadTime time.Duration     `json:"-"`
+	// ProviderChoice is how providers auto chose Provider: the warm-up
+	// times measured and the reason; nil when the provider came from the
+	// configured order.
+	ProviderChoice *ProviderChoice `json:"provider_choice,omitempty"`
 	// MaxBatchSize is the dynamic batching limit in effect (Session's);
 	// 0: off.
 	MaxBatchSize int `json:"-"`

@@ -15,8 +15,8 @@ import (
 )
 
 // ortModel is a model version loaded into ONNX Runtime: the one Model
-// implementation that runs models for real, and with dtype.go and
-// runtime.go the only code that calls cgo.
+// implementation that runs models for real, and with ortEngine, dtype.go
+// and runtime.go the only code that calls cgo.
 type ortModel struct {
 	info    Info
 	sess    *ort.DynamicAdvancedSession
@@ -44,84 +44,110 @@ type ortModel struct {
 // shape beforehand: fixed, or [-1, fixed...] with the inputs' row count.
 var errTruncatedHalf = errors.New("an FP16 or BF16 output allocated by ONNX Runtime cannot be read back through onnxruntime_go v1.35.0")
 
-// Load creates a Model from a model's bytes on the first configured
-// provider that accepts it, reads its signature, and checks that every
-// input and output is a tensor of a type modelgate serves. It does not
-// warm up: Session.WarmUp does.
-func (rt *Runtime) Load(model []byte, o ModelOptions) (Model, error) {
-	start := time.Now()
+// ortEngine is the engine of ONNX Runtime: the one that opens models for
+// real, on the process's environment.
+type ortEngine struct{ rt *Runtime }
+
+// unavailable says why provider cannot be used: CUDA's reason is decided
+// once per Runtime (cudaAvailable); the CPU is always there.
+func (e ortEngine) unavailable(provider string) error {
+	if provider == ProviderCUDA {
+		return e.rt.cudaAvailable()
+	}
+	return nil
+}
+
+// ortPrepared is a model's bytes with its signature read and checked once,
+// so that opening it on a second provider (providers auto) reads nothing
+// again.
+type ortPrepared struct {
+	rt      *Runtime
+	model   []byte
+	info    Info
+	inNames []string
+	outIdx  map[string]int
+	outName []string
+	sizable []bool
+	half    bool
+}
+
+// prepare reads the model's signature and checks that every input and
+// output is a tensor of a type modelgate serves, and that its FP16 and
+// BF16 outputs have shapes modelgate can allocate (errTruncatedHalf),
+// before any session is created.
+func (e ortEngine) prepare(model []byte, o ModelOptions) (preparedModel, error) {
 	ins, outs, err := ort.GetInputOutputInfoWithONNXData(model)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModel, cleanORTError(err))
 	}
-	s := &ortModel{
+	p := &ortPrepared{
+		rt:     e.rt,
+		model:  model,
 		info:   Info{Name: o.Name, Version: o.Version},
 		outIdx: make(map[string]int, len(outs)),
-		log:    rt.log,
 	}
-	var inNames []string
 	for _, in := range ins {
 		spec, err := specFromInfo("input", in)
 		if err != nil {
 			return nil, err
 		}
-		s.info.Inputs = append(s.info.Inputs, spec)
-		inNames = append(inNames, in.Name)
+		p.info.Inputs = append(p.info.Inputs, spec)
+		p.inNames = append(p.inNames, in.Name)
 	}
 	for i, out := range outs {
 		spec, err := specFromInfo("output", out)
 		if err != nil {
 			return nil, err
 		}
-		s.info.Outputs = append(s.info.Outputs, spec)
-		s.outIdx[out.Name] = i
-		s.outName = append(s.outName, out.Name)
+		p.info.Outputs = append(p.info.Outputs, spec)
+		p.outIdx[out.Name] = i
+		p.outName = append(p.outName, out.Name)
 	}
-	var reasons []string
-	for _, p := range rt.opts.Providers {
-		so, err := rt.sessionOptions(p)
-		if err != nil {
-			if p == ProviderCUDA && err == rt.cudaErr {
-				err = errors.New("unavailable (see the log line \"CUDA execution provider unavailable\")")
-			}
-			reasons = append(reasons, fmt.Sprintf("%s: %v", p, err))
-			continue
-		}
-		sess, err := ort.NewDynamicAdvancedSessionWithONNXData(model, inNames, s.outName, so)
-		so.Destroy()
-		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("%s: %s", p, cleanORTError(err)))
-			continue
-		}
-		s.sess, s.info.Provider = sess, p
-		break
-	}
-	if s.sess == nil {
-		return nil, fmt.Errorf("%w: no execution provider accepted the model (%s)", ErrInvalidModel, strings.Join(reasons, "; "))
-	}
-	if rt.opts.RequireGPU && s.info.Provider != ProviderCUDA {
-		s.sess.Destroy()
-		return nil, fmt.Errorf("%w: %s", ErrGPURequired, strings.Join(reasons, "; "))
-	}
-	s.info.LoadTime = time.Since(start)
-	attrs := []any{"model", o.Name, "version", o.Version, "provider", s.info.Provider, "load_time", s.info.LoadTime}
-	if len(reasons) > 0 {
-		attrs = append(attrs, "fallback_from", strings.Join(reasons, "; "))
-	}
-	s.sizable = make([]bool, len(s.info.Outputs))
-	for i, sp := range s.info.Outputs {
+	p.sizable = make([]bool, len(p.info.Outputs))
+	for i, sp := range p.info.Outputs {
 		rowShaped := len(sp.Shape) > 0 && sp.Shape[0] == -1 && !slices.Contains(sp.Shape[1:], -1)
-		s.sizable[i] = sp.DType != wire.BYTES && (rowShaped || !slices.Contains(sp.Shape, -1))
+		p.sizable[i] = sp.DType != wire.BYTES && (rowShaped || !slices.Contains(sp.Shape, -1))
 		if sp.DType == wire.FP16 || sp.DType == wire.BF16 {
-			s.halfOutputs = true
-			if !s.sizable[i] {
-				s.sess.Destroy()
+			p.half = true
+			if !p.sizable[i] {
 				return nil, fmt.Errorf("%w: output %q is %s of shape %v: modelgate serves FP16 and BF16 outputs only of a fixed shape or [-1, fixed...], since onnxruntime_go v1.35.0 cannot return one whose shape ONNX Runtime chooses", wire.ErrUnsupportedType, sp.Name, sp.DType, sp.Shape)
 			}
 		}
 	}
-	rt.log.Info("model loaded", attrs...)
-	return s, nil
+	return p, nil
+}
+
+// open creates an ONNX Runtime session of the model on provider. Its
+// error is ONNX Runtime's reason, without the binding's wrapping.
+func (p *ortPrepared) open(provider string) (openedModel, error) {
+	so, err := p.rt.sessionOptions(provider)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := ort.NewDynamicAdvancedSessionWithONNXData(p.model, p.inNames, p.outName, so)
+	so.Destroy()
+	if err != nil {
+		return nil, errors.New(cleanORTError(err))
+	}
+	info := p.info
+	info.Provider = provider
+	// The maps and slices are shared by the sessions of one preparation:
+	// nothing writes them after prepare.
+	return &ortModel{
+		info:        info,
+		sess:        sess,
+		outIdx:      p.outIdx,
+		outName:     p.outName,
+		log:         p.rt.log,
+		sizable:     p.sizable,
+		halfOutputs: p.half,
+	}, nil
+}
+
+// setLoad records the load time and, with providers auto, how the
+// provider was chosen; Load calls it before the model is handed out.
+func (s *ortModel) setLoad(loadTime time.Duration, choice *ProviderChoice) {
+	s.info.LoadTime, s.info.ProviderChoice = loadTime, choice
 }
 
 // Info describes the model: name, version, provider in effect, signature.

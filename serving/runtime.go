@@ -2,11 +2,13 @@
 //
 // It owns the one ONNX Runtime environment of the process, a Session per
 // model version created from the model's bytes, the choice of execution
-// provider (CUDA where it can be had, then the CPU) and the provider actually
-// in effect, warm-up, and draining a session before it is destroyed. It does
-// not know where model bytes come from: that is the registry's business.
+// provider (in the configured order, CUDA where it can be had, then the
+// CPU; or by measurement, provider.go) and the provider actually in effect,
+// warm-up, and draining a session before it is destroyed. It does not know
+// where model bytes come from: that is the registry's business.
 //
-// All cgo lives in this package. Callers see Tensors of plain Go slices.
+// All cgo lives in this package, behind the engine interface (provider.go)
+// and the Model it opens. Callers see Tensors of plain Go slices.
 package serving
 
 import (
@@ -19,6 +21,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -37,6 +40,9 @@ var (
 	ErrClosed = errors.New("session closed")
 	// ErrOverloaded: the session's batching queue is full; retry later.
 	ErrOverloaded = errors.New("overloaded")
+	// ErrWarmUp: the model opened but could not run its warm-up input, on
+	// any provider that providers auto measured.
+	ErrWarmUp = errors.New("warm-up failed")
 )
 
 // LibraryVersion is the ONNX Runtime release the Makefile fetches, and
@@ -47,10 +53,14 @@ const (
 	DefaultLibraryPath = ".cache/onnxruntime/" + LibraryVersion + "/libonnxruntime.so.1"
 )
 
-// Execution provider names, as configured and as reported.
+// Execution provider names, as configured and as reported. ProviderAuto is
+// configured only, and alone: each model is measured on every provider
+// that can be used and runs on the faster (provider.go); what is reported
+// is the provider chosen.
 const (
 	ProviderCUDA = "cuda"
 	ProviderCPU  = "cpu"
+	ProviderAuto = "auto"
 )
 
 // Options configure the Runtime. The zero value is usable: the library is
@@ -60,6 +70,8 @@ type Options struct {
 	// LibraryPath is the ONNX Runtime shared library; empty: ResolveLibrary.
 	LibraryPath string
 	// Providers in order of preference: "cuda", "cpu". Empty: [cuda, cpu].
+	// ["auto"] instead measures each model on every provider that can be
+	// used and keeps the faster (provider.go).
 	Providers []string
 	// CUDAPlugin is the CUDA execution-provider plugin library
 	// (libonnxruntime_providers_cuda.so) for CPU builds of the core; empty:
@@ -68,7 +80,8 @@ type Options struct {
 	// CUDADevice is the GPU ordinal.
 	CUDADevice int
 	// RequireGPU turns a session that cannot use CUDA into an error instead
-	// of a fallback to the CPU.
+	// of a fallback to the CPU. With providers auto the CPU is still
+	// measured, for the record, but every model runs on CUDA.
 	RequireGPU bool
 	// IntraOpThreads per session; 0: the container's CPU quota (CPUQuota).
 	IntraOpThreads int
@@ -82,6 +95,10 @@ type Options struct {
 	IntraOpSpin bool
 	// Logger; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of load times and of the measurement of providers
+	// auto; nil: time.Now. A test that sets it decides which provider
+	// measures faster without depending on the machine it runs on.
+	Now func() time.Time
 }
 
 // Runtime creates sessions on the process's ONNX Runtime environment.
@@ -89,6 +106,10 @@ type Runtime struct {
 	opts    Options
 	log     *slog.Logger
 	library string
+	now     func() time.Time
+	// engine opens models on execution providers: ONNX Runtime's
+	// (ortEngine) in service, a fake in the tests of the provider choice.
+	engine engine
 
 	cudaOnce sync.Once
 	cudaDev  []ort.EpDevice // plugin devices, when the plugin path is used
@@ -105,25 +126,9 @@ var env struct {
 // Runtime of the process shares it, and must agree on the library) and
 // returns a Runtime that creates sessions with opts.
 func NewRuntime(opts Options) (*Runtime, error) {
-	if len(opts.Providers) == 0 {
-		opts.Providers = []string{ProviderCUDA, ProviderCPU}
-	}
-	for _, p := range opts.Providers {
-		if p != ProviderCUDA && p != ProviderCPU {
-			return nil, fmt.Errorf("unknown execution provider %q (want %q or %q)", p, ProviderCUDA, ProviderCPU)
-		}
-	}
-	if opts.RequireGPU && !contains(opts.Providers, ProviderCUDA) {
-		return nil, fmt.Errorf("%w: require_gpu is set but %q is not among the providers %v", ErrGPURequired, ProviderCUDA, opts.Providers)
-	}
-	if opts.CUDAPlugin == "" {
-		opts.CUDAPlugin = os.Getenv("ONNXRUNTIME_CUDA_PLUGIN")
-	}
-	if opts.IntraOpThreads <= 0 {
-		opts.IntraOpThreads = CPUQuota()
-	}
-	if opts.InterOpThreads <= 0 {
-		opts.InterOpThreads = 1
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := opts.Logger
 	if log == nil {
@@ -136,7 +141,8 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	if err := acquireEnv(lib); err != nil {
 		return nil, err
 	}
-	rt := &Runtime{opts: opts, log: log, library: lib}
+	rt := &Runtime{opts: opts, log: log, library: lib, now: opts.Now}
+	rt.engine = ortEngine{rt}
 	log.Info("ONNX Runtime ready", "library", lib, "version", ort.GetVersion(), "providers", opts.Providers,
 		"intra_op_threads", opts.IntraOpThreads, "intra_op_spin", opts.IntraOpSpin, "require_gpu", opts.RequireGPU)
 	if opts.RequireGPU {
@@ -147,6 +153,45 @@ func NewRuntime(opts Options) (*Runtime, error) {
 	}
 	return rt, nil
 }
+
+// withDefaults checks the options and fills in their defaults; it touches
+// no ONNX Runtime, so that the tests of the provider choice share it.
+func (opts Options) withDefaults() (Options, error) {
+	if len(opts.Providers) == 0 {
+		opts.Providers = []string{ProviderCUDA, ProviderCPU}
+	}
+	for _, p := range opts.Providers {
+		switch p {
+		case ProviderCUDA, ProviderCPU:
+		case ProviderAuto:
+			if len(opts.Providers) > 1 {
+				return opts, fmt.Errorf("execution provider %q measures %q and %q itself and must be alone, got %v: list cuda and cpu in order instead to choose by preference", ProviderAuto, ProviderCUDA, ProviderCPU, opts.Providers)
+			}
+		default:
+			return opts, fmt.Errorf("unknown execution provider %q (want %q or %q in order of preference, or %q alone)", p, ProviderCUDA, ProviderCPU, ProviderAuto)
+		}
+	}
+	if opts.RequireGPU && !contains(opts.Providers, ProviderCUDA) && !contains(opts.Providers, ProviderAuto) {
+		return opts, fmt.Errorf("%w: require_gpu is set but %q is not among the providers %v", ErrGPURequired, ProviderCUDA, opts.Providers)
+	}
+	if opts.CUDAPlugin == "" {
+		opts.CUDAPlugin = os.Getenv("ONNXRUNTIME_CUDA_PLUGIN")
+	}
+	if opts.IntraOpThreads <= 0 {
+		opts.IntraOpThreads = CPUQuota()
+	}
+	if opts.InterOpThreads <= 0 {
+		opts.InterOpThreads = 1
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return opts, nil
+}
+
+// auto reports whether the provider of each model is chosen by
+// measurement (providers auto).
+func (rt *Runtime) auto() bool { return rt.opts.Providers[0] == ProviderAuto }
 
 // acquireEnv initialises the environment on first use and counts its users.
 func acquireEnv(lib string) error {

@@ -55,10 +55,6 @@ type SessionOptions struct {
 	OutputKinds map[string]semantics.Output
 }
 
-// NewSession creates a session from a model's bytes on the first configured
-// provider that accepts it, reads its signature, and checks that every input
-// and output is a tensor of a type modelgate serves. It does not warm up:
-// call WarmUp.
 // NewSession puts m in service with o's batching (o's name and version are
 // not used: they are m's). It does not warm up: call WarmUp.
 func NewSession(m Model, o SessionOptions) *Session {
@@ -307,8 +303,22 @@ func (s *Session) WarmUp(ctx context.Context) error {
 
 // runZeros runs the model on zeros with free dimensions set to dyn.
 func (s *Session) runZeros(ctx context.Context, dyn int64) error {
-	inputs := make([]wire.Tensor, len(s.info.Inputs))
-	for i, spec := range s.info.Inputs {
+	inputs, err := zeroInputs(s.info.Inputs, dyn)
+	if err != nil {
+		return err
+	}
+	if _, _, err := s.run(ctx, inputs, nil, false); err != nil {
+		return fmt.Errorf("warm-up of %s version %s: %w", s.info.Name, s.info.Version, err)
+	}
+	return nil
+}
+
+// zeroInputs are zeros of the specs' shapes, in their order, with free
+// dimensions set to dyn: the warm-up input, which the measurement of
+// providers auto runs too.
+func zeroInputs(specs []wire.TensorSpec, dyn int64) ([]wire.Tensor, error) {
+	inputs := make([]wire.Tensor, len(specs))
+	for i, spec := range specs {
 		shape := make([]int64, len(spec.Shape))
 		for j, d := range spec.Shape {
 			if d < 0 {
@@ -318,18 +328,15 @@ func (s *Session) runZeros(ctx context.Context, dyn int64) error {
 		}
 		n, ok := wire.ShapeSize(shape)
 		if !ok {
-			return fmt.Errorf("warm-up: input %q has shape %v", spec.Name, shape)
+			return nil, fmt.Errorf("warm-up: input %q has shape %v", spec.Name, shape)
 		}
 		data, err := wire.MakeData(spec.DType, int(n))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		inputs[i] = wire.Tensor{Name: spec.Name, Shape: shape, Data: data}
 	}
-	if _, _, err := s.run(ctx, inputs, nil, false); err != nil {
-		return fmt.Errorf("warm-up of %s version %s: %w", s.info.Name, s.info.Version, err)
-	}
-	return nil
+	return inputs, nil
 }
 
 // IsBadInput reports whether err is the caller's fault.
