@@ -19,8 +19,8 @@ var Layers = [][]string{
 	// serving.Model; storage.
 	{"canary", "serving", "registry"},
 	// What joins them: release states in the registry, the gates, live
-	// drift statistics, the configuration.
-	{"canary/release/store", "validation", "drift", "config"},
+	// drift statistics, payload logging, the configuration.
+	{"canary/release/store", "validation", "drift", "payloadlog", "config"},
 	// Which versions are loaded, fed by the one release watcher.
 	{"catalog"},
 	// The rollout controller and the HTTP layer.
