@@ -203,7 +203,9 @@ type ORT struct {
 	// LibraryPath of libonnxruntime.so; empty: env ONNXRUNTIME_LIB, else
 	// the Makefile's cache folder.
 	LibraryPath string `mapstructure:"library_path"`
-	// Providers in order of preference.
+	// Providers in order of preference (cuda, cpu), or [auto]: each model
+	// is measured on every provider that can be used and runs on the
+	// faster (serving's provider.go).
 	Providers []string `mapstructure:"providers"`
 	// CUDAPlugin is libonnxruntime_providers_cuda.so for the plugin path;
 	// empty: env ONNXRUNTIME_CUDA_PLUGIN, else the core's own CUDA provider.
@@ -211,7 +213,8 @@ type ORT struct {
 	// CUDADevice is the GPU ordinal.
 	CUDADevice int `mapstructure:"cuda_device"`
 	// RequireGPU makes a missing GPU a startup error instead of a quiet
-	// fallback to the CPU.
+	// fallback to the CPU. With providers auto it keeps every model on
+	// CUDA, whatever the CPU measured.
 	RequireGPU bool `mapstructure:"require_gpu"`
 	// IntraOpThreads per session; 0: the container's CPU quota.
 	IntraOpThreads int `mapstructure:"intra_op_threads"`
@@ -271,7 +274,7 @@ func Flags(fs *pflag.FlagSet) {
 	fs.StringSlice("models", nil, "models to serve (default: every model in the registry)")
 	fs.String("default-model", "", "model for /predict without ?model=")
 	fs.Duration("poll-interval", d.PollInterval, "how often to re-read the registry's release state")
-	fs.StringSlice("providers", d.ORT.Providers, "execution providers in order of preference: cuda, cpu")
+	fs.StringSlice("providers", d.ORT.Providers, "execution providers in order of preference: cuda, cpu; or auto: each model on the one that runs its warm-up faster")
 	fs.Bool("require-gpu", false, "fail at startup unless the CUDA provider can be used")
 	fs.StringSlice("trusted-keys", nil, "trusted public keys (PEM files or directories): only versions signed by one of them load (env MODELGATE_SECURITY_TRUSTED_KEYS)")
 	fs.Bool("require-signature", false, "refuse unsigned versions (default: on when --trusted-keys are given; env MODELGATE_SECURITY_REQUIRE_SIGNATURE)")
@@ -437,19 +440,26 @@ func (c Config) Validate() error {
 		bad("grpc.max_message_bytes", "must be 0 (http.max_body_bytes) or between 1024 and %d, got %d", maxGRPCMessage, m)
 	}
 	if len(c.ORT.Providers) == 0 {
-		bad("ort.providers", "must list at least one of cuda, cpu")
+		bad("ort.providers", "must list at least one of cuda, cpu (or be [auto])")
 	}
 	pseen := map[string]bool{}
 	for _, p := range c.ORT.Providers {
-		if p != "cuda" && p != "cpu" {
-			bad("ort.providers", "unknown provider %q (want cuda or cpu)", p)
+		switch p {
+		case "cuda", "cpu", "auto":
+		default:
+			bad("ort.providers", "unknown provider %q (want cuda or cpu, or auto alone)", p)
 		}
-		if pseen[p] {
+		if pseen[p] && p != "auto" {
 			bad("ort.providers", "%q is listed twice", p)
 		}
 		pseen[p] = true
 	}
-	if c.ORT.RequireGPU && !pseen["cuda"] {
+	if pseen["auto"] && len(c.ORT.Providers) > 1 {
+		bad("ort.providers", "auto measures cuda and cpu itself and must be alone, got %v: use [auto], or list cuda and cpu in order of preference", c.ORT.Providers)
+	}
+	// With auto, require_gpu keeps every model on CUDA (and a missing GPU
+	// stops the gateway at start-up, as with cuda listed).
+	if c.ORT.RequireGPU && !pseen["cuda"] && !pseen["auto"] {
 		bad("ort.require_gpu", "is true but ort.providers %v does not include cuda", c.ORT.Providers)
 	}
 	if c.ORT.CUDADevice < 0 {

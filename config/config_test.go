@@ -78,6 +78,7 @@ func TestBadFiles(t *testing.T) {
 		"unknown-nested-key.bad.yaml":       "provider",
 		"bad-provider.bad.yaml":             `ort.providers: unknown provider "tpu"`,
 		"require-gpu-without-cuda.bad.yaml": "ort.require_gpu: is true but ort.providers [cpu] does not include cuda",
+		"auto-mixed.bad.yaml":               "ort.providers: auto measures cuda and cpu itself and must be alone, got [auto cpu]",
 		"bad-listen.bad.yaml":               `listen: "8080" is not host:port`,
 		"bad-duration.bad.yaml":             "poll_interval",
 		"bad-model-name.bad.yaml":           "models:",
@@ -124,6 +125,37 @@ func TestEnvValidated(t *testing.T) {
 	t.Setenv("MODELGATE_ORT_PROVIDERS", "gpu")
 	if _, err := load(t); err == nil || !strings.Contains(err.Error(), `unknown provider "gpu"`) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestProvidersAuto: auto is accepted alone from the file (with
+// require_gpu, which then keeps every model on CUDA), the environment and
+// the flag, and refused beside another provider from each of them.
+func TestProvidersAuto(t *testing.T) {
+	c, err := load(t, "--config", "testdata/auto-require-gpu.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.ORT.Providers, []string{"auto"}) || !c.ORT.RequireGPU {
+		t.Errorf("file: ort = %+v, want providers [auto] and require_gpu", c.ORT)
+	}
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "auto")
+	if c, err := load(t); err != nil || !reflect.DeepEqual(c.ORT.Providers, []string{"auto"}) {
+		t.Errorf("env: providers %v, err %v; want [auto]", c.ORT.Providers, err)
+	}
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "auto,cuda")
+	if _, err := load(t); err == nil || !strings.Contains(err.Error(), "ort.providers: auto measures cuda and cpu itself and must be alone, got [auto cuda]") {
+		t.Errorf("env auto,cuda: err = %v", err)
+	}
+	t.Setenv("MODELGATE_ORT_PROVIDERS", "")
+	if c, err := load(t, "--providers", "auto"); err != nil || !reflect.DeepEqual(c.ORT.Providers, []string{"auto"}) {
+		t.Errorf("flag: providers %v, err %v; want [auto]", c.ORT.Providers, err)
+	}
+	if _, err := load(t, "--providers", "auto,auto"); err == nil || !strings.Contains(err.Error(), "must be alone") {
+		t.Errorf("flag auto,auto: err = %v", err)
+	}
+	if _, err := load(t, "--providers", "automatic"); err == nil || !strings.Contains(err.Error(), `unknown provider "automatic" (want cuda or cpu, or auto alone)`) {
+		t.Errorf("flag automatic: err = %v", err)
 	}
 }
 
