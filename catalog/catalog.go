@@ -665,6 +665,9 @@ type ModelStatus struct {
 	Wanted   string   `json:"wanted_version,omitempty"` // stable per the registry, when it differs from Version
 	Pinned   []string `json:"pinned_versions,omitempty"`
 	Error    string   `json:"error,omitempty"`
+	// ProviderChoice is how ort.providers auto chose Provider (warm-up
+	// times per provider, the reason); absent with a configured order.
+	ProviderChoice *serving.ProviderChoice `json:"provider_choice,omitempty"`
 	// The canary, while one is in progress: its candidate, the weight in
 	// effect here and the phase.
 	Candidate      string  `json:"candidate,omitempty"`
@@ -697,6 +700,7 @@ func (c *Catalog) Status() Status {
 		ms := ModelStatus{Name: name, State: "loading"}
 		if e.stable.sess != nil {
 			ms.State, ms.Version, ms.Provider = "ready", e.stable.sess.Version(), e.stable.sess.Provider()
+			ms.ProviderChoice = e.stable.sess.Info().ProviderChoice
 			if e.stable.want != "" && e.stable.want != ms.Version {
 				ms.Wanted = e.stable.want
 			}

@@ -73,8 +73,34 @@ func newMetrics(reg prometheus.Registerer, c *Catalog) *metrics {
 	// The inference statistics of every loaded version, from the counters
 	// the statistics extension reads too (serving.Session.Stats).
 	stats := serving.NewStatsCollector(c.allLoaded)
-	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.signatureRefusals, m.releaseRefusals, m.loadTime, m.sessions, ready, stats)
+	reg.MustRegister(m.registryErrors, m.registrySuccess, m.loads, m.failures, m.signatureRefusals, m.releaseRefusals, m.loadTime, m.sessions, ready, stats,
+		warmupCollector{c.allLoaded})
 	return m
+}
+
+// warmupDesc is modelgate_provider_warmup_seconds: what ort.providers auto
+// measured for each loaded version, one series per provider measured.
+var warmupDesc = prometheus.NewDesc("modelgate_provider_warmup_seconds",
+	"Median warm-up run of each loaded model version on each execution provider that ort.providers auto measured at load; the version runs on the faster (modelgate_model_loaded's provider). No series for versions loaded with a configured provider order.",
+	[]string{"model", "version", "provider"}, nil)
+
+// warmupCollector reads the measurements from the loaded sessions at each
+// scrape, as the statistics collector does, so that a version's series go
+// when it unloads without any bookkeeping on swaps and role changes.
+type warmupCollector struct{ loaded func() []*serving.Session }
+
+func (w warmupCollector) Describe(ch chan<- *prometheus.Desc) { ch <- warmupDesc }
+
+func (w warmupCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range w.loaded() {
+		choice := s.Info().ProviderChoice
+		if choice == nil {
+			continue
+		}
+		for p, d := range choice.Warmup {
+			ch <- prometheus.MustNewConstMetric(warmupDesc, prometheus.GaugeValue, d.Seconds(), s.Name(), s.Version(), p)
+		}
+	}
 }
 
 func (m *metrics) releaseRefused(model, reason string) {

@@ -47,6 +47,12 @@ type Spec struct {
 	Delay time.Duration `json:"delay,omitempty"`
 	// Fail, when set, makes every run fail with this message (warm-up too).
 	Fail string `json:"fail,omitempty"`
+	// Provider, when set, is the provider the model reports ("cpu" if not).
+	Provider string `json:"provider,omitempty"`
+	// Warmup and Reason, when Warmup is set, are the model's
+	// Info.ProviderChoice, as if ort.providers auto had measured it.
+	Warmup map[string]time.Duration `json:"warmup,omitempty"`
+	Reason string                   `json:"reason,omitempty"`
 }
 
 // Bytes is the fake model's "file": what a test pushes to a registry.
@@ -133,6 +139,12 @@ func Load(b []byte, o serving.ModelOptions) (*Model, error) {
 		return nil, fmt.Errorf("%w: %v", ErrNotAModel, err)
 	}
 	info := serving.Info{Name: o.Name, Version: o.Version, Provider: serving.ProviderCPU}
+	if s.Provider != "" {
+		info.Provider = s.Provider
+	}
+	if s.Warmup != nil {
+		info.ProviderChoice = &serving.ProviderChoice{Warmup: s.Warmup, Reason: s.Reason}
+	}
 	fp32 := func(name string, shape ...int64) wire.TensorSpec {
 		return wire.TensorSpec{Name: name, DType: wire.FP32, Shape: shape}
 	}
@@ -175,7 +187,8 @@ type Model struct {
 	closed atomic.Bool
 }
 
-// Info is the model's signature, on the "cpu" provider.
+// Info is the model's signature, on the "cpu" provider unless the Spec
+// names another.
 func (m *Model) Info() serving.Info { return m.info }
 
 // Close marks the model closed; a Run after it panics, as a use of a
