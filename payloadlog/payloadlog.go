@@ -252,7 +252,11 @@ const (
 )
 
 // New starts a Logger's workers. Call Close to stop them.
-func New(opts Options) (*Logger, error) {
+func New(opts Options) (*Logger, error) { return newWith(opts, nil) }
+
+// newWith is New with the sink that mk makes (tests' fakes); nil makes the
+// one opts names.
+func newWith(opts Options, mk func(*Logger) sink) (*Logger, error) {
 	if (opts.HTTP == nil) == (opts.Storage == nil) {
 		return nil, errors.New("payloadlog: want exactly one sink: HTTP or Storage")
 	}
@@ -308,6 +312,8 @@ func New(opts Options) (*Logger, error) {
 	}
 	var err error
 	switch {
+	case mk != nil:
+		l.sink = mk(l)
 	case opts.HTTP != nil:
 		l.sink, err = newHTTPSink(l, *opts.HTTP)
 	default:
