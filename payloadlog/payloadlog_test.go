@@ -61,7 +61,7 @@ func (f *fakeSink) write(ctx context.Context, e *Event, _, _ []byte) {
 }
 
 func (f *fakeSink) tick(context.Context, time.Time) {}
-func (f *fakeSink) close(context.Context)          { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
+func (f *fakeSink) close(context.Context)           { f.mu.Lock(); f.closed = true; f.mu.Unlock() }
 
 func (f *fakeSink) ids() []string {
 	f.mu.Lock()

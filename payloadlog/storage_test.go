@@ -234,15 +234,16 @@ func TestStorageFlushByAge(t *testing.T) {
 	b, _ := registry.NewLocal(t.TempDir())
 	l, reg, clock := newStorageLogger(t, b, StorageSink{FlushInterval: time.Minute}, Options{Workers: 1, checkEvery: time.Millisecond})
 	l.Log(at("a", "m", start))
-	waitFor(t, "the event taken", func() bool { return value(t, reg, "modelgate_payload_log_queue_length") == 0 })
+	s := l.sink.(*storageSink)
+	waitFor(t, "the event buffered", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return len(s.open) == 1 })
 	clock.Add(59 * time.Second)
 	if n := len(objects(t, b, "payloads")); n != 0 {
 		t.Fatalf("%d objects before the flush interval", n)
 	}
 	clock.Add(time.Second)
-	waitFor(t, "the object written", func() bool { return len(objects(t, b, "payloads")) == 1 })
-	if v := value(t, reg, "modelgate_payload_log_sent_total", "model=m"); v != 1 {
-		t.Fatalf("sent %g", v)
+	waitFor(t, "the object written", func() bool { return value(t, reg, "modelgate_payload_log_sent_total", "model=m") == 1 })
+	if n := len(objects(t, b, "payloads")); n != 1 {
+		t.Fatalf("%d objects", n)
 	}
 }
 
