@@ -55,6 +55,8 @@ type Config struct {
 	Log    Log    `mapstructure:"log"`
 	Canary Canary `mapstructure:"canary"`
 	Drift  Drift  `mapstructure:"drift"`
+	// PayloadLogging: config/payloadlog.go.
+	PayloadLogging PayloadLogging `mapstructure:"payload_logging"`
 
 	Security Security `mapstructure:"security"`
 }
@@ -260,7 +262,8 @@ func Default() Config {
 			ShadowConcurrency:   2,
 			RegressionTolerance: 0.05,
 		},
-		Drift: defaultDrift(),
+		Drift:          defaultDrift(),
+		PayloadLogging: defaultPayloadLogging(),
 	}
 }
 
@@ -475,6 +478,7 @@ func (c Config) Validate() error {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	c.Drift.validate(bad)
+	c.PayloadLogging.validate(bad, seen)
 	c.Security.validate(bad)
 	cn := c.Canary
 	switch cn.Source {

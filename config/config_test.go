@@ -64,8 +64,9 @@ func TestGoodFile(t *testing.T) {
 			PrometheusQueries: canary.PromQueries{P99: `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{model="{{.Model}}",version="{{.Version}}"}[{{.Window}}])))`},
 			Tick:              5 * time.Second, ShadowFraction: 0.25, CompareSplit: false, ShadowConcurrency: 4, KeyField: "user_id", RegressionTolerance: 0.1},
 	}
-	want.Batching = Default().Batching // batching_test.go reads a batching section
-	want.Drift = Default().Drift       // drift_test.go reads a drift section
+	want.Batching = Default().Batching             // batching_test.go reads a batching section
+	want.Drift = Default().Drift                   // drift_test.go reads a drift section
+	want.PayloadLogging = Default().PayloadLogging // payloadlog_test.go reads a payload_logging section
 	if !reflect.DeepEqual(c, want) {
 		t.Fatalf("got  %+v\nwant %+v", c, want)
 	}
