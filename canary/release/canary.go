@@ -58,13 +58,18 @@ type planJSON struct {
 	Alpha        float64   `json:"alpha,omitempty"`
 	Beta         float64   `json:"beta,omitempty"`
 	Thresholds
-	P99LatencySlack string `json:"p99_latency_slack"`
+	P99LatencySlack string      `json:"p99_latency_slack"`
+	Pauses          []StepPause `json:"pauses,omitempty"`
+	Webhooks        []Webhook   `json:"webhooks,omitempty"`
+	Notify          []Notifier  `json:"notify,omitempty"`
+	Match           []MatchRule `json:"match,omitempty"`
 }
 
 // MarshalJSON writes the interval as a duration string.
 func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(planJSON{Steps: p.Steps, Interval: p.Interval.String(), MinSamples: p.MinSamples, FailureLimit: p.FailureLimit,
-		Alpha: p.Alpha, Beta: p.Beta, Thresholds: p.Thresholds, P99LatencySlack: p.P99LatencySlack.String()})
+		Alpha: p.Alpha, Beta: p.Beta, Thresholds: p.Thresholds, P99LatencySlack: p.P99LatencySlack.String(),
+		Pauses: p.Pauses, Webhooks: p.Webhooks, Notify: p.Notify, Match: p.Match})
 }
 
 // UnmarshalJSON reads the interval as a duration string.
@@ -84,7 +89,8 @@ func (p *Plan) UnmarshalJSON(data []byte) error {
 		}
 	}
 	*p = Plan{Steps: v.Steps, Interval: d, MinSamples: v.MinSamples, FailureLimit: v.FailureLimit,
-		Alpha: v.Alpha, Beta: v.Beta, Thresholds: v.Thresholds}
+		Alpha: v.Alpha, Beta: v.Beta, Thresholds: v.Thresholds,
+		Pauses: v.Pauses, Webhooks: v.Webhooks, Notify: v.Notify, Match: v.Match}
 	p.P99LatencySlack = slack
 	return nil
 }

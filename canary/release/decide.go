@@ -21,6 +21,33 @@ type Progress struct {
 	// enough stable traffic; checks that compare with stable use it when
 	// stable has too little traffic of its own (at 100 % it has none).
 	Baseline *VersionStats `json:"baseline,omitempty"`
+	// Hold, when set, is what the canary waits for before it moves on
+	// (controls.go): a pre-rollout or confirm-rollout webhook before any
+	// traffic (weight 0), a manual step, or a confirm-promotion webhook
+	// after the last step.
+	Hold *Hold `json:"hold,omitempty"`
+}
+
+// What a canary can wait for (Hold.For).
+const (
+	HoldPreRollout       = "pre-rollout"
+	HoldConfirmRollout   = "confirm-rollout"
+	HoldPause            = "pause"
+	HoldConfirmPromotion = "confirm-promotion"
+)
+
+// Hold is what a canary waits for, since when, and until when (a timed
+// pause; zero: until resumed or approved).
+type Hold struct {
+	For   string    `json:"for"`
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until,omitzero"`
+}
+
+// BeforeTraffic reports whether the canary waits before its candidate
+// takes any traffic (matched requests included).
+func (p Progress) BeforeTraffic() bool {
+	return p.Hold != nil && (p.Hold.For == HoldPreRollout || p.Hold.For == HoldConfirmRollout)
 }
 
 // VersionStats are one version's numbers over the current step.

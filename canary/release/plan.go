@@ -60,6 +60,14 @@ type Plan struct {
 	// DefaultBeta.
 	Beta float64 `json:"beta,omitempty"`
 	Thresholds
+
+	// The rollout controls (controls.go): manual steps, webhooks,
+	// notifications of phase changes, and requests matched to the
+	// candidate by header or cookie.
+	Pauses   []StepPause `json:"pauses,omitempty"`
+	Webhooks []Webhook   `json:"webhooks,omitempty"`
+	Notify   []Notifier  `json:"notify,omitempty"`
+	Match    []MatchRule `json:"match,omitempty"`
 }
 
 // DefaultAlpha and DefaultBeta are a canary's false-rollback rate and a
@@ -142,5 +150,6 @@ func (p Plan) Validate() error {
 	if t.MaxP99LatencyRatio < 0 {
 		bad("max_p99_latency_ratio: must not be negative, got %g", t.MaxP99LatencyRatio)
 	}
+	p.validateControls(bad)
 	return errors.Join(errs...)
 }
