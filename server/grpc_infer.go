@@ -28,7 +28,8 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *grpcapi.ModelInferReq
 	}
 	raw := len(req.GetRawInputContents()) > 0
 	key := grpcKey(ctx, req, g.s.opts.KeyField)
-	sess, outs, err := g.s.answerFor(ctx, grpcLabel(ctx), req.GetModelName(), req.GetModelVersion(), key, func(sess *serving.Session) ([]wire.Tensor, []string, error) {
+	pl := g.s.grpcPayload(ctx, req)
+	sess, outs, err := g.s.answerFor(ctx, grpcLabel(ctx), req.GetModelName(), req.GetModelVersion(), key, pl.wrap(func(sess *serving.Session) ([]wire.Tensor, []string, error) {
 		inputs, err := grpcwire.Inputs(req, sess.Inputs())
 		if err != nil {
 			return nil, nil, err
@@ -38,11 +39,12 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *grpcapi.ModelInferReq
 			return nil, nil, err
 		}
 		return inputs, names, nil
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Release()
+	pl.done(sess, outs)
 	resp := &grpcapi.ModelInferResponse{ModelName: sess.Name(), ModelVersion: sess.Version(), Id: req.GetId()}
 	resp.Outputs, resp.RawOutputContents = grpcwire.Outputs(outs, raw)
 	return resp, nil

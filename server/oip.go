@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/modelgate/modelgate/catalog"
+	"github.com/modelgate/modelgate/payloadlog"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -135,7 +136,8 @@ func (s *Server) infer(c echo.Context) error {
 			key = fmt.Sprint(v)
 		}
 	}
-	sess, outs, err := s.answer(c, c.Param("model"), c.Param("version"), key, func(sess *serving.Session) ([]wire.Tensor, []string, error) {
+	pl := s.httpPayload(c, payloadlog.ProtocolV2, c.Param("model"), req.ID, nil)
+	sess, outs, err := s.answer(c, c.Param("model"), c.Param("version"), key, pl.wrap(func(sess *serving.Session) ([]wire.Tensor, []string, error) {
 		inputs, err := wire.InferTensors(req, sess.Inputs())
 		if err != nil {
 			return nil, nil, err
@@ -145,11 +147,12 @@ func (s *Server) infer(c echo.Context) error {
 			return nil, nil, err
 		}
 		return inputs, names, nil
-	})
+	}))
 	if err != nil {
 		return err
 	}
 	defer sess.Release()
+	pl.done(sess, outs)
 	bp := respBufs.Get().(*[]byte)
 	if slices.ContainsFunc(outs, func(o wire.Tensor) bool { return binary(o.Name) }) {
 		return writeBinary(c, bp, wire.AppendInferBinaryHeader(*bp, sess.Name(), sess.Version(), req.ID, outs, binary), outs, binary)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/labstack/echo/v4"
+	"github.com/modelgate/modelgate/payloadlog"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
 )
@@ -21,7 +22,8 @@ func (s *Server) predict(c echo.Context) error {
 	if key == "" {
 		key = req.Key
 	}
-	sess, outs, err := s.answer(c, c.QueryParam("model"), c.QueryParam("version"), key, func(sess *serving.Session) ([]wire.Tensor, []string, error) {
+	pl := s.httpPayload(c, payloadlog.ProtocolPredict, c.QueryParam("model"), "", body)
+	sess, outs, err := s.answer(c, c.QueryParam("model"), c.QueryParam("version"), key, pl.wrap(func(sess *serving.Session) ([]wire.Tensor, []string, error) {
 		if len(sess.Inputs()) != 1 {
 			return nil, nil, badRequest("model %s takes %d inputs (%s); /predict serves single-input models: use POST /v2/models/%s/infer", sess.Name(), len(sess.Inputs()), wire.Names(sess.Inputs()), sess.Name())
 		}
@@ -30,11 +32,12 @@ func (s *Server) predict(c echo.Context) error {
 			return nil, nil, err
 		}
 		return []wire.Tensor{in}, nil, nil
-	})
+	}))
 	if err != nil {
 		return err
 	}
 	defer sess.Release()
+	pl.done(sess, outs)
 	bp := respBufs.Get().(*[]byte)
 	return writeJSON(c, bp, wire.AppendPredictResponse(*bp, sess.Name(), sess.Version(), outs))
 }

@@ -71,6 +71,10 @@ type Options struct {
 	// Drift receives the inputs of every answered request, for live input
 	// statistics per version (GET /v2/models/{m}/drift); nil tracks none.
 	Drift Drift
+	// PayloadLog receives a sampled share of answered requests of the
+	// models that opted in, with their inputs and outputs (payload.go);
+	// nil logs none.
+	PayloadLog PayloadLog
 	// Extra routes, for tests of the middleware (e.g. a handler that panics).
 	Extra func(e *echo.Echo)
 }
