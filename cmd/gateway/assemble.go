@@ -12,6 +12,7 @@ import (
 	"github.com/modelgate/modelgate/catalog"
 	"github.com/modelgate/modelgate/config"
 	"github.com/modelgate/modelgate/drift"
+	"github.com/modelgate/modelgate/payloadlog"
 	"github.com/modelgate/modelgate/registry"
 	"github.com/modelgate/modelgate/server"
 	"github.com/modelgate/modelgate/serving"
@@ -100,6 +101,37 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 		g.closers = append(g.closers, t.Close)
 		tracker = t
 	}
+	var payloads server.PayloadLog
+	if p := cfg.PayloadLogging; p.Enabled() {
+		po := payloadlog.Options{SampleRates: p.Rates(), QueueSize: p.QueueSize, Workers: p.Workers, MaxPayloadBytes: p.MaxPayloadBytes,
+			Timeout: p.Timeout, Retries: p.Retries, Logger: log, Registerer: metrics}
+		sinkAt := p.Sink.URL
+		if sinkAt != "" {
+			po.HTTP = &payloadlog.HTTPSink{URL: p.Sink.URL, Mode: p.Sink.Mode, Source: p.Sink.Source, Namespace: p.Sink.Namespace}
+		} else {
+			b, err := payloadlog.OpenBucket(ctx, cfg.Registry) // the registry's own storage
+			if err != nil {
+				g.close()
+				return nil, fmt.Errorf("payload_logging.storage: %w", err)
+			}
+			po.Storage = &payloadlog.StorageSink{Bucket: b, Prefix: p.Storage.Prefix, FlushBytes: p.Storage.FlushBytes, FlushInterval: p.Storage.FlushInterval}
+			sinkAt = b.Describe() + " " + p.Storage.Prefix + "/"
+		}
+		pl, err := payloadlog.New(po)
+		if err != nil {
+			g.close()
+			return nil, fmt.Errorf("payload_logging: %w", err)
+		}
+		g.closers = append(g.closers, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), p.FlushTimeout)
+			defer cancel()
+			if err := pl.Close(ctx); err != nil {
+				log.Warn("payload logging", "err", err)
+			}
+		})
+		log.Info("payload logging on", "models", p.Rates(), "sink", sinkAt)
+		payloads = pl
+	}
 	g.srv = server.New(server.Options{
 		Catalog:             g.cat,
 		MaxBodyBytes:        cfg.HTTP.MaxBodyBytes,
@@ -111,6 +143,7 @@ func assemble(ctx context.Context, cfg config.Config, log *slog.Logger) (*gatewa
 		ShadowConcurrency:   cfg.Canary.ShadowConcurrency,
 		RegressionTolerance: cfg.Canary.RegressionTolerance,
 		Drift:               tracker,
+		PayloadLog:          payloads,
 	})
 	g.closers = append(g.closers, g.srv.WaitBackground) // before the catalog closes its sessions
 	g.ctl = rollout.New(rollout.Options{
