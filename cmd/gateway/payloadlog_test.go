@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/payloadlog"
+	"github.com/modelgate/modelgate/registry"
 )
 
 // post sends body to base+path with headers (name, value pairs) and
@@ -195,5 +197,63 @@ func TestPayloadLoggingToRegistryStorage(t *testing.T) {
 	}
 	if got := strings.Join(ids, ","); len(ids) != 3 || !strings.Contains(got, "predict p-1") || !strings.Contains(got, "v2 v2-1") || !strings.Contains(got, "v2 bin-1") {
 		t.Fatalf("lines %s", got)
+	}
+}
+
+// TestPayloadLoggingToMinIO: the same on a MinIO registry: the objects are
+// under the registry's prefix in its bucket, and the registry still lists
+// only its models.
+func TestPayloadLoggingToMinIO(t *testing.T) {
+	_, _, location := minioRegistry(t, testmodels.Scaled(1))
+	cfg := testConfig(t)
+	cfg.Registry = location
+	cfg.PollInterval = 200 * time.Millisecond
+	cfg.PayloadLogging.Models = []string{"m"}
+	cfg.PayloadLogging.Storage.Prefix = "payloads"
+	base, stop := startGatewayCancel(t, cfg)
+	waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(base, "m") == "1" })
+	for i := range 3 {
+		post(t, base, "/predict", "application/json", []byte(`{"features":[`+strconv.Itoa(i)+`,1,2,3]}`), "X-Request-Id", "r-"+strconv.Itoa(i))
+	}
+	stop()
+
+	b, err := payloadlog.OpenBucket(t.Context(), location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	var walk func(prefix string)
+	walk = func(prefix string) {
+		names, err := b.List(t.Context(), prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, "/") {
+				walk(prefix + n)
+			} else {
+				keys = append(keys, prefix+n)
+			}
+		}
+	}
+	walk("payloads/")
+	if len(keys) != 1 || !strings.HasPrefix(keys[0], "payloads/m/") || !strings.HasSuffix(keys[0], ".jsonl") {
+		t.Fatalf("objects %v", keys)
+	}
+	rc, err := b.Get(t.Context(), keys[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(rc)
+	rc.Close()
+	if n := bytes.Count(data, []byte("\n")); n != 3 || !bytes.Contains(data, []byte(`"id":"r-2","model":"m","version":"1","protocol":"predict"`)) {
+		t.Fatalf("%d lines:\n%s", n, data)
+	}
+	reg, err := registry.Open(t.Context(), location, registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if models, err := reg.Models(t.Context()); err != nil || strings.Join(models, ",") != "m" {
+		t.Fatalf("models %v %v", models, err)
 	}
 }
