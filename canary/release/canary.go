@@ -22,6 +22,19 @@ type Canary struct {
 	// Decided is when a tick last changed the state (a failed check, a
 	// step, the end); replicas take one such change per tick period.
 	Decided time.Time `json:"decided,omitzero"`
+	// Claimed is the replica that claimed the last tick whose webhooks had
+	// to be called, and when: one replica calls them per tick period.
+	Claimed *Claim `json:"claimed,omitempty"`
+	// Told is how many events of the history have been announced (the
+	// notifiers, the post-rollout and rollback webhooks): the canary's
+	// own events from its start on are told once, by one replica.
+	Told int `json:"told,omitempty"`
+}
+
+// Claim is a replica's claim on a tick.
+type Claim struct {
+	Replica string    `json:"replica"`
+	At      time.Time `json:"at"`
 }
 
 // Active reports whether the release routes traffic to its candidate.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -131,6 +132,43 @@ type Observations struct {
 	DistinctDisagreements int64 `json:"distinct_disagreements"`
 	// Err is set when the analysis source could not be queried.
 	Err error `json:"-"`
+	// Hooks are the webhooks this tick called (the replica that claimed
+	// the tick calls them; controls.go): their answers feed the holds and
+	// the rollout check.
+	Hooks []HookCall `json:"hooks,omitempty"`
+}
+
+// HookCall is one webhook's answer in a tick.
+type HookCall struct {
+	Type     HookType `json:"type"`
+	Name     string   `json:"name"`
+	OK       bool     `json:"ok"`               // a 2xx answer
+	Status   int      `json:"status,omitempty"` // the last HTTP status, 0 when none came
+	Error    string   `json:"error,omitempty"`
+	Attempts int      `json:"attempts"`
+}
+
+// hooksAnswered says whether every hook of type t was called in this tick
+// and answered 2xx, and describes the first that did not.
+func hooksAnswered(plan Plan, calls []HookCall, t HookType) (called, ok bool, why string) {
+	want := plan.Hooks(t)
+	for _, h := range want {
+		i := slices.IndexFunc(calls, func(c HookCall) bool { return c.Type == t && c.Name == h.Name })
+		if i < 0 {
+			return false, false, fmt.Sprintf("%s webhook %q not called yet", t, h.Name)
+		}
+		if c := calls[i]; !c.OK {
+			why := c.Error
+			if c.Status != 0 {
+				why = fmt.Sprintf("answered %d", c.Status)
+				if c.Error != "" {
+					why += ": " + c.Error
+				}
+			}
+			return true, false, fmt.Sprintf("%s webhook %q %s", t, h.Name, why)
+		}
+	}
+	return true, true, ""
 }
 
 // Check is one check of a step: its estimate, the confidence bounds on
@@ -193,6 +231,12 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	if st.Phase != Progressing {
 		return Decision{Next: st, Reason: fmt.Sprintf("phase %s: nothing to do", st.Phase)}
 	}
+	if st.BeforeTraffic() {
+		return beforeTraffic(plan, st, obs, now)
+	}
+	if called, ok, why := hooksAnswered(plan, obs.Hooks, HookRollout); called && !ok {
+		return fail(plan, st, why, nil)
+	}
 	if obs.Err != nil {
 		return fail(plan, st, fmt.Sprintf("analysis query failed: %v", obs.Err), nil)
 	}
@@ -211,6 +255,9 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 	}
 	if len(failed) > 0 {
 		return fail(plan, st, "check failed: "+strings.Join(failed, ", "), checks)
+	}
+	if st.Hold != nil {
+		return holding(plan, st, obs, checks, now)
 	}
 	if obs.Candidate.Requests < plan.MinSamples {
 		return Decision{Next: st, Checks: checks,
@@ -233,15 +280,112 @@ func Decide(plan Plan, st Progress, obs Observations, now time.Time) Decision {
 		b.Latency = nil
 		next.Baseline = &b
 	}
-	if st.Step+1 >= len(plan.Steps) {
+	return advance(plan, next, checks, now, false)
+}
+
+// advance moves a canary past its current step, which has passed: into
+// the pause that follows it (unless paused is set: the pause is over),
+// then to the next step, or after the last one into the wait for the
+// confirm-promotion webhooks, or to promotion.
+func advance(plan Plan, next Progress, checks []Check, now time.Time, paused bool) Decision {
+	step := next.Step
+	changed := func() Decision { return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true} }
+	if p, ok := plan.PauseAfter(step); ok && !paused {
+		next.Hold = &Hold{For: HoldPause, Since: now}
+		next.Reason = fmt.Sprintf("step %d (%g%%) passed; paused until `promote canary resume`", step+1, next.Weight)
+		if p.For > 0 {
+			next.Hold.Until = now.Add(p.For)
+			next.Reason = fmt.Sprintf("step %d (%g%%) passed; paused for %s", step+1, next.Weight, p.For)
+		}
+		return changed()
+	}
+	next.Hold = nil
+	if step+1 >= len(plan.Steps) {
+		if len(plan.Hooks(HookConfirmPromotion)) > 0 {
+			next.Hold = &Hold{For: HoldConfirmPromotion, Since: now}
+			next.Reason = fmt.Sprintf("passed all %d steps; waiting for the confirm-promotion webhooks", len(plan.Steps))
+			return changed()
+		}
 		next.Phase, next.Weight, next.Reason = Promoted, 100, fmt.Sprintf("passed all %d steps", len(plan.Steps))
-		return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
+		return changed()
 	}
 	next.Step++
 	next.Weight = plan.Steps[next.Step]
 	next.StepStart = now
-	next.Reason = fmt.Sprintf("step %d passed; now %g%%", st.Step+1, next.Weight)
-	return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
+	next.Reason = fmt.Sprintf("step %d passed; now %g%%", step+1, next.Weight)
+	return changed()
+}
+
+// holding decides a tick of a canary that waits after a step (a pause, or
+// the confirm-promotion webhooks); its checks have passed or held.
+func holding(plan Plan, st Progress, obs Observations, checks []Check, now time.Time) Decision {
+	h := st.Hold
+	hold := func(reason string) Decision { return Decision{Next: st, Checks: checks, Reason: reason} }
+	switch h.For {
+	case HoldConfirmPromotion:
+		if _, ok, why := hooksAnswered(plan, obs.Hooks, HookConfirmPromotion); !ok {
+			return hold("waiting to promote: " + why)
+		}
+		next := st
+		next.Hold = nil
+		next.Phase, next.Weight = Promoted, 100
+		next.Reason = fmt.Sprintf("passed all %d steps; the confirm-promotion webhooks approved", len(plan.Steps))
+		return Decision{Next: next, Checks: checks, Reason: next.Reason, Changed: true}
+	case HoldPause:
+		if h.Until.IsZero() {
+			return hold(fmt.Sprintf("paused after step %d (%g%%): waiting for `promote canary resume`", st.Step+1, st.Weight))
+		}
+		if now.Before(h.Until) {
+			return hold(fmt.Sprintf("paused after step %d (%g%%): %s left", st.Step+1, st.Weight, h.Until.Sub(now).Round(time.Second)))
+		}
+		return advance(plan, st, checks, now, true)
+	}
+	return hold("waiting for " + h.For)
+}
+
+// beforeTraffic decides a tick of a canary that waits at weight 0 for its
+// pre-rollout webhooks (a failure stops it) or its confirm-rollout ones (it
+// waits until they approve).
+func beforeTraffic(plan Plan, st Progress, obs Observations, now time.Time) Decision {
+	hold := func(reason string) Decision { return Decision{Next: st, Reason: reason} }
+	next := st
+	switch st.Hold.For {
+	case HoldPreRollout:
+		called, ok, why := hooksAnswered(plan, obs.Hooks, HookPreRollout)
+		switch {
+		case !called:
+			return hold("waiting for the pre-rollout webhooks: " + why)
+		case !ok:
+			next.Phase, next.Weight, next.Hold = RolledBack, 0, nil
+			next.Reason = "stopped before any traffic: " + why
+			return Decision{Next: next, Reason: next.Reason, Changed: true}
+		}
+		if len(plan.Hooks(HookConfirmRollout)) > 0 {
+			next.Hold = &Hold{For: HoldConfirmRollout, Since: now}
+			next.Reason = "the pre-rollout webhooks passed; waiting for the confirm-rollout webhooks"
+			return Decision{Next: next, Reason: next.Reason, Changed: true}
+		}
+	case HoldConfirmRollout:
+		if _, ok, why := hooksAnswered(plan, obs.Hooks, HookConfirmRollout); !ok {
+			return hold("waiting to start: " + why)
+		}
+	}
+	next.Hold = nil
+	next.Weight, next.StepStart = plan.Steps[0], now
+	next.Reason = fmt.Sprintf("the webhooks approved; now %g%%", next.Weight)
+	return Decision{Next: next, Reason: next.Reason, Changed: true}
+}
+
+// FirstHold is where a canary of plan starts: waiting at weight 0 for its
+// pre-rollout or confirm-rollout webhooks, or nil (traffic at once).
+func FirstHold(plan Plan, now time.Time) *Hold {
+	switch {
+	case len(plan.Hooks(HookPreRollout)) > 0:
+		return &Hold{For: HoldPreRollout, Since: now}
+	case len(plan.Hooks(HookConfirmRollout)) > 0:
+		return &Hold{For: HoldConfirmRollout, Since: now}
+	}
+	return nil
 }
 
 // fail counts a failed check and rolls back at the plan's limit: weight 0

@@ -298,6 +298,11 @@ func (t StartCanary) apply(s *State, now time.Time) error {
 		Plan:     t.Plan,
 		Progress: Progress{Phase: Progressing, Candidate: t.Version, Weight: t.Plan.Steps[0], StepStart: now, Reason: "started"},
 		Started:  now, Forced: t.Forced, Reason: t.Reason,
+		Told: len(s.History), // the start event is the first to tell
+	}
+	if h := FirstHold(t.Plan, now); h != nil {
+		s.Canary.Progress.Weight, s.Canary.Progress.Hold = 0, h
+		s.Canary.Progress.Reason = "started; waiting for the " + h.For + " webhooks before any traffic"
 	}
 	s.Candidate = t.Version
 	s.History = append(s.History, Event{Time: now, Action: ActionCanaryStart, Version: t.Version, From: s.Stable, Forced: t.Forced, Reason: t.Reason})
@@ -341,10 +346,32 @@ func (t Pause) apply(s *State, now time.Time) error {
 	})
 }
 
-// Resume resumes a paused canary; its current step starts over.
+// Resume resumes a paused canary (its current step starts over), or
+// ends a manual step's pause: the canary moves on to its next step (or,
+// after the last, to the confirm-promotion webhooks or promotion).
 type Resume struct{ Reason string }
 
 func (t Resume) apply(s *State, now time.Time) error {
+	if c := s.Canary; c.Active() && c.Progress.Phase == Progressing && c.Progress.Hold != nil {
+		h := c.Progress.Hold
+		if h.For != HoldPause {
+			return refused("the canary of %q version %s waits for its %s webhooks, not for resume: approve it there, or `promote canary promote`/`abort`", s.Model, c.Progress.Candidate, h.For)
+		}
+		candidate, from := c.Progress.Candidate, s.Stable
+		d := advance(c.Plan, c.Progress, nil, now, true)
+		c.Progress = d.Next
+		c.Progress.Reason = "resumed by an operator after a manual step"
+		if t.Reason != "" {
+			c.Progress.Reason += ": " + t.Reason
+		}
+		c.Decided = now
+		s.History = append(s.History, Event{Time: now, Action: ActionCanaryResume, Version: candidate, From: from, Reason: t.Reason})
+		if d.Next.Phase == Promoted {
+			s.Stable, s.Candidate = candidate, ""
+			s.History = append(s.History, Event{Time: now, Action: ActionCanaryPromote, Version: candidate, From: from, Reason: "passed all steps after the last manual step"})
+		}
+		return nil
+	}
 	return operator(s, now, "resume", ActionCanaryResume, t.Reason, func(c *Canary) bool {
 		if c.Progress.Phase == Progressing {
 			return false
@@ -375,6 +402,39 @@ func (t Promote) apply(s *State, now time.Time) error {
 		s.Stable, s.Candidate = c.Progress.Candidate, ""
 		return true
 	})
+}
+
+// ClaimTick claims the tick of a canary whose webhooks must be called: it
+// succeeds for one replica per tick period (ErrStaleTick for the others,
+// and when the canary has moved on from Epoch).
+type ClaimTick struct {
+	Epoch     string
+	NotBefore time.Time
+	Replica   string
+	At        time.Time
+}
+
+func (t ClaimTick) apply(s *State, _ time.Time) error {
+	c := s.Canary
+	if c == nil || c.Epoch() != t.Epoch || c.Progress.Phase != Progressing || (c.Claimed != nil && c.Claimed.At.After(t.NotBefore)) {
+		return ErrStaleTick
+	}
+	c.Claimed = &Claim{Replica: t.Replica, At: t.At.UTC()}
+	return nil
+}
+
+// Tell claims the announcement of the history's events From (the canary's
+// Told) to To: one replica wins and tells them; the others get
+// ErrStaleTick.
+type Tell struct{ From, To int }
+
+func (t Tell) apply(s *State, _ time.Time) error {
+	c := s.Canary
+	if c == nil || c.Told != t.From || t.To <= t.From || t.To > len(s.History) {
+		return ErrStaleTick
+	}
+	c.Told = t.To
+	return nil
 }
 
 // Tick records one tick of a canary: the Analysis, and the progress Decide

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/modelgate/modelgate/canary"
@@ -57,7 +59,13 @@ type Controller struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
+	client  *http.Client
+	// background runs the told webhooks and notifications (hooks.go).
+	background sync.WaitGroup
 }
+
+// Wait waits for the notifications and told webhooks under way.
+func (c *Controller) Wait() { c.background.Wait() }
 
 // New returns a Controller; catalog.Watch tells it the release states.
 func New(opts Options) *Controller {
@@ -73,7 +81,7 @@ func New(opts Options) *Controller {
 	if opts.Registerer == nil {
 		opts.Registerer = prometheus.NewRegistry()
 	}
-	return &Controller{opts: opts, log: opts.Logger, now: opts.Now, metrics: newMetrics(opts.Registerer)}
+	return &Controller{opts: opts, log: opts.Logger, now: opts.Now, metrics: newMetrics(opts.Registerer), client: &http.Client{}}
 }
 
 // TickFor is the tick period of a plan.
@@ -98,6 +106,7 @@ func (c *Controller) Tick(ctx context.Context, rel release.State) (time.Duration
 	name := rel.Model
 	var err error
 	c.metrics.state(name, rel.Canary)
+	c.tell(ctx, rel)
 	if !rel.Canary.Active() {
 		return 0, false
 	}
@@ -126,6 +135,13 @@ func (c *Controller) Tick(ctx context.Context, rel release.State) (time.Duration
 			obs.Err = err
 		}
 	}
+	if hooks := askedHooks(rel.Canary); len(hooks) > 0 {
+		// One replica per tick period calls the webhooks and decides.
+		if !c.claimHooks(ctx, rel, notBefore, now) {
+			return tick, true
+		}
+		obs.Hooks = c.callHooks(ctx, rel, hooks)
+	}
 	d := release.Decide(plan, rel.Canary.Progress, obs, now)
 	a.Observations, a.Checks, a.Reason = obs, d.Checks, d.Reason
 	if obs.Err != nil {
@@ -150,6 +166,7 @@ func (c *Controller) Tick(ctx context.Context, rel release.State) (time.Duration
 	}
 	c.metrics.decided(name, d)
 	c.opts.Catalog.ApplyRelease(written)
+	c.tell(ctx, written)
 	c.metrics.state(name, written.Canary)
 	if d.Changed {
 		level := slog.LevelInfo
@@ -169,6 +186,8 @@ type metrics struct {
 	bound     *prometheus.GaugeVec
 	threshold *prometheus.GaugeVec
 	decisions *prometheus.CounterVec
+	hooks     *prometheus.CounterVec
+	notices   *prometheus.CounterVec
 }
 
 var phases = []release.Phase{release.Idle, release.Progressing, release.Paused, release.Promoted, release.RolledBack, release.Aborted}
@@ -200,7 +219,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Canary ticks recorded by this replica, by decision: hold, fail_check, step, promote, rollback.",
 		}, []string{"model", "decision"}),
 	}
-	reg.MustRegister(m.weight, m.phase, m.value, m.bound, m.threshold, m.decisions)
+	m.hooks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modelgate_canary_webhook_calls_total",
+		Help: "Canary webhooks this replica called, by type (pre-rollout, confirm-rollout, rollout, confirm-promotion, post-rollout, rollback) and result (ok: a 2xx answer within the timeout and retries; failed).",
+	}, []string{"model", "type", "result"})
+	m.notices = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "modelgate_canary_notifications_total",
+		Help: "Canary notifications this replica sent, by kind (json, slack) and result (ok, failed).",
+	}, []string{"model", "kind", "result"})
+	reg.MustRegister(m.weight, m.phase, m.value, m.bound, m.threshold, m.decisions, m.hooks, m.notices)
 	return m
 }
 
@@ -220,6 +247,21 @@ func (m *metrics) state(model string, r *release.Canary) {
 		}
 		m.phase.WithLabelValues(model, string(p)).Set(v)
 	}
+}
+
+func result(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "failed"
+}
+
+func (m *metrics) hookCalled(model string, t release.HookType, ok bool) {
+	m.hooks.WithLabelValues(model, string(t), result(ok)).Inc()
+}
+
+func (m *metrics) notified(model, kind string, ok bool) {
+	m.notices.WithLabelValues(model, kind, result(ok)).Inc()
 }
 
 func (m *metrics) decided(model string, d release.Decision) {
