@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -249,5 +251,10 @@ func notification(rel release.State, e release.Event) Notification {
 	if e.Reason != "" {
 		n.Summary += " (" + e.Reason + ")"
 	}
+	// One line, and no links: chat clients render those, and a webhook's
+	// URL may carry a token.
+	n.Summary = strings.Join(strings.Fields(urlRE.ReplaceAllString(n.Summary, "<url>")), " ")
 	return n
 }
+
+var urlRE = regexp.MustCompile(`"?[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"]*"?`)
