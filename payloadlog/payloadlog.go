@@ -220,10 +220,12 @@ type sink interface {
 type Logger struct {
 	opts  Options
 	rates map[string]float64
-	log   *slog.Logger
-	now   func() time.Time
-	sink  sink
-	m     *metrics
+	// anyRate is the largest of rates.
+	anyRate float64
+	log     *slog.Logger
+	now     func() time.Time
+	sink    sink
+	m       *metrics
 
 	queue chan *Event
 	// mu orders Log's sends before Close: Log holds it shared, Close
@@ -308,6 +310,7 @@ func newWith(opts Options, mk func(*Logger) sink) (*Logger, error) {
 	models := make([]string, 0, len(opts.SampleRates))
 	for model, r := range opts.SampleRates {
 		l.rates[model] = r
+		l.anyRate = max(l.anyRate, r)
 		models = append(models, model)
 	}
 	var err error
@@ -343,13 +346,17 @@ func (l *Logger) Enabled(model string) bool {
 	return ok
 }
 
-// Sampled reports whether a request for model with the given id is to be
-// logged: the model opted in, and the request falls in its sample. With an
-// id the decision is a hash of the id, so the same id is decided the same
-// way on every replica and protocol; without one it is a random draw.
-func (l *Logger) Sampled(model, id string) bool {
+// Sampled reports whether a request whose Draw is draw is to be logged:
+// model opted in, and the draw falls in its sample. For model "" (not
+// known yet: /predict's default model) it reports whether the draw falls
+// in any opted-in model's sample, so that a request it refuses need not be
+// followed further; ask again with the model once it is known.
+func (l *Logger) Sampled(model string, draw float64) bool {
+	if model == "" {
+		return l.anyRate > 0 && inSample(draw, l.anyRate)
+	}
 	rate, ok := l.rates[model]
-	return ok && sampled(rate, id)
+	return ok && inSample(draw, rate)
 }
 
 // Log hands an answered request over to be logged. It never blocks: when

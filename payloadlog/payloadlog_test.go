@@ -151,7 +151,7 @@ func event(id string) *Event {
 
 func TestSampled(t *testing.T) {
 	for _, id := range []string{"", "a", "req-1"} {
-		if !sampled(1, id) || sampled(0, id) {
+		if !inSample(Draw(id), 1) || inSample(Draw(id), 0) {
 			t.Fatalf("rates 1 and 0 with id %q", id)
 		}
 	}
@@ -159,14 +159,15 @@ func TestSampled(t *testing.T) {
 	in := 0
 	for i := range n {
 		id := fmt.Sprintf("req-%d", i)
-		s := sampled(0.25, id)
-		if s != sampled(0.25, id) {
-			t.Fatalf("id %s decided two ways", id)
+		d := Draw(id)
+		if d != Draw(id) || d < 0 || d >= 1 {
+			t.Fatalf("id %s drew %g, then %g", id, d, Draw(id))
 		}
+		s := inSample(d, 0.25)
 		if s {
 			in++
 		}
-		if sampled(0.1, id) && !s {
+		if inSample(d, 0.1) && !s {
 			t.Fatalf("id %s is in the 10%% sample but not in the 25%% one: samples must nest", id)
 		}
 	}
@@ -175,7 +176,7 @@ func TestSampled(t *testing.T) {
 	}
 	random := 0
 	for range n {
-		if sampled(0.25, "") {
+		if inSample(Draw(""), 0.25) {
 			random++
 		}
 	}
@@ -183,9 +184,16 @@ func TestSampled(t *testing.T) {
 		t.Fatalf("%d of %d requests without ids in a 25%% sample", random, n)
 	}
 
-	l, _ := newFake(t, Options{SampleRates: map[string]float64{"all": 1, "none": 0}}, &fakeSink{})
-	if !l.Sampled("all", "x") || l.Sampled("none", "x") || l.Sampled("other", "x") || !l.Enabled("none") || l.Enabled("other") {
+	l, _ := newFake(t, Options{SampleRates: map[string]float64{"all": 1, "tenth": 0.1, "none": 0}}, &fakeSink{})
+	if !l.Sampled("all", 0.99) || l.Sampled("none", 0) || l.Sampled("other", 0) || !l.Enabled("none") || l.Enabled("other") {
 		t.Fatal("Sampled/Enabled by model")
+	}
+	if !l.Sampled("tenth", 0.05) || l.Sampled("tenth", 0.5) || !l.Sampled("", 0.5) {
+		t.Fatal("Sampled by draw")
+	}
+	l2, _ := newFake(t, Options{SampleRates: map[string]float64{"a": 0.1, "b": 0.2}}, &fakeSink{})
+	if !l2.Sampled("", 0.15) || l2.Sampled("", 0.25) {
+		t.Fatal(`Sampled("") is the largest rate's sample`)
 	}
 }
 

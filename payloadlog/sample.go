@@ -4,22 +4,29 @@ import (
 	"math/rand/v2"
 )
 
-// sampled decides whether a request with id falls in a sample of rate: all
-// of them at 1, none at 0; otherwise, with an id, whether the id's hash
-// (FNV-1a, then splitmix64's finalizer so that ids differing in their last
-// character spread over the whole range) read as a fraction in [0, 1) is
-// below rate, the same decision on every replica; without one, a random
-// draw.
-func sampled(rate float64, id string) bool {
+// Draw is a request's place in [0, 1) for sampling: with an id, the id's
+// hash (FNV-1a, then splitmix64's finalizer so that ids differing in their
+// last character spread over the whole range) read as a fraction, so that
+// the same id is decided the same way on every replica and protocol;
+// without one, a random draw. A request is in a sample of rate r when its
+// draw is below r, so samples of smaller rates nest in larger ones.
+func Draw(id string) float64 {
+	if id == "" {
+		return rand.Float64()
+	}
+	return fraction(id)
+}
+
+// inSample reports whether draw falls in a sample of rate: all draws at 1,
+// none at 0.
+func inSample(draw, rate float64) bool {
 	switch {
 	case rate >= 1:
 		return true
 	case rate <= 0:
 		return false
-	case id == "":
-		return rand.Float64() < rate
 	}
-	return fraction(id) < rate
+	return draw < rate
 }
 
 // fraction maps id to [0, 1), uniformly for distinct ids.

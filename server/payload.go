@@ -14,9 +14,10 @@ import (
 
 // PayloadLog is what the server needs from payload logging (package
 // payloadlog): Sampled decides, on the request path, whether a request of
-// a model is logged; Log takes the answered request and never blocks.
+// a model (or, for "", of any model) with a given payloadlog.Draw is
+// logged; Log takes the answered request and never blocks.
 type PayloadLog interface {
-	Sampled(model, id string) bool
+	Sampled(model string, draw float64) bool
 	Log(e *payloadlog.Event)
 }
 
@@ -36,6 +37,7 @@ type payloadRecord struct {
 	log      PayloadLog
 	protocol string
 	id       string
+	draw     float64 // payloadlog.Draw(id)
 	body     []byte
 	// decided: sampled already (the model was known before routing);
 	// otherwise the answering session's model decides.
@@ -50,8 +52,7 @@ type preparedInputs struct {
 
 // httpPayload starts the record of an HTTP request for model ("" for
 // /predict's default model) whose own id (the OIP's) is id; nil when
-// payload logging is off, or the model is known and the request not
-// sampled.
+// payload logging is off or the request is not sampled.
 func (s *Server) httpPayload(c echo.Context, protocol, model, id string, body []byte) *payloadRecord {
 	if s.opts.PayloadLog == nil {
 		return nil
@@ -78,11 +79,14 @@ func (s *Server) grpcPayload(ctx context.Context, req *grpcapi.ModelInferRequest
 	return s.payloadFor(payloadlog.ProtocolGRPC, req.GetModelName(), id, nil)
 }
 
+// payloadFor draws the request's place in the sample; a request in no
+// sample is not followed (model "": in no opted-in model's).
 func (s *Server) payloadFor(protocol, model, id string, body []byte) *payloadRecord {
-	if model != "" && !s.opts.PayloadLog.Sampled(model, id) {
+	draw := payloadlog.Draw(id)
+	if !s.opts.PayloadLog.Sampled(model, draw) {
 		return nil
 	}
-	return &payloadRecord{log: s.opts.PayloadLog, protocol: protocol, id: id, body: body, decided: model != ""}
+	return &payloadRecord{log: s.opts.PayloadLog, protocol: protocol, id: id, draw: draw, body: body, decided: model != ""}
 }
 
 // wrap is prepare, remembering the inputs it builds for each session.
@@ -101,7 +105,7 @@ func (p *payloadRecord) wrap(prepare prepareFunc) prepareFunc {
 
 // done hands the logger the answered request: sess answered it with outs.
 func (p *payloadRecord) done(sess *serving.Session, outs []wire.Tensor) {
-	if p == nil || (!p.decided && !p.log.Sampled(sess.Name(), p.id)) {
+	if p == nil || (!p.decided && !p.log.Sampled(sess.Name(), p.draw)) {
 		return
 	}
 	e := &payloadlog.Event{

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -28,7 +29,9 @@ type recordedPayloads struct {
 	events []*payloadlog.Event
 }
 
-func (r *recordedPayloads) Sampled(model, _ string) bool { return r.models[model] }
+func (r *recordedPayloads) Sampled(model string, _ float64) bool {
+	return r.models[model] || (model == "" && len(r.models) > 0)
+}
 
 func (r *recordedPayloads) Log(e *payloadlog.Event) {
 	r.mu.Lock()
@@ -362,4 +365,63 @@ func (g *gateway) rawHeader(method, path, body, name, value string) (int, []byte
 		g.t.Fatal(err)
 	}
 	return resp.StatusCode, out
+}
+
+// BenchmarkPayloadLog measures what payload logging costs a request:
+// /predict of the demo model on ONNX Runtime through the real router,
+// without payload logging, with a hundredth or every request logged to a
+// sink that answers at once (the workers' encoding and sending share the
+// cores), and with every request handed to a logger whose sink hangs (the
+// request path's own cost: sampling, the event, a full queue's drop).
+//
+//	go test ./server -run '^$' -bench PayloadLog -benchmem -count 5
+func BenchmarkPayloadLog(b *testing.B) {
+	body := benchBody(b, map[string]any{"features": malignant})
+	for _, c := range []struct {
+		name string
+		hang bool
+		rate float64 // 0: off
+	}{{"off", false, 0}, {"rate=0.01", false, 0.01}, {"rate=1", false, 1}, {"rate=1,sink-hangs", true, 1}} {
+		b.Run(c.name, func(b *testing.B) {
+			srv := benchServer(b)
+			if c.rate > 0 {
+				release := make(chan struct{})
+				sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					_, _ = io.Copy(io.Discard, r.Body)
+					if c.hang {
+						select {
+						case <-release:
+						case <-r.Context().Done():
+						}
+					}
+				}))
+				b.Cleanup(func() { close(release); sink.Close() })
+				l, err := payloadlog.New(payloadlog.Options{
+					SampleRates: map[string]float64{"breast-cancer": c.rate},
+					HTTP:        &payloadlog.HTTPSink{URL: sink.URL},
+					Timeout:     time.Minute,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() {
+					ctx, cancel := context.WithCancel(context.Background())
+					cancel()
+					_ = l.Close(ctx)
+				})
+				srv.opts.PayloadLog = l
+			}
+			req := httptest.NewRequest(http.MethodPost, "/predict", nil)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				req.Body = nopCloser{bytes.NewReader(body)}
+				rec := httptest.NewRecorder()
+				srv.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
 }
