@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -44,6 +42,7 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	var steps string
 	var force bool
 	var reason, signKey string
+	var webhooks, notify []string
 	cmd := &cobra.Command{
 		Use:   "start MODEL VERSION",
 		Short: "Start a canary release of VERSION (it must have passed its gates)",
@@ -54,8 +53,22 @@ func (a *app) canaryStartCmd() *cobra.Command {
 			}
 			plan := p
 			var err error
-			if plan.Steps, err = parseSteps(steps); err != nil {
+			if plan.Steps, plan.Pauses, err = release.ParseSteps(steps); err != nil {
 				return usageError("--steps: %v", err)
+			}
+			for _, w := range webhooks {
+				h, err := release.ParseWebhook(w)
+				if err != nil {
+					return usageError("--webhook: %v", err)
+				}
+				plan.Webhooks = append(plan.Webhooks, h)
+			}
+			for _, n := range notify {
+				nt, err := release.ParseNotifier(n)
+				if err != nil {
+					return usageError("--notify: %v", err)
+				}
+				plan.Notify = append(plan.Notify, nt)
 			}
 			if err := plan.Validate(); err != nil {
 				return usageError("%v", err)
@@ -74,13 +87,18 @@ func (a *app) canaryStartCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "%s: canary of %s started against stable %s: steps %s %%, %s each, at least %d samples per step\n",
-				name, version, rel.Stable, formatSteps(plan.Steps), plan.Interval, plan.MinSamples)
+				name, version, rel.Stable, release.FormatSteps(plan.Steps, plan.Pauses), plan.Interval, plan.MinSamples)
+			if h := rel.Canary.Progress.Hold; h != nil {
+				fmt.Fprintf(a.stdout, "no traffic yet: waiting for the %s webhooks\n", h.For)
+			}
 			fmt.Fprintf(a.stdout, "watch it with: promote status %s --watch\n", name)
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&steps, "steps", formatSteps(p.Steps), "candidate weights in percent, increasing, ending at 100")
+	f.StringVar(&steps, "steps", release.FormatSteps(p.Steps, nil), "candidate weights in percent, increasing, ending at 100, with manual steps between or after them: pause (until promote canary resume) or pause:DURATION, e.g. 5,pause,25,pause:10m,100")
+	f.StringArrayVar(&webhooks, "webhook", nil, "TYPE=URL[,timeout=10s][,retries=2][,name=NAME], TYPE one of pre-rollout, confirm-rollout, rollout, confirm-promotion, post-rollout, rollback (repeatable; see the README)")
+	f.StringArrayVar(&notify, "notify", nil, "announce each canary event: URL (a JSON POST) or slack=URL (a Slack-compatible incoming webhook) (repeatable)")
 	f.DurationVar(&p.Interval, "interval", p.Interval, "the least time a step lasts")
 	f.Int64Var(&p.MinSamples, "min-samples", p.MinSamples, "candidate requests a step needs at least before it can pass (a floor: the checks may need more evidence)")
 	f.IntVar(&p.FailureLimit, "failure-limit", p.FailureLimit, "failed checks in a row that roll back")
@@ -95,26 +113,6 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	f.StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
 	signKeyFlag(cmd, &signKey)
 	return cmd
-}
-
-func parseSteps(s string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(f), "%")), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a list of numbers such as 5,25,50,100", s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-func formatSteps(steps []float64) string {
-	parts := make([]string, len(steps))
-	for i, w := range steps {
-		parts[i] = strconv.FormatFloat(w, 'g', -1, 64)
-	}
-	return strings.Join(parts, ",")
 }
 
 func (a *app) canaryActionCmd(action, short string, event func(reason string) release.Transition) *cobra.Command {
@@ -253,6 +251,23 @@ and 1 if it was rolled back or aborted.`,
 	return cmd
 }
 
+// waitingFor says what a holding canary waits for.
+func waitingFor(h release.Hold, now time.Time) string {
+	since := now.Sub(h.Since).Round(time.Second)
+	switch h.For {
+	case release.HoldPause:
+		if h.Until.IsZero() {
+			return fmt.Sprintf("a manual step, for %s: run promote canary resume to go on", since)
+		}
+		return fmt.Sprintf("a timed pause: %s left", h.Until.Sub(now).Round(time.Second))
+	case release.HoldPreRollout, release.HoldConfirmRollout:
+		return fmt.Sprintf("the %s webhooks, for %s, before any traffic", h.For, since)
+	case release.HoldConfirmPromotion:
+		return fmt.Sprintf("the confirm-promotion webhooks, for %s, before promotion", since)
+	}
+	return h.For
+}
+
 func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 	fmt.Fprintf(w, "model:     %s\nstable:    %s\n", v.Model, v.Stable)
 	if c := v.Canary; c != nil {
@@ -265,6 +280,9 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 		}
 		if st.Reason != "" {
 			fmt.Fprintf(w, "reason:    %s\n", st.Reason)
+		}
+		if h := st.Hold; h != nil && c.Active() {
+			fmt.Fprintf(w, "waiting:   %s\n", waitingFor(*h, now))
 		}
 		if an := c.Analysis; an != nil {
 			o := an.Observations

@@ -370,3 +370,45 @@ func TestStatusWatch(t *testing.T) {
 		}
 	})
 }
+
+// canary start takes manual steps, webhooks and notifiers into the plan;
+// status says what the canary waits for; bad ones are usage errors.
+func TestCanaryStartControls(t *testing.T) {
+	reg, api := canaryRegistry(t)
+	passGate(t, api, "2", "pass")
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--steps", "pause,5,100"}, "a pause follows a step"},
+		{[]string{"--steps", "5,pause:soon,100"}, "pause:soon"},
+		{[]string{"--webhook", "pre-launch=http://hooks.example/x"}, `type "pre-launch"`},
+		{[]string{"--webhook", "rollout=ftp://hooks.example/x"}, "want an http:// or https:// URL"},
+		{[]string{"--webhook", "rollout=http://h.example/x,timeout=-1s"}, "timeout"},
+		{[]string{"--notify", "teams=http://h.example/x"}, "want an http:// or https:// URL"},
+	} {
+		if r := promote(t, reg, append([]string{"canary", "start", "breast-cancer", "2"}, tc.args...)...); r.code != 2 || !strings.Contains(r.stderr, tc.says) {
+			t.Errorf("%v: %+v, want exit 2 saying %q", tc.args, r, tc.says)
+		}
+	}
+	r := promote(t, reg, "canary", "start", "breast-cancer", "2", "--steps", "5,pause,50,pause:10m,100",
+		"--webhook", "confirm-rollout=http://hooks.example/approve,timeout=3s,retries=0",
+		"--webhook", "rollout=http://hooks.example/smoke,name=smoke", "--notify", "slack=https://chat.example/hook")
+	if r.code != 0 || !strings.Contains(r.stdout, "steps 5,pause,50,pause:10m0s,100 %") || !strings.Contains(r.stdout, "waiting for the confirm-rollout webhooks") {
+		t.Fatalf("start with controls: %+v", r)
+	}
+	rel, err := api.Release(t.Context(), "breast-cancer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := rel.Canary.Plan
+	if len(p.Pauses) != 2 || p.Pauses[1].For != 10*time.Minute || len(p.Webhooks) != 2 || p.Webhooks[0].Timeout != 3*time.Second || p.Webhooks[1].Name != "smoke" || len(p.Notify) != 1 || p.Notify[0].Kind != "slack" {
+		t.Fatalf("stored plan %+v", p)
+	}
+	if rel.Canary.Progress.Weight != 0 {
+		t.Fatalf("weight %g before the confirm-rollout hook approved", rel.Canary.Progress.Weight)
+	}
+	if r := promote(t, reg, "status", "breast-cancer"); !strings.Contains(r.stdout, "waiting:   the confirm-rollout webhooks") {
+		t.Fatalf("status: %s", r.stdout)
+	}
+}
