@@ -157,7 +157,7 @@ func testReplayedRelease(t *testing.T, location string, reg releasetest.Registry
 		data               []byte
 	}{
 		{"replay", "rewound", "an older release.json was put back", old},
-		{"edit", "inconsistent", `release.json says stable is "1", its history says "3"`, edited},
+		{"edit", "inconsistent", "the state was edited outside promote", edited},
 	} {
 		put(step.data)
 		waitFor(t, 30*time.Second, step.name+": the refusal in readiness", func() bool {
