@@ -30,7 +30,8 @@ func requestData(e *Event) []byte {
 
 // responseData is the response event's data: the answer the client got in
 // JSON, /predict's or the OIP REST response (for binary tensor data and
-// gRPC, the JSON the same answer would have been).
+// gRPC, the JSON the same answer would have been), its "id" the event's
+// (the request id, wherever it came from) so that the two halves match.
 func responseData(e *Event) []byte {
 	b := make([]byte, 0, 64+2*minJSON(e.Outputs))
 	if e.Protocol == ProtocolPredict {
