@@ -47,6 +47,12 @@ func (InProcess) Name() string { return "in-process" }
 // sees .Model, .Version (the version asked about: stable for Stable*,
 // the candidate otherwise), .Candidate and .Window (the step so far, as a
 // range such as "90s"). Each must return one number (an empty result is 0).
+//
+// Requests, Errors, NonFinite, P99 and Latency are the weighted split's
+// figures of each version: the defaults leave out role="matched", the
+// candidate's runs for requests a match rule sent it. The Matched ones
+// are the same figures of that cohort alone (asked with .Version the
+// candidate).
 type PromQueries struct {
 	Requests  string `mapstructure:"requests"`
 	Errors    string `mapstructure:"errors"`
@@ -62,11 +68,18 @@ type PromQueries struct {
 	// so an input several replicas saw counts once per replica.
 	Distinct              string `mapstructure:"distinct"`
 	DistinctDisagreements string `mapstructure:"distinct_disagreements"`
+
+	MatchedRequests  string `mapstructure:"matched_requests"`
+	MatchedErrors    string `mapstructure:"matched_errors"`
+	MatchedNonFinite string `mapstructure:"matched_nonfinite"`
+	MatchedP99       string `mapstructure:"matched_p99"` // seconds
+	MatchedLatency   string `mapstructure:"matched_latency"`
 }
 
 // DefaultPromQueries sum the canary metrics of every replica.
 func DefaultPromQueries() PromQueries {
-	sel := `model="{{.Model}}",version="{{.Version}}"`
+	sel := `model="{{.Model}}",version="{{.Version}}",role!="` + RoleMatched + `"`
+	matched := `model="{{.Model}}",version="{{.Version}}",role="` + RoleMatched + `"`
 	return PromQueries{
 		Requests:              `sum(increase(modelgate_canary_requests_total{` + sel + `}[{{.Window}}]))`,
 		Errors:                `sum(increase(modelgate_canary_requests_total{` + sel + `,outcome="error"}[{{.Window}}]))`,
@@ -77,6 +90,11 @@ func DefaultPromQueries() PromQueries {
 		Disagreements:         `sum(increase(modelgate_canary_shadow_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
 		Distinct:              `sum(increase(modelgate_canary_distinct_comparisons_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
 		DistinctDisagreements: `sum(increase(modelgate_canary_distinct_disagreements_total{model="{{.Model}}",version="{{.Candidate}}"}[{{.Window}}]))`,
+		MatchedRequests:       `sum(increase(modelgate_canary_requests_total{` + matched + `}[{{.Window}}]))`,
+		MatchedErrors:         `sum(increase(modelgate_canary_requests_total{` + matched + `,outcome="error"}[{{.Window}}]))`,
+		MatchedNonFinite:      `sum(increase(modelgate_canary_requests_total{` + matched + `,outcome="nonfinite"}[{{.Window}}]))`,
+		MatchedP99:            `histogram_quantile(0.99, sum by (le) (rate(modelgate_canary_request_duration_seconds_bucket{` + matched + `}[{{.Window}}])))`,
+		MatchedLatency:        `sum by (le) (increase(modelgate_canary_request_duration_seconds_bucket{` + matched + `}[{{.Window}}]))`,
 	}
 }
 
@@ -100,6 +118,9 @@ func NewPrometheus(url string, q PromQueries) (*Prometheus, error) {
 		"requests": {q.Requests, d.Requests}, "errors": {q.Errors, d.Errors}, "nonfinite": {q.NonFinite, d.NonFinite},
 		"p99": {q.P99, d.P99}, "latency": {q.Latency, d.Latency}, "compared": {q.Compared, d.Compared}, "disagreements": {q.Disagreements, d.Disagreements},
 		"distinct": {q.Distinct, d.Distinct}, "distinct_disagreements": {q.DistinctDisagreements, d.DistinctDisagreements},
+		"matched_requests": {q.MatchedRequests, d.MatchedRequests}, "matched_errors": {q.MatchedErrors, d.MatchedErrors},
+		"matched_nonfinite": {q.MatchedNonFinite, d.MatchedNonFinite}, "matched_p99": {q.MatchedP99, d.MatchedP99},
+		"matched_latency": {q.MatchedLatency, d.MatchedLatency},
 	} {
 		text := pair[0]
 		if strings.TrimSpace(text) == "" {
@@ -117,7 +138,9 @@ func NewPrometheus(url string, q PromQueries) (*Prometheus, error) {
 // Name is "prometheus".
 func (*Prometheus) Name() string { return "prometheus" }
 
-// Observations runs the queries for stable and candidate over the step.
+// Observations runs the queries for stable and candidate over the step,
+// then the matched cohort's (beyond its request count only when it has
+// requests).
 func (p *Prometheus) Observations(ctx context.Context, q Query) (release.Observations, error) {
 	window := max(q.Now.Sub(q.Since), time.Second)
 	var obs release.Observations
@@ -147,32 +170,43 @@ func (p *Prometheus) Observations(ctx context.Context, q Query) (release.Observa
 		}
 		return f, nil
 	}
-	for _, side := range []struct {
-		version string
-		stats   *release.VersionStats
-	}{{q.Stable, &obs.Stable}, {q.Candidate, &obs.Candidate}} {
+	// side fills stats from the queries named prefix+"requests" etc.
+	side := func(prefix, version string, stats *release.VersionStats) error {
 		for _, f := range []struct {
 			name string
 			dst  *int64
-		}{{"requests", &side.stats.Requests}, {"errors", &side.stats.Errors}, {"nonfinite", &side.stats.NonFinite}} {
-			v, err := ask(f.name, side.version)
+		}{{"requests", &stats.Requests}, {"errors", &stats.Errors}, {"nonfinite", &stats.NonFinite}} {
+			if f.name != "requests" && prefix != "" && stats.Requests == 0 {
+				return nil // no matched requests: nothing more to ask
+			}
+			v, err := ask(prefix+f.name, version)
 			if err != nil {
-				return release.Observations{}, err
+				return err
 			}
 			*f.dst = int64(math.Round(v))
 		}
-		v, err := ask("p99", side.version)
+		v, err := ask(prefix+"p99", version)
 		if err != nil {
-			return release.Observations{}, err
+			return err
 		}
-		side.stats.P99 = time.Duration(v * float64(time.Second))
-		h, err := run("latency", side.version)
+		stats.P99 = time.Duration(v * float64(time.Second))
+		h, err := run(prefix+"latency", version)
 		if err == nil {
-			side.stats.Latency, err = histogram(h)
+			stats.Latency, err = histogram(h)
 		}
 		if err != nil {
-			return release.Observations{}, fmt.Errorf("query latency: %w", err)
+			return fmt.Errorf("query %slatency: %w", prefix, err)
 		}
+		return nil
+	}
+	if err := side("", q.Stable, &obs.Stable); err != nil {
+		return release.Observations{}, err
+	}
+	if err := side("", q.Candidate, &obs.Candidate); err != nil {
+		return release.Observations{}, err
+	}
+	if err := side("matched_", q.Candidate, &obs.Matched); err != nil {
+		return release.Observations{}, err
 	}
 	for _, f := range []struct {
 		name string

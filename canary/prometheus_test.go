@@ -120,6 +120,7 @@ func TestPrometheusObservations(t *testing.T) {
 		"stable requests": "4000", "stable errors": "4", "stable nonfinite": "0", "stable p99": "0.012",
 		"candidate requests": "999.6", "candidate errors": "3", "candidate nonfinite": "1", "candidate p99": "0.0185",
 		"compared": "800", "disagreements": "17", "distinct": "120", "distinct_disagreements": "5",
+		"matched requests": "42", "matched errors": "2", "matched nonfinite": "1", "matched p99": "0.03",
 	}
 	kind := func(q string) string {
 		switch {
@@ -144,15 +145,25 @@ func TestPrometheusObservations(t *testing.T) {
 	}
 	p := newFakeProm(t, func(q string) (int, string) {
 		k := kind(q)
+		matched := strings.Contains(q, `role="matched"`)
 		if k == "latency" {
-			if versionOf(q) == "8" {
+			switch {
+			case versionOf(q) == "8" && matched:
+				return http.StatusOK, buckets("0.025", "40", "0.05", "42", "+Inf", "42")
+			case versionOf(q) == "8":
 				return http.StatusOK, buckets("0.005", "900", "0.025", "990", "+Inf", "1000")
 			}
 			return http.StatusOK, vector()
 		}
 		if k != "compared" && k != "disagreements" && k != "distinct" && k != "distinct_disagreements" {
+			if !matched && !strings.Contains(q, `role!="matched"`) {
+				t.Errorf("query %q does not leave the matched cohort out", q)
+			}
 			side := map[string]string{"7": "stable", "8": "candidate"}[versionOf(q)]
-			if side == "" {
+			if matched && side == "candidate" {
+				side = "matched"
+			}
+			if side == "" || (matched && side != "matched") {
 				return http.StatusOK, vector() // a wrong version: no data
 			}
 			k = side + " " + k
@@ -175,6 +186,8 @@ func TestPrometheusObservations(t *testing.T) {
 		Stable: release.VersionStats{Requests: 4000, Errors: 4, NonFinite: 0, P99: 12 * time.Millisecond},
 		Candidate: release.VersionStats{Requests: 1000, Errors: 3, NonFinite: 1, P99: 18500 * time.Microsecond,
 			Latency: []release.LatencyBucket{{Le: 5 * time.Millisecond, Count: 900}, {Le: 25 * time.Millisecond, Count: 90}, {Le: math.MaxInt64, Count: 10}}},
+		Matched: release.VersionStats{Requests: 42, Errors: 2, NonFinite: 1, P99: 30 * time.Millisecond,
+			Latency: []release.LatencyBucket{{Le: 25 * time.Millisecond, Count: 40}, {Le: 50 * time.Millisecond, Count: 2}, {Le: math.MaxInt64, Count: 0}}},
 		Compared: 800, Disagreements: 17, Distinct: 120, DistinctDisagreements: 5,
 	}
 	if !reflect.DeepEqual(obs, want) {
@@ -182,8 +195,8 @@ func TestPrometheusObservations(t *testing.T) {
 	}
 
 	queries, times := p.asked()
-	if len(queries) != 14 {
-		t.Fatalf("%d queries sent, want 14 (5 per version, 4 comparisons): %q", len(queries), queries)
+	if len(queries) != 19 {
+		t.Fatalf("%d queries sent, want 19 (5 per version, 5 for the matched cohort, 4 comparisons): %q", len(queries), queries)
 	}
 	perVersion := map[string]int{}
 	for i, q := range queries {
@@ -198,8 +211,40 @@ func TestPrometheusObservations(t *testing.T) {
 		}
 		perVersion[versionOf(q)]++
 	}
-	if perVersion["7"] != 5 || perVersion["8"] != 9 {
-		t.Errorf("queries per version %v, want 5 for stable 7 and 9 for candidate 8", perVersion)
+	if perVersion["7"] != 5 || perVersion["8"] != 14 {
+		t.Errorf("queries per version %v, want 5 for stable 7 and 14 for candidate 8", perVersion)
+	}
+}
+
+// Without matched requests the cohort costs one query a tick: its count.
+func TestPrometheusNoMatchedRequests(t *testing.T) {
+	p := newFakeProm(t, func(q string) (int, string) {
+		if strings.Contains(q, `role="matched"`) {
+			return http.StatusOK, vector()
+		}
+		return http.StatusOK, vector("10")
+	})
+	src, err := canary.NewPrometheus(p.srv.URL, canary.PromQueries{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := src.Observations(t.Context(), promQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obs.Candidate.Requests != 10 || !reflect.DeepEqual(obs.Matched, release.VersionStats{}) {
+		t.Fatalf("candidate %+v, matched %+v; want 10 candidate requests and no cohort", obs.Candidate, obs.Matched)
+	}
+	queries, _ := p.asked()
+	var matched []string
+	for _, q := range queries {
+		if strings.Contains(q, `role="matched"`) {
+			matched = append(matched, q)
+		}
+	}
+	want := `sum(increase(modelgate_canary_requests_total{model="fraud",version="8",role="matched"}[12s]))`
+	if len(matched) != 1 || matched[0] != want {
+		t.Fatalf("matched queries %q, want only %q", matched, want)
 	}
 }
 
@@ -295,12 +340,12 @@ func TestPrometheusCustomQueries(t *testing.T) {
 		t.Errorf("custom queries sent:\n%s\nwant:\n%s", strings.Join(custom, "\n"), strings.Join(wantCustom, "\n"))
 	}
 	for _, q := range defaults {
-		if strings.Contains(q, "histogram_quantile") {
+		if strings.Contains(q, "histogram_quantile") && !strings.Contains(q, `role="matched"`) {
 			t.Errorf("the default p99 query was sent too: %q", q)
 		}
 	}
-	if len(defaults) != 12 {
-		t.Errorf("%d default queries sent, want 12: %q", len(defaults), defaults)
+	if len(defaults) != 17 {
+		t.Errorf("%d default queries sent, want 17 (12, and the matched cohort's 5): %q", len(defaults), defaults)
 	}
 }
 

@@ -20,6 +20,11 @@ const (
 	// RoleShadow: the candidate ran a copy of a stable-served request in
 	// the background; its answer was only compared, never sent.
 	RoleShadow = "shadow"
+	// RoleMatched: the candidate served a request that a match rule of
+	// the plan sent it, whatever the weight. Such requests are a cohort
+	// of their own (Observations.Matched), not a random sample: they stay
+	// out of the weighted comparison with stable.
+	RoleMatched = "matched"
 )
 
 // Outcomes of a run, for the Recorder and the metrics.
@@ -53,8 +58,8 @@ func latBound(i int) time.Duration {
 }
 
 // Recorder is the in-process analysis source: per served model, counters
-// of the current canary step (its epoch) for stable and candidate, and the
-// comparisons between them. It also exports the same figures as
+// of the current canary step (its epoch) for stable and candidate, the
+// candidate's matched cohort apart, and the comparisons between them. It also exports the same figures as
 // Prometheus metrics, which the Prometheus source queries when many
 // replicas share the traffic. Memory is fixed per model. Safe for
 // concurrent use; recording takes no lock on the hot path beyond a read
@@ -78,6 +83,7 @@ type Recorder struct {
 type window struct {
 	epoch         string
 	stable, cand  roleStats
+	matched       roleStats // the candidate's runs for matched requests
 	compared      atomic.Int64
 	disagreements atomic.Int64
 
@@ -106,11 +112,11 @@ func NewRecorder(reg prometheus.Registerer) *Recorder {
 		models: map[string]*window{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "modelgate_canary_requests_total",
-			Help: "Runs of a model version by role (stable, candidate, shadow) and outcome (ok, error, nonfinite), for canary analysis.",
+			Help: "Runs of a model version by role (stable, candidate, shadow; matched: the candidate serving a request a match rule sent it, a cohort apart from the weighted split) and outcome (ok, error, nonfinite), for canary analysis.",
 		}, []string{"model", "version", "role", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "modelgate_canary_request_duration_seconds",
-			Help:    "Time to serve a request (decode, run, encode) by model version and role, for canary analysis.",
+			Help:    "Time to serve a request (decode, run, encode) by model version and role (stable, candidate, matched), for canary analysis.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"model", "version", "role"}),
 		comparisons: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -161,7 +167,8 @@ func (r *Recorder) window(model string) *window {
 
 // Observe records one run of version in role. served is false for runs
 // nobody waited for (shadow copies): they count towards the version's
-// errors and non-finite answers, not its latency.
+// errors and non-finite answers, not its latency. Runs in RoleMatched
+// count in the matched cohort only.
 func (r *Recorder) Observe(model, version, role, outcome string, took time.Duration, served bool) {
 	r.byRequests.Get([4]string{model, version, role, outcome}).Inc()
 	if served {
@@ -171,9 +178,12 @@ func (r *Recorder) Observe(model, version, role, outcome string, took time.Durat
 	if w == nil {
 		return
 	}
-	s := &w.stable
-	if role != RoleStable {
-		s = &w.cand
+	s := &w.cand
+	switch role {
+	case RoleStable:
+		s = &w.stable
+	case RoleMatched:
+		s = &w.matched
 	}
 	s.requests.Add(1)
 	switch outcome {
@@ -237,6 +247,7 @@ func (r *Recorder) Observations(model, epoch string) release.Observations {
 	obs := release.Observations{
 		Stable:        w.stable.stats(),
 		Candidate:     w.cand.stats(),
+		Matched:       w.matched.stats(),
 		Compared:      w.compared.Load(),
 		Disagreements: w.disagreements.Load(),
 	}

@@ -166,6 +166,43 @@ func TestRecorderP99(t *testing.T) {
 	}
 }
 
+// Runs in the matched role are a cohort of their own: counted, with their
+// errors, non-finite answers and latency, in Observations.Matched, never
+// in the candidate's (or stable's) weighted figures, and begun afresh
+// with each epoch like the rest.
+func TestRecorderMatchedCohort(t *testing.T) {
+	r, _ := newRecorder(t)
+	r.Begin("m", "2/0/1")
+	for range 5 {
+		r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, time.Millisecond, true)
+		r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeOK, time.Millisecond, true)
+	}
+	for range 7 {
+		r.Observe("m", "2", canary.RoleMatched, canary.OutcomeOK, 40*time.Millisecond, true)
+	}
+	r.Observe("m", "2", canary.RoleMatched, canary.OutcomeError, 40*time.Millisecond, true)
+	r.Observe("m", "2", canary.RoleMatched, canary.OutcomeNonFinite, 40*time.Millisecond, true)
+
+	got := r.Observations("m", "2/0/1")
+	if s, c := got.Stable, got.Candidate; s.Requests != 5 || s.Errors != 0 || c.Requests != 5 || c.Errors != 0 || c.NonFinite != 0 {
+		t.Errorf("weighted split: stable %+v, candidate %+v; want 5 requests each, no failures", s, c)
+	}
+	if c := got.Candidate; c.P99 > 2*time.Millisecond {
+		t.Errorf("candidate p99 %s: the matched cohort's 40 ms leaked into it", c.P99)
+	}
+	m := got.Matched
+	if m.Requests != 9 || m.Errors != 1 || m.NonFinite != 1 {
+		t.Errorf("matched %+v, want 9 requests, 1 error, 1 non-finite", m)
+	}
+	if m.P99 < 40*time.Millisecond || m.P99 > 43*time.Millisecond || len(m.Latency) == 0 {
+		t.Errorf("matched p99 %s (%d buckets), want the bucket of 40 ms", m.P99, len(m.Latency))
+	}
+	r.Begin("m", "2/1/2")
+	if o := r.Observations("m", "2/1/2"); o.Matched.Requests != 0 {
+		t.Errorf("a new step starts with %d matched requests, want none", o.Matched.Requests)
+	}
+}
+
 // The recorder exports its figures on the registry it is given, with
 // names and labels that pass promlint.
 func TestRecorderMetrics(t *testing.T) {
@@ -175,14 +212,16 @@ func TestRecorderMetrics(t *testing.T) {
 	r.Observe("m", "1", canary.RoleStable, canary.OutcomeOK, 3*time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleCandidate, canary.OutcomeError, time.Millisecond, true)
 	r.Observe("m", "2", canary.RoleShadow, canary.OutcomeNonFinite, time.Millisecond, false)
+	r.Observe("m", "2", canary.RoleMatched, canary.OutcomeOK, time.Millisecond, true)
 	r.Compare("m", "2", 1, true)
 	r.Compare("m", "2", 2, false)
 	r.Compare("m", "2", 2, false)
 
 	want := `
-# HELP modelgate_canary_requests_total Runs of a model version by role (stable, candidate, shadow) and outcome (ok, error, nonfinite), for canary analysis.
+# HELP modelgate_canary_requests_total Runs of a model version by role (stable, candidate, shadow; matched: the candidate serving a request a match rule sent it, a cohort apart from the weighted split) and outcome (ok, error, nonfinite), for canary analysis.
 # TYPE modelgate_canary_requests_total counter
 modelgate_canary_requests_total{model="m",outcome="error",role="candidate",version="2"} 1
+modelgate_canary_requests_total{model="m",outcome="ok",role="matched",version="2"} 1
 modelgate_canary_requests_total{model="m",outcome="nonfinite",role="shadow",version="2"} 1
 modelgate_canary_requests_total{model="m",outcome="ok",role="stable",version="1"} 2
 # HELP modelgate_canary_shadow_comparisons_total Requests scored by both stable and the candidate (shadow copies and compared split traffic), by candidate version.
@@ -203,9 +242,10 @@ modelgate_canary_distinct_disagreements_total{model="m",version="2"} 1
 		"modelgate_canary_distinct_comparisons_total", "modelgate_canary_distinct_disagreements_total"); err != nil {
 		t.Error(err)
 	}
-	// Served runs only: stable and the candidate, not the shadow copy.
-	if n, err := testutil.GatherAndCount(reg, "modelgate_canary_request_duration_seconds"); err != nil || n != 2 {
-		t.Errorf("duration series: %d (%v), want 2", n, err)
+	// Served runs only: stable, the candidate and its matched cohort, not
+	// the shadow copy.
+	if n, err := testutil.GatherAndCount(reg, "modelgate_canary_request_duration_seconds"); err != nil || n != 3 {
+		t.Errorf("duration series: %d (%v), want 3", n, err)
 	}
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -306,5 +346,80 @@ func TestInputHash(t *testing.T) {
 		if canary.InputHash(f("x", []int64{2}, pair[0])) == canary.InputHash(f("x", []int64{2}, pair[1])) {
 			t.Errorf("%s inputs are not hashed by value", name)
 		}
+	}
+}
+
+// Decide's checks read the weighted split alone: the matched cohort,
+// however many requests and however bad (errors, NaN, slow), changes no
+// check and no decision, nor does it count towards a step's samples;
+// and a cohort however good does not save a failing split.
+func TestDecideIgnoresMatchedCohort(t *testing.T) {
+	plan := release.DefaultPlan()
+	plan.MaxDisagreement = 0 // no comparisons in this test
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := release.Progress{Phase: release.Progressing, Candidate: "2", Weight: plan.Steps[0], StepStart: t0}
+	now := t0.Add(2 * plan.Interval)
+	type cohort struct {
+		requests, errors, nonFinite int
+		took                        time.Duration
+	}
+	tests := []struct {
+		name             string
+		stable, cand     cohort
+		matched          cohort
+		wantStep         int
+		wantFailures     int
+		wantReasonPrefix string
+	}{
+		{"a healthy split passes whatever the cohort",
+			cohort{8000, 0, 0, 10 * time.Millisecond}, cohort{2000, 0, 0, 10 * time.Millisecond},
+			cohort{5000, 1000, 500, 900 * time.Millisecond}, 1, 0, "step 1 passed"},
+		{"a failing split fails whatever the cohort",
+			cohort{8000, 0, 0, 10 * time.Millisecond}, cohort{2000, 200, 0, 10 * time.Millisecond},
+			cohort{20000, 0, 0, 10 * time.Millisecond}, 0, 1, "failed check 1"},
+		{"the cohort is no step's samples",
+			cohort{8000, 0, 0, 10 * time.Millisecond}, cohort{50, 0, 0, 10 * time.Millisecond},
+			cohort{20000, 0, 0, 10 * time.Millisecond}, 0, 0, "holding step 1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := newRecorder(t)
+			r.Begin("m", "e")
+			record := func(version, role string, c cohort) {
+				for i := range c.requests {
+					outcome := canary.OutcomeOK
+					switch {
+					case i < c.errors:
+						outcome = canary.OutcomeError
+					case i < c.errors+c.nonFinite:
+						outcome = canary.OutcomeNonFinite
+					}
+					r.Observe("m", version, role, outcome, c.took, true)
+				}
+			}
+			record("1", canary.RoleStable, tc.stable)
+			record("2", canary.RoleCandidate, tc.cand)
+			record("2", canary.RoleMatched, tc.matched)
+			obs := r.Observations("m", "e")
+			if obs.Matched.Requests != int64(tc.matched.requests) || obs.Candidate.Requests != int64(tc.cand.requests) {
+				t.Fatalf("recorded candidate %d and matched %d requests", obs.Candidate.Requests, obs.Matched.Requests)
+			}
+			without := obs
+			without.Matched = release.VersionStats{}
+			d, dWithout := release.Decide(plan, st, obs, now), release.Decide(plan, st, without, now)
+			if !reflect.DeepEqual(d, dWithout) {
+				t.Fatalf("the matched cohort changed the decision:\nwith    %+v\nwithout %+v", d, dWithout)
+			}
+			if d.Next.Step != tc.wantStep || d.Next.Failures != tc.wantFailures || !strings.HasPrefix(d.Reason, tc.wantReasonPrefix) {
+				t.Fatalf("decision: step %d, failures %d, %q; want step %d, failures %d, %q…", d.Next.Step, d.Next.Failures, d.Reason, tc.wantStep, tc.wantFailures, tc.wantReasonPrefix)
+			}
+			// The same figures as the candidate's would decide otherwise:
+			// the test is not vacuous.
+			swapped := without
+			swapped.Candidate = obs.Matched
+			if reflect.DeepEqual(release.Decide(plan, st, swapped, now).Checks, d.Checks) {
+				t.Fatalf("the cohort's figures as the candidate's give the same checks: a vacuous test")
+			}
+		})
 	}
 }

@@ -3,9 +3,12 @@ package canary_test
 import (
 	"fmt"
 	"math"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/modelgate/modelgate/canary"
+	"github.com/modelgate/modelgate/canary/release"
 )
 
 // keys are the routing keys the split tests use: user ids as a client
@@ -105,6 +108,137 @@ func TestKeylessSplitFollowsWeight(t *testing.T) {
 		}
 		if got := 100 * float64(hits) / n; math.Abs(got-w) > 2 {
 			t.Errorf("keyless: %.2f%% on the candidate at weight %g%%", got, w)
+		}
+	}
+}
+
+// matcher compiles rules given as promote's --match takes them.
+func matcher(t *testing.T, rules ...string) *canary.Matcher {
+	t.Helper()
+	var parsed []release.MatchRule
+	for _, r := range rules {
+		m, err := release.ParseMatch(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed = append(parsed, m)
+	}
+	m, err := canary.NewMatcher(parsed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// httpHeader is a header as net/http keeps a request's, from lines
+// "Name: value".
+func httpHeader(lines ...string) http.Header {
+	h := http.Header{}
+	for _, l := range lines {
+		k, v, _ := strings.Cut(l, ": ")
+		h.Add(k, v)
+	}
+	return h
+}
+
+// A request matching a rule goes to the candidate whatever the weight and
+// its key; one that does not is split by weight as before.
+func TestChooseMatchRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		rules []string
+		req   canary.Request
+		want  bool
+	}{
+		{"header exact", []string{"header:x-beta-user=true"}, canary.Request{Header: httpHeader("X-Beta-User: true")}, true},
+		{"header exact, other value", []string{"header:x-beta-user=true"}, canary.Request{Header: httpHeader("X-Beta-User: TRUE")}, false},
+		{"header exact, a second field line", []string{"header:X-Beta-User=true"}, canary.Request{Header: httpHeader("X-Beta-User: no", "X-Beta-User: true")}, true},
+		{"header absent", []string{"header:x-beta-user=true"}, canary.Request{Header: httpHeader("X-Other: true")}, false},
+		{"header regex", []string{"header:x-tenant=~acme-(eu|us)"}, canary.Request{Header: httpHeader("X-Tenant: acme-eu")}, true},
+		{"header regex is anchored", []string{"header:x-tenant=~acme-(eu|us)"}, canary.Request{Header: httpHeader("X-Tenant: acme-eu-2")}, false},
+		{"header regex is anchored at the start", []string{"header:x-tenant=~acme"}, canary.Request{Header: httpHeader("X-Tenant: not-acme")}, false},
+		{"gRPC metadata", []string{"header:X-Beta-User=true"}, canary.Request{Metadata: map[string][]string{"x-beta-user": {"true"}}}, true},
+		{"gRPC metadata, other value", []string{"header:x-beta-user=true"}, canary.Request{Metadata: map[string][]string{"x-beta-user": {"false"}}}, false},
+		{"cookie exact", []string{"cookie:cohort=beta"}, canary.Request{Header: httpHeader("Cookie: session=abc; cohort=beta")}, true},
+		{"cookie regex", []string{"cookie:cohort=~beta-.*"}, canary.Request{Header: httpHeader("Cookie: cohort=beta-7; lang=en")}, true},
+		{"cookie regex, no match", []string{"cookie:cohort=~beta-.*"}, canary.Request{Header: httpHeader("Cookie: cohort=alpha-7")}, false},
+		{"cookie name is case-sensitive", []string{"cookie:cohort=beta"}, canary.Request{Header: httpHeader("Cookie: Cohort=beta")}, false},
+		{"cookie in a second Cookie line", []string{"cookie:cohort=beta"}, canary.Request{Header: httpHeader("Cookie: a=1", "Cookie: cohort=beta")}, true},
+		{"cookie is not a header", []string{"cookie:cohort=beta"}, canary.Request{Header: httpHeader("Cohort: beta")}, false},
+		{"header is not a cookie", []string{"header:cohort=beta"}, canary.Request{Header: httpHeader("Cookie: cohort=beta")}, false},
+		{"a malformed cookie beside", []string{"cookie:cohort=beta"}, canary.Request{Header: httpHeader(`Cookie: bad"name=1; cohort=beta`)}, true},
+		{"gRPC cookie metadata", []string{"cookie:cohort=beta"}, canary.Request{Metadata: map[string][]string{"cookie": {"cohort=beta"}}}, true},
+		{"any of several rules", []string{"header:x-beta-user=true", "cookie:cohort=beta"}, canary.Request{Header: httpHeader("Cookie: cohort=beta")}, true},
+		{"none of several rules", []string{"header:x-beta-user=true", "cookie:cohort=beta"}, canary.Request{Header: httpHeader("X-Beta-User: false", "Cookie: cohort=alpha")}, false},
+		{"no headers at all", []string{"header:x-beta-user=true", "cookie:cohort=beta"}, canary.Request{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := matcher(t, tc.rules...)
+			if got := m.Match(tc.req); got != tc.want {
+				t.Fatalf("Match = %v, want %v", got, tc.want)
+			}
+			for _, w := range []float64{0, 5, 50, 100} {
+				for _, k := range append(keys(200), "") {
+					req := tc.req
+					req.Key = k
+					got := canary.Choose(req, w, m)
+					want := canary.RoleStable
+					switch {
+					case tc.want:
+						want = canary.RoleMatched
+					case canary.ToCandidate(k, w) && (k != "" || w == 0 || w == 100):
+						want = canary.RoleCandidate
+					case k == "" && w > 0 && w < 100:
+						continue // keyless: random
+					}
+					if got != want {
+						t.Fatalf("Choose(key %q, weight %g) = %s, want %s", k, w, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Without rules (a nil Matcher) Choose is the weighted split, sticky by
+// key, and allocates nothing; a header rule's check allocates nothing
+// either.
+func TestChooseWithoutRules(t *testing.T) {
+	if m, err := canary.NewMatcher(nil); m != nil || err != nil {
+		t.Fatalf("NewMatcher(nil) = %v, %v; want nil", m, err)
+	}
+	h := httpHeader("X-Beta-User: true", "Cookie: cohort=beta")
+	for _, w := range []float64{0, 5, 25, 100} {
+		for _, k := range keys(2000) {
+			want := canary.RoleStable
+			if canary.ToCandidate(k, w) {
+				want = canary.RoleCandidate
+			}
+			if got := canary.Choose(canary.Request{Key: k, Header: h}, w, nil); got != want {
+				t.Fatalf("Choose(%q, %g, no rules) = %s, want %s", k, w, got, want)
+			}
+		}
+	}
+	req := canary.Request{Key: "user-1", Header: h}
+	if n := testing.AllocsPerRun(100, func() { canary.Choose(req, 25, nil) }); n != 0 {
+		t.Errorf("Choose without rules: %g allocations a request", n)
+	}
+	m := matcher(t, "header:x-beta-user=false", "header:x-tenant=~acme-.*")
+	if n := testing.AllocsPerRun(100, func() { canary.Choose(req, 25, m) }); n != 0 {
+		t.Errorf("Choose with header rules: %g allocations a request", n)
+	}
+}
+
+// Rules Plan.Validate would refuse are refused here too.
+func TestNewMatcherRefusesBadRules(t *testing.T) {
+	for _, r := range []release.MatchRule{
+		{Header: "x", Regex: "("},
+		{Value: "v"},
+		{Header: "x", Cookie: "y", Value: "v"},
+	} {
+		if _, err := canary.NewMatcher([]release.MatchRule{r}); err == nil {
+			t.Errorf("NewMatcher(%+v) accepted", r)
 		}
 	}
 }

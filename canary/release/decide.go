@@ -119,8 +119,16 @@ func p99Bracket(h []LatencyBucket) (lo, hi time.Duration, ok bool) {
 
 // Observations are what the analysis saw during the current step.
 type Observations struct {
+	// Stable and Candidate are the weighted split: the requests the
+	// weight sent to each version (and the candidate's shadow copies).
+	// The checks compare these two alone.
 	Stable    VersionStats `json:"stable"`
 	Candidate VersionStats `json:"candidate"`
+	// Matched is the candidate's cohort of requests sent to it by the
+	// plan's match rules (a header or a cookie) whatever the weight. They
+	// are no random sample of the traffic, so no check reads them: they
+	// are reported beside the split, not compared with stable.
+	Matched VersionStats `json:"matched,omitzero"`
 	// Compared counts requests scored by both versions (shadow pairs);
 	// Disagreements those on which they disagreed.
 	Compared      int64 `json:"compared"`
@@ -423,7 +431,9 @@ func statChecks(plan Plan) int {
 	return n
 }
 
-// evaluate runs each enabled check. Every statistical check of every step
+// evaluate runs each enabled check, on the weighted split only (stable
+// and candidate; obs.Matched is not evidence about the candidate's share
+// of the traffic). Every statistical check of every step
 // gets an equal share of the plan's false-rollback rate (a union bound:
 // the canary as a whole rolls back a candidate within its thresholds with
 // probability at most Alpha), and passes at the plan's Beta.
