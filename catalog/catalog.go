@@ -146,6 +146,12 @@ type entry struct {
 	canary  *release.Canary
 	weight  float64
 	applied time.Time // Updated of the last release state applied
+	// The canary's match rules, compiled when a release state with other
+	// rules is applied (nil: none, or none in effect), and the candidate
+	// version they send requests to.
+	match      *canary.Matcher
+	matchFor   string
+	matchRules []release.MatchRule
 
 	// The last release state offered by the watcher, and whether the loader
 	// has yet to converge on it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/modelgate/modelgate/canary"
 	"github.com/modelgate/modelgate/grpcapi"
 	"github.com/modelgate/modelgate/serving"
 	"github.com/modelgate/modelgate/wire"
@@ -27,9 +28,9 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *grpcapi.ModelInferReq
 		return nil, err
 	}
 	raw := len(req.GetRawInputContents()) > 0
-	key := grpcKey(ctx, req, g.s.opts.KeyField)
+	rr := grpcRouting(ctx, req, g.s.opts.KeyField)
 	pl := g.s.grpcPayload(ctx, req)
-	sess, outs, err := g.s.answerFor(ctx, grpcLabel(ctx), req.GetModelName(), req.GetModelVersion(), key, pl.wrap(func(sess *serving.Session) ([]wire.Tensor, []string, error) {
+	sess, outs, err := g.s.answerFor(ctx, grpcLabel(ctx), req.GetModelName(), req.GetModelVersion(), rr, pl.wrap(func(sess *serving.Session) ([]wire.Tensor, []string, error) {
 		inputs, err := grpcwire.Inputs(req, sess.Inputs())
 		if err != nil {
 			return nil, nil, err
@@ -50,13 +51,19 @@ func (g *grpcService) ModelInfer(ctx context.Context, req *grpcapi.ModelInferReq
 	return resp, nil
 }
 
+// grpcRouting is what routing reads of the call: its metadata (a canary's
+// match rules read it: header names lower-cased, as gRPC keys them; a
+// "cookie" entry holds cookies) and its routing key.
+func grpcRouting(ctx context.Context, req *grpcapi.ModelInferRequest, field string) canary.Request {
+	md, _ := metadata.FromIncomingContext(ctx)
+	return canary.Request{Key: grpcKey(md, req, field), Metadata: md}
+}
+
 // grpcKey is the request's routing key: the x-modelgate-key metadata, else
 // the request parameter Options.KeyField names.
-func grpcKey(ctx context.Context, req *grpcapi.ModelInferRequest, field string) string {
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(KeyMetadata); len(v) > 0 && v[0] != "" {
-			return v[0]
-		}
+func grpcKey(md metadata.MD, req *grpcapi.ModelInferRequest, field string) string {
+	if v := md.Get(KeyMetadata); len(v) > 0 && v[0] != "" {
+		return v[0]
 	}
 	if field == "" {
 		return ""

@@ -18,15 +18,24 @@ import (
 // is sticky (the same key keeps its version as the weight grows).
 const KeyHeader = "X-Modelgate-Key"
 
+// requestRouter is a Catalog that routes by a request's headers too, for
+// a canary's match rules (*catalog.Catalog is one); a Catalog that is not
+// routes by the key alone.
+type requestRouter interface {
+	RouteRequest(ctx context.Context, model string, req canary.Request) (catalog.Routed, error)
+}
+
 // prepareFunc builds a request's inputs (and the outputs it asks for) for
 // sess; each version decodes the request for its own signature.
 type prepareFunc func(sess *serving.Session) ([]wire.Tensor, []string, error)
 
 // answer serves one HTTP inference request: answerFor with the echo
-// request's context, labelling the session that answers for the metrics
+// request's context and headers (a canary's match rules read them, and
+// its cookies), labelling the session that answers for the metrics
 // middleware.
 func (s *Server) answer(c echo.Context, model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
-	return s.answerFor(c.Request().Context(), func(sess *serving.Session) { s.label(c, sess) }, model, version, key, prepare)
+	req := c.Request()
+	return s.answerFor(req.Context(), func(sess *serving.Session) { s.label(c, sess) }, model, version, canary.Request{Key: key, Header: req.Header}, prepare)
 }
 
 // answerFor serves one inference request, of either protocol, and returns
@@ -34,14 +43,18 @@ func (s *Server) answer(c echo.Context, model, version, key string, prepare prep
 // outputs. label is told each session that runs the request (the last one
 // answered), for the request's metrics.
 //
-// A pinned version (non-empty version) is served as asked. Otherwise the
-// catalog routes the request: to the canary candidate with its weight's
-// probability, else to stable. A candidate that fails with a server error
-// or a non-finite answer is counted against it, and stable answers the
-// client instead. When the catalog asks for a comparison, the other
-// version scores the request in the background and never delays or fails
-// the client.
-func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), model, version, key string, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
+// A pinned version (non-empty version) is served as asked, match rules or
+// not. Otherwise the catalog routes the request (rr: its routing key and
+// headers): to the canary candidate when it matches one of the plan's
+// match rules (canary.RoleMatched, recorded as a cohort of its own) or
+// with its weight's probability, else to stable. A candidate that fails
+// with a server error or a non-finite answer is counted against it (in
+// its cohort), and stable answers the client instead; stable's run for a
+// matched request is recorded nowhere, being neither of the weighted
+// split nor of the cohort. When the catalog asks for a comparison, the
+// other version scores the request in the background and never delays or
+// fails the client.
+func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), model, version string, rr canary.Request, prepare prepareFunc) (*serving.Session, []wire.Tensor, error) {
 	if version != "" {
 		sess, err := s.opts.Catalog.Acquire(ctx, model, version)
 		if err != nil {
@@ -55,7 +68,13 @@ func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), mo
 		}
 		return sess, outs, nil
 	}
-	r, err := s.opts.Catalog.Route(ctx, model, key)
+	var r catalog.Routed
+	var err error
+	if rt, ok := s.opts.Catalog.(requestRouter); ok {
+		r, err = rt.RouteRequest(ctx, model, rr)
+	} else {
+		r, err = s.opts.Catalog.Route(ctx, model, rr.Key)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,7 +83,7 @@ func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), mo
 	outs, err := s.prepareAndRun(ctx, r.Session, prepare)
 	outcome := runOutcome(err)
 	s.observe(r.Session, r.Role, outcome, time.Since(start), true)
-	if r.Role == canary.RoleCandidate && (outcome == canary.OutcomeError || outcome == canary.OutcomeNonFinite) {
+	if (r.Role == canary.RoleCandidate || r.Role == canary.RoleMatched) && (outcome == canary.OutcomeError || outcome == canary.OutcomeNonFinite) {
 		// The candidate failed where stable may not: stable answers.
 		cand := r.Session
 		stable := r.Compare
@@ -75,13 +94,16 @@ func (s *Server) answerFor(ctx context.Context, label func(*serving.Session), mo
 				return nil, nil, err
 			}
 		}
-		s.log.Debug("canary candidate failed; stable answers", "model", cand.Name(), "candidate", cand.Version(), "err", err)
+		s.log.Debug("canary candidate failed; stable answers", "model", cand.Name(), "candidate", cand.Version(), "role", r.Role, "err", err)
 		cand.Release()
+		matched := r.Role == canary.RoleMatched
 		r = catalog.Routed{Session: stable, Role: canary.RoleStable}
 		label(stable)
 		start = time.Now()
 		outs, err = s.prepareAndRun(ctx, stable, prepare)
-		s.observe(stable, canary.RoleStable, runOutcome(err), time.Since(start), true)
+		if !matched {
+			s.observe(stable, canary.RoleStable, runOutcome(err), time.Since(start), true)
+		}
 	}
 	if err != nil {
 		r.Release()
