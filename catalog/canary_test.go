@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -396,5 +397,164 @@ func TestRouteComparisons(t *testing.T) {
 	}
 	if !seen[canary.RoleStable] || !seen[canary.RoleCandidate] {
 		t.Fatalf("roles seen: %v", seen)
+	}
+}
+
+// routeReq is RouteRequest that must succeed, like route.
+func (f *fixture) routeReq(req canary.Request) (version, role, compare string) {
+	f.t.Helper()
+	r, err := f.cat.RouteRequest(f.t.Context(), "m", req)
+	if err != nil {
+		f.t.Fatalf("RouteRequest(%+v): %v", req, err)
+	}
+	defer r.Release()
+	if r.Compare != nil {
+		compare = r.Compare.Version()
+	}
+	return r.Session.Version(), r.Role, compare
+}
+
+// edit changes the canary's progress in the registry and syncs.
+func (f *fixture) editProgress(change func(p *release.Progress)) {
+	f.t.Helper()
+	if _, err := f.reg.Edit(f.t.Context(), "m", func(s *release.State) error {
+		c := *s.Canary
+		change(&c.Progress)
+		s.Canary = &c
+		return nil
+	}); err != nil {
+		f.t.Fatal(err)
+	}
+	f.sync()
+}
+
+// A request matching the plan's header or cookie rules goes to the
+// candidate whatever the weight (0 during a later hold too), alone and as
+// the matched role; the others follow the weighted split exactly as
+// Route does; while the canary waits before any traffic, and once it
+// ended, nothing goes to the candidate.
+func TestRouteMatchRules(t *testing.T) {
+	f, _ := newCanaryFixture(t, func(o *catalog.Options) { o.ShadowFraction, o.CompareSplit = 1, true })
+	f.sync()
+	plan := release.DefaultPlan()
+	for _, r := range []string{"header:x-beta-user=true", "cookie:cohort=~beta-.*"} {
+		m, err := release.ParseMatch(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan.Match = append(plan.Match, m)
+	}
+	if _, err := f.reg.StartCanary(t.Context(), "m", "2", plan, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Before the candidate is loaded, a matching request goes to stable.
+	beta := canary.Request{Header: http.Header{"X-Beta-User": {"true"}}}
+	if v, role, _ := f.routeReq(beta); v != "1" || role != canary.RoleStable {
+		t.Fatalf("before the candidate loaded: %s as %s", v, role)
+	}
+	f.sync()
+	matching := []canary.Request{
+		beta,
+		{Header: http.Header{"Cookie": {"lang=en; cohort=beta-3"}}},
+		{Metadata: map[string][]string{"x-beta-user": {"true"}}},
+		{Metadata: map[string][]string{"cookie": {"cohort=beta-x"}}},
+	}
+	others := []http.Header{nil, {"X-Beta-User": {"false"}}, {"Cookie": {"cohort=alpha-1"}}}
+	check := func(weight float64, matchedGo bool) {
+		t.Helper()
+		for _, k := range routingKeys(300) {
+			for _, req := range matching {
+				req.Key = k
+				v, role, cmp := f.routeReq(req)
+				switch {
+				case matchedGo && (v != "2" || role != canary.RoleMatched || cmp != ""):
+					t.Fatalf("weight %g: matching %+v went to %s as %s (compared with %q), want the candidate alone as matched", weight, req, v, role, cmp)
+				case !matchedGo && v != "1":
+					t.Fatalf("weight %g, before any traffic: matching %+v went to %s as %s", weight, req, v, role)
+				}
+			}
+			for _, h := range others {
+				v, role, _ := f.routeReq(canary.Request{Key: k, Header: h})
+				wantV, wantRole := "1", canary.RoleStable
+				if canary.ToCandidate(k, weight) {
+					wantV, wantRole = "2", canary.RoleCandidate
+				}
+				if v != wantV || role != wantRole {
+					t.Fatalf("weight %g: key %q with %v went to %s as %s, want %s as %s", weight, k, h, v, role, wantV, wantRole)
+				}
+				if pv, prole, _ := f.route(k); pv != v || prole != role {
+					t.Fatalf("weight %g: key %q: Route says %s as %s, RouteRequest %s as %s", weight, k, pv, prole, v, role)
+				}
+			}
+		}
+	}
+	check(5, true)
+	f.setStep(2)
+	f.sync()
+	check(50, true)
+	// A later hold at weight 0 (the rules hold; the split sends nothing).
+	f.editProgress(func(p *release.Progress) {
+		p.Weight, p.Hold = 0, &release.Hold{For: release.HoldPause, Since: time.Now()}
+	})
+	check(0, true)
+	// Waiting for a confirm-rollout (or pre-rollout) webhook: no traffic.
+	for _, hold := range []string{release.HoldConfirmRollout, release.HoldPreRollout} {
+		f.editProgress(func(p *release.Progress) {
+			p.Step, p.Weight, p.Hold = 0, 5, &release.Hold{For: hold, Since: time.Now()}
+		})
+		if ms := f.modelStatus("m"); ms.Weight != 0 {
+			t.Fatalf("%s hold: weight %g in effect, want 0", hold, ms.Weight)
+		}
+		check(0, false)
+	}
+	f.editProgress(func(p *release.Progress) { p.Hold = nil })
+	check(5, true)
+	// Rules changed in the state take effect at the next apply.
+	if _, err := f.reg.Edit(t.Context(), "m", func(s *release.State) error {
+		c := *s.Canary
+		c.Plan.Match = []release.MatchRule{{Header: "X-Tenant", Value: "acme"}}
+		s.Canary = &c
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.sync()
+	if v, role, _ := f.routeReq(beta); role == canary.RoleMatched {
+		t.Fatalf("an old rule still matches: %s as %s", v, role)
+	}
+	if v, role, _ := f.routeReq(canary.Request{Header: http.Header{"X-Tenant": {"acme"}}}); v != "2" || role != canary.RoleMatched {
+		t.Fatalf("the new rule: %s as %s", v, role)
+	}
+	// Once the canary ended, nothing matches.
+	rel, err := f.reg.CanaryAction(t.Context(), "m", releasetest.CanaryAbort, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cat.ApplyRelease(rel)
+	for _, req := range matching {
+		if v, role, _ := f.routeReq(req); v != "1" || role != canary.RoleStable {
+			t.Fatalf("after the abort %+v went to %s as %s", req, v, role)
+		}
+	}
+}
+
+// Without rules RouteRequest allocates no more than Route does.
+func TestRouteRequestWithoutRulesCostsNothing(t *testing.T) {
+	f, _ := newCanaryFixture(t)
+	f.sync()
+	f.startCanary("2")
+	f.sync()
+	ctx := t.Context()
+	h := http.Header{"X-Beta-User": {"true"}, "Cookie": {"cohort=beta"}}
+	route := testing.AllocsPerRun(200, func() {
+		r, _ := f.cat.Route(ctx, "m", "user-1")
+		r.Release()
+	})
+	routeReq := testing.AllocsPerRun(200, func() {
+		r, _ := f.cat.RouteRequest(ctx, "m", canary.Request{Key: "user-1", Header: h})
+		r.Release()
+	})
+	if routeReq > route {
+		t.Fatalf("RouteRequest without rules: %g allocations a request, Route %g", routeReq, route)
 	}
 }
