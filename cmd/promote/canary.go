@@ -293,6 +293,17 @@ func printStatus(w io.Writer, v statusView, now time.Time, history bool) {
 			fmt.Fprintf(w, "analysis:  %s ago (%s): %s\n", now.Sub(an.Time).Round(time.Second), src, an.Reason)
 			fmt.Fprintf(w, "samples:   candidate %d (a step needs at least %d), stable %d, compared %d (%d distinct inputs)\n",
 				o.Candidate.Requests, c.Plan.MinSamples, o.Stable.Requests, o.Compared, o.Distinct)
+			if m := o.Matched; m.Requests > 0 || len(c.Plan.Match) > 0 {
+				rules := ""
+				for i, r := range c.Plan.Match {
+					if i > 0 {
+						rules += ", "
+					}
+					rules += r.String()
+				}
+				fmt.Fprintf(w, "matched:   %d requests by rule (%s), %d errors, %d non-finite, p99 %s: a cohort apart, in no check\n",
+					m.Requests, rules, m.Errors, m.NonFinite, m.P99)
+			}
 			alpha, beta := cmp.Or(c.Plan.Alpha, release.DefaultAlpha), cmp.Or(c.Plan.Beta, release.DefaultBeta)
 			fmt.Fprintf(w, "bounds:    lower at alpha %g over the canary's %d checks × %d steps (a false rollback), upper at beta %g (a wrong pass)\n",
 				alpha, max(1, len(an.Checks)-nonStatistical(c.Plan)), len(c.Plan.Steps), beta)
