@@ -42,7 +42,7 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	var steps string
 	var force bool
 	var reason, signKey string
-	var webhooks, notify []string
+	var webhooks, notify, match []string
 	cmd := &cobra.Command{
 		Use:   "start MODEL VERSION",
 		Short: "Start a canary release of VERSION (it must have passed its gates)",
@@ -62,6 +62,9 @@ func (a *app) canaryStartCmd() *cobra.Command {
 					return usageError("--webhook: %v", err)
 				}
 				plan.Webhooks = append(plan.Webhooks, h)
+			}
+			if plan.Match, err = parseMatches(match); err != nil {
+				return err
 			}
 			for _, n := range notify {
 				nt, err := release.ParseNotifier(n)
@@ -112,6 +115,7 @@ func (a *app) canaryStartCmd() *cobra.Command {
 	f.BoolVar(&force, "force", false, "start a canary of an ungated or failed version (needs --reason; recorded in the history)")
 	f.StringVar(&reason, "reason", "", "why the gates are overridden (recorded in the history)")
 	signKeyFlag(cmd, &signKey)
+	matchFlag(cmd, &match)
 	return cmd
 }
 

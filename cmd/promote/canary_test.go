@@ -386,6 +386,7 @@ func TestCanaryStartControls(t *testing.T) {
 		{[]string{"--webhook", "rollout=ftp://hooks.example/x"}, "want an http:// or https:// URL"},
 		{[]string{"--webhook", "rollout=http://h.example/x,timeout=-1s"}, "timeout"},
 		{[]string{"--notify", "teams=http://h.example/x"}, "want an http:// or https:// URL"},
+		{[]string{"--match", "query:beta=1"}, "want header:NAME=VALUE"},
 	} {
 		if r := promote(t, reg, append([]string{"canary", "start", "breast-cancer", "2"}, tc.args...)...); r.code != 2 || !strings.Contains(r.stderr, tc.says) {
 			t.Errorf("%v: %+v, want exit 2 saying %q", tc.args, r, tc.says)
@@ -393,7 +394,8 @@ func TestCanaryStartControls(t *testing.T) {
 	}
 	r := promote(t, reg, "canary", "start", "breast-cancer", "2", "--steps", "5,pause,50,pause:10m,100",
 		"--webhook", "confirm-rollout=http://hooks.example/approve,timeout=3s,retries=0",
-		"--webhook", "rollout=http://hooks.example/smoke,name=smoke", "--notify", "slack=https://chat.example/hook")
+		"--webhook", "rollout=http://hooks.example/smoke,name=smoke", "--notify", "slack=https://chat.example/hook",
+		"--match", "header:x-beta=true", "--match", "cookie:cohort=~beta-.*")
 	if r.code != 0 || !strings.Contains(r.stdout, "steps 5,pause,50,pause:10m0s,100 %") || !strings.Contains(r.stdout, "waiting for the confirm-rollout webhooks") {
 		t.Fatalf("start with controls: %+v", r)
 	}
@@ -402,7 +404,8 @@ func TestCanaryStartControls(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := rel.Canary.Plan
-	if len(p.Pauses) != 2 || p.Pauses[1].For != 10*time.Minute || len(p.Webhooks) != 2 || p.Webhooks[0].Timeout != 3*time.Second || p.Webhooks[1].Name != "smoke" || len(p.Notify) != 1 || p.Notify[0].Kind != "slack" {
+	if len(p.Pauses) != 2 || p.Pauses[1].For != 10*time.Minute || len(p.Webhooks) != 2 || p.Webhooks[0].Timeout != 3*time.Second || p.Webhooks[1].Name != "smoke" || len(p.Notify) != 1 || p.Notify[0].Kind != "slack" ||
+		len(p.Match) != 2 || p.Match[1].Cookie != "cohort" || p.Match[1].Regex != "beta-.*" {
 		t.Fatalf("stored plan %+v", p)
 	}
 	if rel.Canary.Progress.Weight != 0 {
