@@ -123,3 +123,53 @@ func TestCanaryWebhooksTwoGateways(t *testing.T) {
 		t.Fatalf("notifications by event %v, want each of start, step, promote once", seen)
 	}
 }
+
+// TestCanaryManualStepTwoGateways: a canary with a manual step holds at
+// its weight on both gateways until an operator resumes it, then goes on
+// to promotion.
+func TestCanaryManualStepTwoGateways(t *testing.T) {
+	dir := t.TempDir()
+	reg := canaryRig(t, dir, testmodels.CanaryGood())
+	cfg := canaryConfig(t, dir)
+	cfg.Canary.Tick = 250 * time.Millisecond
+	a := startGateway(t, cfg)
+	b := startGateway(t, cfg)
+	for _, g := range []string{a, b} {
+		waitFor(t, 30*time.Second, "version 1 served", func() bool { return servingVersion(g, "m") == "1" })
+	}
+	startTraffic(t, 4, a, b)
+	plan := testPlan(time.Second)
+	var err error
+	if plan.Steps, plan.Pauses, err = release.ParseSteps("50,pause,100"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.StartCanary(context.Background(), "m", "2", plan, false, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, "the manual step", func() bool {
+		rel, err := reg.Release(context.Background(), "m")
+		return err == nil && rel.Canary.Progress.Hold != nil && rel.Canary.Progress.Hold.For == release.HoldPause
+	})
+	// Held: the gateways go on ticking (the analysis recorded three
+	// intervals after the hold began) and it is still at 50 % on both.
+	waitFor(t, 30*time.Second, "ticks three intervals into the manual step", func() bool {
+		rel, err := reg.Release(context.Background(), "m")
+		p := rel.Canary.Progress
+		return err == nil && p.Hold != nil && rel.Canary.Analysis != nil && rel.Canary.Analysis.Time.After(p.Hold.Since.Add(3*plan.Interval))
+	})
+	for _, g := range []string{a, b} {
+		if st := modelStatus(g); st.Weight != 50 || st.Candidate != "2" {
+			t.Fatalf("%s during the manual step: %+v", g, st)
+		}
+	}
+	if rel, _ := reg.Release(context.Background(), "m"); rel.Canary.Progress.Weight != 50 || rel.Canary.Progress.Phase != release.Progressing {
+		t.Fatalf("the manual step moved on by itself: %+v", rel.Canary.Progress)
+	}
+	if _, err := reg.CanaryAction(context.Background(), "m", "resume", "looks good"); err != nil {
+		t.Fatal(err)
+	}
+	rel := waitTerminal(t, reg, 60*time.Second)
+	if rel.Canary.Progress.Phase != release.Promoted || rel.Stable != "2" {
+		t.Fatalf("after resume: %s (%s)", rel.Canary.Progress.Phase, rel.Canary.Progress.Reason)
+	}
+}
