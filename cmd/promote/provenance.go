@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/user"
 	"strings"
 	"time"
 
@@ -40,7 +41,11 @@ func (a *app) actor() string {
 	if os.Getenv("GITHUB_ACTIONS") == "true" {
 		return fmt.Sprintf("github:%s (%s run %s)", os.Getenv("GITHUB_ACTOR"), os.Getenv("GITHUB_REPOSITORY"), os.Getenv("GITHUB_RUN_ID"))
 	}
-	user := cmpOr(os.Getenv("USER"), os.Getenv("LOGNAME"), "unknown")
+	name := ""
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	user := cmpOr(os.Getenv("USER"), os.Getenv("LOGNAME"), name, "unknown")
 	host, _ := os.Hostname()
 	return user + "@" + cmpOr(host, "unknown")
 }
