@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/modelgate/modelgate/internal/miniotest"
 	"github.com/modelgate/modelgate/internal/onnx"
 	"github.com/modelgate/modelgate/internal/testmodels"
 	"github.com/modelgate/modelgate/registry"
@@ -21,36 +20,7 @@ import (
 // the gate report's digest and a signature, a signed failed gate that
 // --force cannot pass without an override key, and promote verify
 // catching each way a writer of the bucket could change the chain.
-func TestReleaseChain(t *testing.T) {
-	t.Run("local", func(t *testing.T) {
-		dir := t.TempDir()
-		b, err := registry.NewLocal(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		testReleaseChain(t, dir, b)
-	})
-	t.Run("minio", func(t *testing.T) {
-		srv := miniotest.Start(t)
-		srv.Setenv(t)
-		reg := "s3://chain/models"
-		r, err := registry.Open(t.Context(), reg, registry.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.EnsureStorage(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-		b, err := registry.NewS3(t.Context(), registry.S3Options{
-			Endpoint: srv.Endpoint, Bucket: "chain", Prefix: "models", Region: miniotest.Region,
-			Insecure: true, PathStyle: true, Creds: srv.Credentials(),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		testReleaseChain(t, reg, b)
-	})
-}
+func TestReleaseChain(t *testing.T) { onBothBackends(t, "chain", testReleaseChain) }
 
 var headRE = regexp.MustCompile(`release history head: (\d+:[0-9a-f]{64})`)
 

@@ -37,19 +37,23 @@ func TestKeygen(t *testing.T) {
 // $MODELGATE_SIGN_KEY); with --trusted-keys, gate, stable (even --force)
 // and canary start refuse an unsigned version, one signed by an untrusted
 // key and one whose model bytes were changed in the bucket.
-func TestSignedRelease(t *testing.T) {
+func TestSignedRelease(t *testing.T) { onBothBackends(t, "signed", testSignedRelease) }
+
+// onBothBackends runs test on a local registry and on a MinIO one (bucket
+// name), each with the bucket under it, for tampering through the bucket.
+func onBothBackends(t *testing.T, name string, test func(t *testing.T, reg string, b registry.Bucket)) {
 	t.Run("local", func(t *testing.T) {
 		dir := t.TempDir()
 		b, err := registry.NewLocal(dir)
 		if err != nil {
 			t.Fatal(err)
 		}
-		testSignedRelease(t, dir, b)
+		test(t, dir, b)
 	})
 	t.Run("minio", func(t *testing.T) {
 		srv := miniotest.Start(t)
 		srv.Setenv(t)
-		reg := "s3://signed/models"
+		reg := "s3://" + name + "/models"
 		r, err := registry.Open(t.Context(), reg, registry.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -58,13 +62,13 @@ func TestSignedRelease(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, err := registry.NewS3(t.Context(), registry.S3Options{
-			Endpoint: srv.Endpoint, Bucket: "signed", Prefix: "models", Region: miniotest.Region,
+			Endpoint: srv.Endpoint, Bucket: name, Prefix: "models", Region: miniotest.Region,
 			Insecure: true, PathStyle: true, Creds: srv.Credentials(),
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		testSignedRelease(t, reg, b)
+		test(t, reg, b)
 	})
 }
 
