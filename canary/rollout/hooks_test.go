@@ -15,8 +15,6 @@ import (
 	"github.com/modelgate/modelgate/canary/rollout"
 	"github.com/modelgate/modelgate/internal/releasetest"
 	"github.com/modelgate/modelgate/internal/testclock"
-	"github.com/modelgate/modelgate/registry"
-	"github.com/modelgate/modelgate/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -76,21 +74,7 @@ func hook(t *testing.T, spec string) release.Webhook {
 // registry (replicas gw-1 and gw-2).
 func setupPlan(t *testing.T, plan release.Plan) (releasetest.Registry, *testclock.Clock, *rollout.Controller, *rollout.Controller, *prometheus.Registry) {
 	t.Helper()
-	clk := testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
-	b, err := registry.NewLocal(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := releasetest.Wrap(registry.New(b, registry.Options{Now: clk.Now}), clk.Now)
-	spec := []wire.TensorSpec{{Name: "x", DType: wire.FP32, Shape: []int64{-1, 2}}}
-	for _, v := range []string{"1", "2"} {
-		if _, _, err := reg.Push(context.Background(), registry.PushRequest{Name: "m", Version: v, Model: []byte("model " + v), Inputs: spec, Outputs: spec}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := reg.StartCanary(context.Background(), "m", "2", plan, false, ""); err != nil {
-		t.Fatal(err)
-	}
+	reg, clk := rig(t, plan)
 	metrics := prometheus.NewRegistry()
 	src := &fixedSource{obs: healthy}
 	one := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: &fakeCatalog{}, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now, Tick: 15 * time.Second})

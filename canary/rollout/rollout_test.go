@@ -49,6 +49,17 @@ var healthy = releasetest.Healthy(2000)
 
 func setup(t *testing.T, src canary.Source) (releasetest.Registry, *testclock.Clock, *fakeCatalog, *rollout.Controller, *prometheus.Registry) {
 	t.Helper()
+	reg, clk := rig(t, release.DefaultPlan())
+	cat := &fakeCatalog{}
+	metrics := prometheus.NewRegistry()
+	ctl := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now})
+	return reg, clk, cat, ctl, metrics
+}
+
+// rig is a local registry with versions 1 (stable) and 2 of model m and a
+// canary of 2 started with plan, on a test clock.
+func rig(t *testing.T, plan release.Plan) (releasetest.Registry, *testclock.Clock) {
+	t.Helper()
 	clk := testclock.New(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	b, err := registry.NewLocal(t.TempDir())
 	if err != nil {
@@ -61,14 +72,10 @@ func setup(t *testing.T, src canary.Source) (releasetest.Registry, *testclock.Cl
 			t.Fatal(err)
 		}
 	}
-	plan := release.DefaultPlan()
 	if _, err := reg.StartCanary(context.Background(), "m", "2", plan, false, ""); err != nil {
 		t.Fatal(err)
 	}
-	cat := &fakeCatalog{}
-	metrics := prometheus.NewRegistry()
-	ctl := rollout.New(rollout.Options{Registry: reg.Registry, Catalog: cat, Source: src, Replica: "gw-1", Registerer: metrics, Now: clk.Now})
-	return reg, clk, cat, ctl, metrics
+	return reg, clk
 }
 
 // Ticks walk a healthy canary through its steps to promotion, one step
